@@ -1,0 +1,179 @@
+// Package config loads wagate's settings once, from WAGATE_* environment
+// variables and command-line flags (flags win), validates them and fills in
+// defaults. No other package reads the environment.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the complete runtime configuration of the gateway.
+type Config struct {
+	Listen          string        // address the HTTP API listens on
+	DataDir         string        // directory for the SQLite database and generated key files
+	DatabaseURL     string        // database to use; empty means a SQLite file in DataDir
+	APIKey          string        // global API key; empty means generated into DataDir
+	SecretKey       []byte        // 32-byte master key for secrets at rest; nil means generated into DataDir
+	ServerURL       string        // public base URL, reported as server_url in webhook envelopes
+	MaxBodyBytes    int64         // request bodies above this size are rejected with 413
+	ShutdownTimeout time.Duration // how long in-flight requests may take to finish on shutdown
+	LogLevel        slog.Level
+	LogFormat       string // "text" or "json"
+
+	WebhookTimeout    time.Duration // per delivery attempt
+	WebhookRetryBase  time.Duration // first retry delay; doubles per attempt
+	WebhookMaxBackoff time.Duration // longest delay between two attempts
+	WebhookMaxAge     time.Duration // deliveries older than this are given up
+}
+
+// option describes one setting: its environment variable, flag, default and
+// meaning. The table below is the single source for flags, env and docs.
+type option struct {
+	env, flag, def, usage string
+	set                   func(c *Config, v string) error
+}
+
+var options = []option{
+	{"WAGATE_LISTEN", "listen", ":8080", "address the HTTP API listens on",
+		func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("must be host:port: %w", err)
+			}
+			c.Listen = v
+			return nil
+		}},
+	{"WAGATE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and generated key files",
+		func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"WAGATE_DATABASE_URL", "database-url", "", "database URL; empty means sqlite in the data dir (file:<data-dir>/wagate.db)",
+		func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+	{"WAGATE_API_KEY", "", "", "global API key; empty means one is generated on first start into <data-dir>/api-key (0600)",
+		func(c *Config, v string) error { c.APIKey = v; return nil }},
+	{"WAGATE_SECRET_KEY", "", "", "master key for secrets at rest, base64 of 32 bytes; empty means generated into <data-dir>/secret-key (0600)",
+		func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			key, err := base64.StdEncoding.DecodeString(v)
+			if err != nil || len(key) != 32 {
+				return errors.New("must be the base64 encoding of 32 bytes")
+			}
+			c.SecretKey = key
+			return nil
+		}},
+	{"WAGATE_SERVER_URL", "server-url", "", "public base URL of this gateway, sent as server_url in webhooks; empty means http://<listen>",
+		func(c *Config, v string) error { c.ServerURL = strings.TrimRight(v, "/"); return nil }},
+	{"WAGATE_MAX_BODY_BYTES", "max-body-bytes", "1048576", "largest accepted request body in bytes (413 above)",
+		func(c *Config, v string) error { return positiveInt(v, &c.MaxBodyBytes) }},
+	{"WAGATE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "how long in-flight requests may take to finish on SIGINT/SIGTERM",
+		func(c *Config, v string) error { return positiveDuration(v, &c.ShutdownTimeout) }},
+	{"WAGATE_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",
+		func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{"WAGATE_LOG_FORMAT", "log-format", "text", "text or json",
+		func(c *Config, v string) error {
+			if v != "text" && v != "json" {
+				return errors.New(`must be "text" or "json"`)
+			}
+			c.LogFormat = v
+			return nil
+		}},
+	{"WAGATE_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "timeout of one webhook delivery attempt",
+		func(c *Config, v string) error { return positiveDuration(v, &c.WebhookTimeout) }},
+	{"WAGATE_WEBHOOK_RETRY_BASE", "webhook-retry-base", "2s", "delay before the first webhook retry; doubles with each attempt (with jitter)",
+		func(c *Config, v string) error { return positiveDuration(v, &c.WebhookRetryBase) }},
+	{"WAGATE_WEBHOOK_MAX_BACKOFF", "webhook-max-backoff", "5m", "longest delay between two webhook attempts",
+		func(c *Config, v string) error { return positiveDuration(v, &c.WebhookMaxBackoff) }},
+	{"WAGATE_WEBHOOK_MAX_AGE", "webhook-max-age", "24h", "a webhook delivery still failing this long after its event is given up",
+		func(c *Config, v string) error { return positiveDuration(v, &c.WebhookMaxAge) }},
+}
+
+// Load builds the configuration from the environment (through getenv) and
+// the command-line arguments (without the program name).
+func Load(args []string, getenv func(string) string) (Config, error) {
+	values := make(map[string]string, len(options))
+	for _, o := range options {
+		values[o.env] = o.def
+		if v := getenv(o.env); v != "" {
+			values[o.env] = v
+		}
+	}
+
+	fs := flag.NewFlagSet("wagate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	flagged := map[string]*string{}
+	for _, o := range options {
+		if o.flag != "" {
+			flagged[o.env] = fs.String(o.flag, values[o.env], o.usage+" ("+o.env+")")
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("flags: unexpected argument %q", fs.Arg(0))
+	}
+	for env, p := range flagged {
+		values[env] = *p
+	}
+
+	var c Config
+	var errs []error
+	for _, o := range options {
+		if err := o.set(&c, values[o.env]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.env, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "file:" + filepath.Join(c.DataDir, "wagate.db")
+	}
+	if c.ServerURL == "" {
+		host, port, _ := net.SplitHostPort(c.Listen)
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		c.ServerURL = "http://" + net.JoinHostPort(host, port)
+	}
+	return c, nil
+}
+
+// Usage writes the table of settings, for -h.
+func Usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: wagate [flags]\n\nSettings (flag, environment variable, default):")
+	for _, o := range options {
+		name := "(env only)"
+		if o.flag != "" {
+			name = "-" + o.flag
+		}
+		fmt.Fprintf(w, "  %-22s %-28s %q\n      %s\n", name, o.env, o.def, o.usage)
+	}
+}
+
+func positiveInt(v string, dst *int64) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return errors.New("must be a positive integer")
+	}
+	*dst = n
+	return nil
+}
+
+func positiveDuration(v string, dst *time.Duration) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return errors.New(`must be a positive duration such as "10s" or "5m"`)
+	}
+	*dst = d
+	return nil
+}

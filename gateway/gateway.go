@@ -1,0 +1,129 @@
+// Package gateway is wagate's server: the Evolution-compatible HTTP API,
+// authentication, error mapping, the instance channels and the webhook
+// outbox that reports every change.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/wagate/wagate/config"
+	"github.com/wagate/wagate/gateway/channel"
+	"github.com/wagate/wagate/gateway/evolution"
+	"github.com/wagate/wagate/gateway/webhook"
+	"github.com/wagate/wagate/store"
+)
+
+// Gateway wires the store, the channels and the webhook outbox behind the
+// HTTP API.
+type Gateway struct {
+	cfg      config.Config
+	store    *store.Store
+	log      *slog.Logger
+	disp     *webhook.Dispatcher
+	outbox   *webhook.Outbox
+	channels map[string]channel.Channel // by integration
+	apiKey   keyDigest
+	echo     *echo.Echo
+}
+
+// New returns a gateway over st. cfg must have its keys resolved.
+func New(cfg config.Config, st *store.Store, log *slog.Logger) *Gateway {
+	disp := webhook.NewDispatcher(st, webhook.Config{
+		ServerURL:  cfg.ServerURL,
+		Timeout:    cfg.WebhookTimeout,
+		RetryBase:  cfg.WebhookRetryBase,
+		MaxBackoff: cfg.WebhookMaxBackoff,
+		MaxAge:     cfg.WebhookMaxAge,
+	}, log.With("component", "webhook"))
+	whatsapp := unavailableChannel{reason: "the WhatsApp channel is not available in this build yet; use integration EVOLUTION"}
+	g := &Gateway{
+		cfg:    cfg,
+		store:  st,
+		log:    log,
+		disp:   disp,
+		outbox: webhook.NewOutbox(st, disp),
+		channels: map[string]channel.Channel{
+			store.IntegrationEvolution:       evolution.Channel{},
+			store.IntegrationWhatsAppBaileys: whatsapp,
+			store.IntegrationWhatsApp:        whatsapp,
+		},
+		apiKey: digest(cfg.APIKey),
+	}
+	g.echo = g.routes()
+	return g
+}
+
+// Handler returns the HTTP API.
+func (g *Gateway) Handler() http.Handler { return g.echo }
+
+// Run resumes pending webhook deliveries and serves the API on ln until ctx
+// is done; then it stops accepting requests, lets those in flight finish
+// (up to the shutdown timeout) and stops delivery.
+func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
+	if err := g.disp.Start(ctx); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           g.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	g.log.Info("wagate is listening", "addr", ln.Addr().String())
+
+	var err error
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		g.log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	g.disp.Stop()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (g *Gateway) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = g.handleError
+	e.Use(g.requestID, g.accessLog, middleware.Recover(), g.limitBody)
+
+	e.GET("/", g.root)
+	e.GET("/healthz", g.healthz)
+	e.GET("/readyz", g.readyz)
+
+	api := e.Group("", g.authenticate)
+	api.POST("/instance/create", g.createInstance, globalOnly)
+	api.GET("/instance/fetchInstances", g.fetchInstances)
+	api.GET("/instance/connectionState/:instance", g.connectionState, g.scoped)
+	api.GET("/instance/connect/:instance", g.connectInstance, g.scoped)
+	api.POST("/instance/restart/:instance", g.restartInstance, g.scoped)
+	api.DELETE("/instance/logout/:instance", g.logoutInstance, g.scoped)
+	api.DELETE("/instance/delete/:instance", g.deleteInstance, g.scoped)
+	api.POST("/instance/rotateToken/:instance", g.rotateToken, g.scoped)
+
+	api.POST("/webhook/set/:instance", g.setWebhook, g.scoped)
+	api.GET("/webhook/find/:instance", g.findWebhook, g.scoped)
+	api.POST("/webhook/rotateSecret/:instance", g.rotateWebhookSecret, g.scoped)
+	api.GET("/webhook/deliveries/:instance", g.listDeliveries, g.scoped)
+	api.POST("/webhook/evolution", g.evolutionInbound)
+
+	api.POST("/message/sendText/:instance", g.sendText, g.scoped)
+	return e
+}

@@ -1,0 +1,322 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/channel"
+	"github.com/wagate/wagate/gateway/webhook"
+	"github.com/wagate/wagate/store"
+)
+
+var instanceNamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+const (
+	minTokenLen = 16
+	maxTokenLen = 256
+	maxNumber   = 128
+)
+
+type createInstanceRequest struct {
+	InstanceName string          `json:"instanceName"`
+	Integration  string          `json:"integration"`
+	Token        string          `json:"token"`
+	Number       string          `json:"number"`
+	QRCode       bool            `json:"qrcode"` // pairing starts with GET /instance/connect
+	Webhook      *webhookRequest `json:"webhook"`
+	store.InstanceSettings
+	unsupportedInstanceFields
+}
+
+// unsupportedInstanceFields are Evolution create fields for features wagate
+// does not have. Clients that send them empty (as many do) are served; a
+// value that asks for the feature is refused by name rather than ignored.
+type unsupportedInstanceFields struct {
+	BusinessID                      json.RawMessage `json:"businessId"`
+	WavoipToken                     json.RawMessage `json:"wavoipToken"`
+	ProxyHost                       json.RawMessage `json:"proxyHost"`
+	ProxyPort                       json.RawMessage `json:"proxyPort"`
+	ProxyProtocol                   json.RawMessage `json:"proxyProtocol"`
+	ProxyUsername                   json.RawMessage `json:"proxyUsername"`
+	ProxyPassword                   json.RawMessage `json:"proxyPassword"`
+	Rabbitmq                        json.RawMessage `json:"rabbitmq"`
+	Sqs                             json.RawMessage `json:"sqs"`
+	Websocket                       json.RawMessage `json:"websocket"`
+	Nats                            json.RawMessage `json:"nats"`
+	ChatwootAccountID               json.RawMessage `json:"chatwootAccountId"`
+	ChatwootToken                   json.RawMessage `json:"chatwootToken"`
+	ChatwootURL                     json.RawMessage `json:"chatwootUrl"`
+	ChatwootSignMsg                 json.RawMessage `json:"chatwootSignMsg"`
+	ChatwootReopenConversation      json.RawMessage `json:"chatwootReopenConversation"`
+	ChatwootConversationPending     json.RawMessage `json:"chatwootConversationPending"`
+	ChatwootImportContacts          json.RawMessage `json:"chatwootImportContacts"`
+	ChatwootNameInbox               json.RawMessage `json:"chatwootNameInbox"`
+	ChatwootMergeBrazilContacts     json.RawMessage `json:"chatwootMergeBrazilContacts"`
+	ChatwootImportMessages          json.RawMessage `json:"chatwootImportMessages"`
+	ChatwootDaysLimitImportMessages json.RawMessage `json:"chatwootDaysLimitImportMessages"`
+	ChatwootOrganization            json.RawMessage `json:"chatwootOrganization"`
+	ChatwootLogo                    json.RawMessage `json:"chatwootLogo"`
+}
+
+func (u *unsupportedInstanceFields) check(problems *wagate.Problems) {
+	v, t := reflect.ValueOf(u).Elem(), reflect.TypeFor[unsupportedInstanceFields]()
+	for i := range t.NumField() {
+		raw := strings.TrimSpace(string(v.Field(i).Bytes()))
+		switch raw {
+		case "", "null", `""`, "false", "0", "{}", "[]":
+		default:
+			problems.Add(t.Field(i).Tag.Get("json"), "not supported by wagate; leave it out")
+		}
+	}
+}
+
+func (g *Gateway) createInstance(c echo.Context) error {
+	var req createInstanceRequest
+	if err := decode(c, &req, true); err != nil {
+		return err
+	}
+	var problems wagate.Problems
+	if !instanceNamePattern.MatchString(req.InstanceName) {
+		problems.Add("instanceName", "required: 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")
+	}
+	if req.Integration == "" {
+		req.Integration = store.IntegrationWhatsAppBaileys // Evolution's default
+	}
+	if !slices.Contains(store.Integrations, req.Integration) {
+		problems.Add("integration", "must be one of "+strings.Join(store.Integrations, ", "))
+	}
+	req.Number = strings.TrimSpace(req.Number)
+	switch {
+	case req.Integration == store.IntegrationEvolution && req.Number == "":
+		problems.Add("number", "required for EVOLUTION instances: the channel id inbound messages carry as numberId")
+	case len(req.Number) > maxNumber || strings.ContainsFunc(req.Number, isSpaceOrControl):
+		problems.Add("number", "must be at most 128 characters without spaces")
+	case req.Integration != store.IntegrationEvolution && req.Number != "" && !isDigits(req.Number):
+		problems.Add("number", "must be the phone number in digits, country code first")
+	}
+	if req.Token != "" {
+		switch {
+		case len(req.Token) < minTokenLen || len(req.Token) > maxTokenLen || strings.ContainsFunc(req.Token, isSpaceOrControl):
+			problems.Add("token", "must be 16 to 256 characters without spaces")
+		case digest(req.Token) == g.apiKey:
+			problems.Add("token", "must differ from the global API key")
+		}
+	}
+	var hook *store.Webhook
+	if req.Webhook != nil {
+		hook = req.Webhook.toWebhook(&problems, "webhook.", true)
+	}
+	req.unsupportedInstanceFields.check(&problems)
+	if err := problems.Err(); err != nil {
+		return err
+	}
+
+	token := req.Token
+	if token == "" {
+		token = newToken()
+	}
+	now := time.Now()
+	inst := &store.Instance{
+		ID:          uuid.NewString(),
+		Name:        req.InstanceName,
+		Integration: req.Integration,
+		Number:      req.Number,
+		TokenHash:   hashToken(token),
+		TokenPrefix: tokenPrefix(token),
+		Settings:    req.InstanceSettings,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	ctx := c.Request().Context()
+	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
+		if err := g.store.CreateInstance(ctx, inst); err != nil {
+			return err
+		}
+		if hook != nil {
+			hook.InstanceID, hook.Secret, hook.CreatedAt, hook.UpdatedAt = inst.ID, newWebhookSecret(), now, now
+			return g.store.PutWebhook(ctx, hook)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	g.log.Info("instance created", "instance", inst.Name, "integration", inst.Integration, "token_prefix", inst.TokenPrefix)
+
+	resp := map[string]any{
+		"instance": map[string]any{
+			"instanceName": inst.Name,
+			"instanceId":   inst.ID,
+			"integration":  inst.Integration,
+			"status":       g.channelOf(inst).State(ctx, inst).State,
+		},
+		"hash":     token,
+		"settings": inst.Settings,
+		"webhook":  map[string]any{},
+	}
+	if hook != nil {
+		resp["webhook"] = viewWebhook(hook, true)
+	}
+	return c.JSON(http.StatusCreated, resp)
+}
+
+type instanceView struct {
+	ID               string                 `json:"id"`
+	Name             string                 `json:"name"`
+	ConnectionStatus string                 `json:"connectionStatus"`
+	Reason           string                 `json:"disconnectionReason,omitempty"`
+	Integration      string                 `json:"integration"`
+	Number           *string                `json:"number"`
+	TokenPrefix      string                 `json:"tokenPrefix"`
+	CreatedAt        time.Time              `json:"createdAt"`
+	UpdatedAt        time.Time              `json:"updatedAt"`
+	Setting          store.InstanceSettings `json:"Setting"`
+}
+
+// fetchInstances lists every instance for the global key, and only its own
+// for an instance token. Evolution's query filters narrow the list; they
+// never widen what the key may see.
+func (g *Gateway) fetchInstances(c echo.Context) error {
+	ctx := c.Request().Context()
+	var list []*store.Instance
+	if p := principalOf(c); p.global {
+		var err error
+		if list, err = g.store.ListInstances(ctx); err != nil {
+			return err
+		}
+	} else {
+		list = []*store.Instance{p.instance}
+	}
+	name, id, number := c.QueryParam("instanceName"), c.QueryParam("instanceId"), c.QueryParam("number")
+	out := []instanceView{}
+	for _, inst := range list {
+		if (name != "" && inst.Name != name) || (id != "" && inst.ID != id) || (number != "" && inst.Number != number) {
+			continue
+		}
+		st := g.channelOf(inst).State(ctx, inst)
+		v := instanceView{
+			ID: inst.ID, Name: inst.Name, ConnectionStatus: st.State, Reason: st.Reason, Integration: inst.Integration,
+			TokenPrefix: inst.TokenPrefix, CreatedAt: inst.CreatedAt, UpdatedAt: inst.UpdatedAt, Setting: inst.Settings,
+		}
+		if inst.Number != "" {
+			v.Number = &inst.Number
+		}
+		out = append(out, v)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (g *Gateway) stateResponse(c echo.Context, inst *store.Instance) error {
+	st := g.channelOf(inst).State(c.Request().Context(), inst)
+	body := map[string]any{"instanceName": inst.Name, "state": st.State}
+	if st.Reason != "" {
+		body["reason"] = st.Reason
+	}
+	return c.JSON(http.StatusOK, map[string]any{"instance": body})
+}
+
+func (g *Gateway) connectionState(c echo.Context) error {
+	return g.stateResponse(c, instanceOf(c))
+}
+
+func (g *Gateway) connectInstance(c echo.Context) error {
+	inst := instanceOf(c)
+	phone := c.QueryParam("number")
+	if phone != "" && !isDigits(phone) {
+		return wagate.Invalid("number", "must be the phone number in digits, country code first")
+	}
+	pairing, err := g.channelOf(inst).Connect(c.Request().Context(), inst, phone)
+	if err != nil {
+		return err
+	}
+	if pairing == nil {
+		return g.stateResponse(c, inst)
+	}
+	var code *string
+	if pairing.PairingCode != "" {
+		code = &pairing.PairingCode
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"pairingCode": code, "code": pairing.Code, "base64": pairing.Base64, "count": pairing.Count,
+	})
+}
+
+func (g *Gateway) restartInstance(c echo.Context) error {
+	inst := instanceOf(c)
+	if err := g.channelOf(inst).Restart(c.Request().Context(), inst); err != nil {
+		return err
+	}
+	return g.stateResponse(c, inst)
+}
+
+func (g *Gateway) logoutInstance(c echo.Context) error {
+	inst := instanceOf(c)
+	if err := g.channelOf(inst).Logout(c.Request().Context(), inst); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, success("Instance logged out"))
+}
+
+// deleteInstance removes the instance and, by cascade, everything it owns.
+// Its webhook still hears instance.delete: the event row carries its own
+// copy of the target.
+func (g *Gateway) deleteInstance(c echo.Context) error {
+	inst := instanceOf(c)
+	ctx := c.Request().Context()
+	if st := g.channelOf(inst).State(ctx, inst); st.State != channel.Close {
+		if err := g.channelOf(inst).Logout(ctx, inst); err != nil {
+			return err
+		}
+	}
+	err := g.outbox.Tx(ctx, func(ctx context.Context) error {
+		data := map[string]string{"instanceName": inst.Name, "instanceId": inst.ID}
+		if err := g.outbox.EmitFarewell(ctx, inst, webhook.InstanceDelete, data); err != nil {
+			return err
+		}
+		return g.store.DeleteInstance(ctx, inst.ID)
+	})
+	if err != nil {
+		return err
+	}
+	g.log.Info("instance deleted", "instance", inst.Name)
+	return c.JSON(http.StatusOK, success("Instance deleted"))
+}
+
+func (g *Gateway) rotateToken(c echo.Context) error {
+	inst := instanceOf(c)
+	token := newToken()
+	if err := g.store.SetInstanceToken(c.Request().Context(), inst.ID, hashToken(token), tokenPrefix(token)); err != nil {
+		return err
+	}
+	g.log.Info("instance token rotated", "instance", inst.Name, "token_prefix", tokenPrefix(token))
+	return c.JSON(http.StatusOK, map[string]string{"hash": token})
+}
+
+// success is Evolution's body for instance operations that return no data.
+func success(message string) map[string]any {
+	return map[string]any{"status": "SUCCESS", "error": false, "response": map[string]string{"message": message}}
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }

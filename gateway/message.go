@@ -1,0 +1,261 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/gateway/evolution"
+	"github.com/wagate/wagate/gateway/webhook"
+	"github.com/wagate/wagate/store"
+)
+
+// messageRecord is Evolution's message record: the sendText response and the
+// data of messages.upsert and send.message events.
+type messageRecord struct {
+	Key              recordKey       `json:"key"`
+	PushName         string          `json:"pushName"`
+	Message          json.RawMessage `json:"message"`
+	MessageType      string          `json:"messageType"`
+	MessageTimestamp int64           `json:"messageTimestamp"`
+	Status           string          `json:"status"`
+	InstanceID       string          `json:"instanceId"`
+}
+
+type recordKey struct {
+	ID          string `json:"id"`
+	RemoteJID   string `json:"remoteJid"`
+	FromMe      bool   `json:"fromMe"`
+	Participant string `json:"participant,omitempty"`
+}
+
+func record(m *store.Message) messageRecord {
+	return messageRecord{
+		Key:              recordKey{ID: m.ID, RemoteJID: m.RemoteJID, FromMe: m.FromMe, Participant: m.Participant},
+		PushName:         m.PushName,
+		Message:          m.Content,
+		MessageType:      m.MessageType,
+		MessageTimestamp: m.Timestamp.Unix(),
+		Status:           m.Status,
+		InstanceID:       m.InstanceID,
+	}
+}
+
+// receive stores an inbound message and reports it as messages.upsert, in
+// one transaction. A message already stored (same instance and id) is
+// acknowledged without being stored or reported again.
+func (g *Gateway) receive(ctx context.Context, inst *store.Instance, m *store.Message) (bool, error) {
+	var isNew bool
+	err := g.outbox.Tx(ctx, func(ctx context.Context) error {
+		var err error
+		if isNew, err = g.store.InsertMessage(ctx, m); err != nil || !isNew {
+			return err
+		}
+		return g.outbox.Emit(ctx, inst, webhook.MessagesUpsert, record(m))
+	})
+	return isNew, err
+}
+
+// evolutionInbound is the EVOLUTION channel's inbound route. Unlike
+// Evolution's it is authenticated: the caller needs the instance's token
+// (or the global key), and the numberId must be that instance's.
+func (g *Gateway) evolutionInbound(c echo.Context) error {
+	var p evolution.Payload
+	if err := decode(c, &p, false); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var inst *store.Instance
+	switch pr := principalOf(c); {
+	case strings.TrimSpace(p.NumberID) == "":
+		return wagate.Invalid("numberId", "required")
+	case pr.global:
+		var err error
+		if inst, err = g.store.InstanceByNumber(ctx, p.NumberID); err != nil {
+			return err
+		}
+	case p.NumberID != pr.instance.Number:
+		return wagate.FieldError(wagate.EFORBIDDEN, "numberId", "does not belong to the instance of this token")
+	default:
+		inst = pr.instance
+	}
+	parsed, err := p.Parse(inst.Number)
+	if err != nil {
+		return err
+	}
+	if inst.Integration != store.IntegrationEvolution {
+		return wagate.FieldError(wagate.EUNPROCESSABLE, "numberId", "belongs to a "+inst.Integration+" instance, not an EVOLUTION one")
+	}
+	in := parsed.Inbound
+	if in.MessageID == "" {
+		in.MessageID = strings.ToUpper(uuid.NewString())
+	}
+	in.InstanceID = inst.ID
+	m := &store.Message{
+		InstanceID:  inst.ID,
+		ID:          in.MessageID,
+		Direction:   store.Inbound,
+		RemoteJID:   in.ChatJID,
+		FromMe:      in.FromMe,
+		PushName:    in.PushName,
+		MessageType: in.MessageType,
+		Content:     parsed.Content,
+		Text:        in.Text,
+		Status:      "DELIVERY_ACK",
+		Timestamp:   in.Timestamp,
+		CreatedAt:   time.Now(),
+	}
+	if in.IsGroup && in.SenderJID != in.ChatJID {
+		m.Participant = in.SenderJID
+	}
+	if _, err := g.receive(ctx, inst, m); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "success", "messageId": in.MessageID})
+}
+
+const (
+	maxTextLen = 65536         // WhatsApp's own limit for one text message
+	maxDelay   = 5 * 60 * 1000 /* ms */ // Evolution sets no bound; a request should not hang longer
+)
+
+type sendTextRequest struct {
+	Number           string          `json:"number"`
+	Text             string          `json:"text"`
+	Delay            int64           `json:"delay"` // ms of "composing" before sending
+	Quoted           *quotedRequest  `json:"quoted"`
+	LinkPreview      *bool           `json:"linkPreview"`      // accepted; channels decide
+	MentionsEveryOne bool            `json:"mentionsEveryOne"` // accepted; channels decide
+	Mentioned        []string        `json:"mentioned"`
+	Options          json.RawMessage `json:"options"` // Evolution v1 clients; ignored
+}
+
+type quotedRequest struct {
+	Key struct {
+		ID string `json:"id"`
+	} `json:"key"`
+	Message json.RawMessage `json:"message"`
+}
+
+// sendText sends a text from the instance, stores it and reports it as
+// send.message. On the EVOLUTION channel that event is how the external
+// system receives the message.
+func (g *Gateway) sendText(c echo.Context) error {
+	var req sendTextRequest
+	if err := decode(c, &req, true); err != nil {
+		return err
+	}
+	var problems wagate.Problems
+	jid, problem := normalizeNumber(req.Number)
+	if problem != "" {
+		problems.Add("number", problem)
+	}
+	switch {
+	case strings.TrimSpace(req.Text) == "":
+		problems.Add("text", "required")
+	case utf8.RuneCountInString(req.Text) > maxTextLen:
+		problems.Add("text", "longer than 65536 characters")
+	}
+	if req.Delay < 0 || req.Delay > maxDelay {
+		problems.Add("delay", "must be from 0 to 300000 milliseconds")
+	}
+	if req.Quoted != nil && strings.TrimSpace(req.Quoted.Key.ID) == "" {
+		problems.Add("quoted.key.id", "required when quoting")
+	}
+	if err := problems.Err(); err != nil {
+		return err
+	}
+	out := bots.Outbound{
+		ChatJID: jid,
+		Text:    req.Text,
+		Delay:   time.Duration(req.Delay) * time.Millisecond,
+	}
+	if req.Quoted != nil {
+		out.QuotedID = req.Quoted.Key.ID
+	}
+	m, err := g.send(c.Request().Context(), instanceOf(c), out)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, record(m))
+}
+
+// send delivers out through the instance's channel, then stores it and
+// reports send.message in one transaction.
+func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbound) (*store.Message, error) {
+	out.ID = strings.ToUpper(uuid.NewString())
+	sent, err := g.channelOf(inst).Send(ctx, inst.ID, out)
+	if err != nil {
+		return nil, err
+	}
+	content, messageType := map[string]any{"conversation": out.Text}, "conversation"
+	if out.QuotedID != "" {
+		content = map[string]any{"extendedTextMessage": map[string]any{
+			"text": out.Text, "contextInfo": map[string]string{"stanzaId": out.QuotedID},
+		}}
+		messageType = "extendedTextMessage"
+	}
+	raw, err := json.Marshal(content)
+	if err != nil {
+		return nil, err
+	}
+	m := &store.Message{
+		InstanceID:  inst.ID,
+		ID:          sent.ID,
+		Direction:   store.Outbound,
+		RemoteJID:   out.ChatJID,
+		FromMe:      true,
+		MessageType: messageType,
+		Content:     raw,
+		Text:        out.Text,
+		Status:      sent.Status,
+		Timestamp:   sent.Timestamp,
+		CreatedAt:   time.Now(),
+	}
+	// The channel has sent it: record it even if the caller went away.
+	err = g.outbox.Tx(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		if _, err := g.store.InsertMessage(ctx, m); err != nil {
+			return err
+		}
+		return g.outbox.Emit(ctx, inst, webhook.SendMessage, record(m))
+	})
+	return m, err
+}
+
+// normalizeNumber keeps a JID as given (suffix included, unlike Evolution)
+// and turns a phone number into a WhatsApp user JID.
+func normalizeNumber(n string) (jid, problem string) {
+	n = strings.TrimSpace(n)
+	switch {
+	case n == "":
+		return "", "required"
+	case len(n) > 256:
+		return "", "longer than 256 characters"
+	case strings.Contains(n, "@"):
+		if strings.HasPrefix(n, "@") || strings.HasSuffix(n, "@") || strings.ContainsFunc(n, isSpaceOrControl) {
+			return "", "not a valid JID"
+		}
+		return n, ""
+	}
+	digits := strings.Map(func(r rune) rune {
+		switch {
+		case r >= '0' && r <= '9':
+			return r
+		case r == '+' || r == ' ' || r == '-' || r == '(' || r == ')' || r == '.':
+			return -1
+		}
+		return 'x'
+	}, n)
+	if digits == "" || strings.Contains(digits, "x") {
+		return "", "must be a phone number (digits, country code first) or a full JID"
+	}
+	return digits + "@s.whatsapp.net", ""
+}

@@ -1,0 +1,372 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/store"
+)
+
+// Config tunes delivery.
+type Config struct {
+	ServerURL  string        // reported as server_url in every envelope
+	Timeout    time.Duration // per attempt
+	RetryBase  time.Duration // delay before the first retry; doubles per attempt
+	MaxBackoff time.Duration // longest delay between attempts
+	MaxAge     time.Duration // give up on events older than this
+}
+
+const (
+	// sweepEvery is how often the dispatcher looks for pending lanes nobody
+	// woke (events written by another process) and purges old deliveries.
+	sweepEvery = time.Minute
+	// keepFinished is how long delivered and failed events stay listed.
+	keepFinished = 7 * 24 * time.Hour
+	// errorBodyLimit caps how much of a receiver's error response is kept.
+	errorBodyLimit = 512
+)
+
+// Dispatcher delivers outbox events. Each lane (instance) has at most one
+// worker goroutine, which exists only while the lane has pending events:
+// events of one instance go out in order, and a slow or dead receiver holds
+// up only its own instance.
+type Dispatcher struct {
+	store  *store.Store
+	cfg    Config
+	log    *slog.Logger
+	client *http.Client
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	workers map[string]chan struct{} // lane → wake signal of its running worker
+	stopped bool
+}
+
+// NewDispatcher returns a dispatcher; call Start to begin delivering.
+func NewDispatcher(s *store.Store, cfg Config, log *slog.Logger) *Dispatcher {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Dispatcher{
+		store: s,
+		cfg:   cfg,
+		log:   log,
+		client: &http.Client{
+			Timeout: cfg.Timeout,
+			// A redirect is the receiver's misconfiguration; following it
+			// would resend a signed body to a URL nobody configured.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		ctx:     ctx,
+		cancel:  cancel,
+		workers: map[string]chan struct{}{},
+	}
+}
+
+// Start resumes every lane with pending events and starts the sweeper.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	lanes, err := d.store.PendingLanes(ctx)
+	if err != nil {
+		return fmt.Errorf("webhook dispatcher: %w", err)
+	}
+	for _, lane := range lanes {
+		d.Wake(lane)
+	}
+	d.wg.Add(1)
+	go d.sweep()
+	return nil
+}
+
+// Stop ends delivery: waits are cancelled, attempts in flight are abandoned
+// (their events stay pending and are retried on the next start), and Stop
+// returns when every worker has exited.
+func (d *Dispatcher) Stop() {
+	d.mu.Lock()
+	d.stopped = true
+	d.mu.Unlock()
+	d.cancel()
+	d.wg.Wait()
+}
+
+// Wake tells the lane's worker that it has new events, starting one if needed.
+func (d *Dispatcher) Wake(lane string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	if wake, ok := d.workers[lane]; ok {
+		select {
+		case wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+		return
+	}
+	wake := make(chan struct{}, 1)
+	d.workers[lane] = wake
+	d.wg.Add(1)
+	go d.work(lane, wake)
+}
+
+func (d *Dispatcher) work(lane string, wake chan struct{}) {
+	defer d.wg.Done()
+	for {
+		ev, err := d.store.NextPendingEvent(d.ctx, lane)
+		if err != nil {
+			if d.ctx.Err() != nil {
+				return
+			}
+			d.log.Error("webhook outbox read failed", "lane", lane, "error", err)
+			if !d.sleep(time.Second, nil) {
+				return
+			}
+			continue
+		}
+		if ev == nil {
+			d.mu.Lock()
+			select {
+			case <-wake: // woken between the read and the lock: look again
+				d.mu.Unlock()
+				continue
+			default:
+				delete(d.workers, lane)
+				d.mu.Unlock()
+				return
+			}
+		}
+		if wait := time.Until(ev.NextAttemptAt); wait > 0 {
+			if !d.sleep(wait, wake) {
+				return
+			}
+			continue // re-read: the event may have been purged with its instance
+		}
+		d.attempt(ev)
+		if d.ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// sleep waits for d, a wake-up or shutdown, and reports false on shutdown.
+func (d *Dispatcher) sleep(wait time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-d.ctx.Done():
+		return false
+	case <-t.C:
+	case <-wake:
+	}
+	return true
+}
+
+// envelope is Evolution's webhook body, without the API key Evolution puts in it.
+type envelope struct {
+	Event       string          `json:"event"`
+	Instance    string          `json:"instance"`
+	Data        json.RawMessage `json:"data"`
+	Destination string          `json:"destination"`
+	DateTime    string          `json:"date_time"`
+	Sender      string          `json:"sender"`
+	ServerURL   string          `json:"server_url"`
+}
+
+// attempt delivers ev once and records the outcome.
+func (d *Dispatcher) attempt(ev *store.Event) {
+	log := d.log.With("instance", ev.InstanceName, "event", ev.Name, "delivery", ev.DeliveryID)
+	target, err := d.target(ev)
+	if err != nil {
+		if wagate.ErrorCode(err) == wagate.ENOTFOUND {
+			d.finish(ev, store.EventFailed, 0, "webhook is no longer set", log)
+		} else {
+			log.Error("webhook target unreadable", "error", err)
+			d.retry(ev, 0, "webhook target unreadable", 0, log)
+		}
+		return
+	}
+	if target == nil {
+		d.finish(ev, store.EventFailed, 0, "webhook is disabled", log)
+		return
+	}
+	url := target.URL
+	if target.ByEvents {
+		url += "/" + PathSuffix(ev.Name)
+	}
+	body, err := json.Marshal(envelope{
+		Event:       ev.Name,
+		Instance:    ev.InstanceName,
+		Data:        ev.Data,
+		Destination: url,
+		DateTime:    ev.CreatedAt.Format("2006-01-02T15:04:05.000Z07:00"),
+		Sender:      ev.Sender,
+		ServerURL:   d.cfg.ServerURL,
+	})
+	if err != nil {
+		d.finish(ev, store.EventFailed, 0, "event data is not valid JSON", log)
+		return
+	}
+	req, err := http.NewRequestWithContext(d.ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		d.finish(ev, store.EventFailed, 0, "invalid webhook URL", log)
+		return
+	}
+	for k, v := range target.Headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "wagate/"+wagate.Version)
+	req.Header.Set(EventHeader, ev.Name)
+	req.Header.Set(DeliveryHeader, ev.DeliveryID)
+	req.Header.Set(SignatureHeader, Sign(target.Secret, time.Now(), body))
+
+	resp, err := d.client.Do(req)
+	if d.ctx.Err() != nil {
+		return // shutting down: the attempt does not count, the event stays pending
+	}
+	ev.Attempts++
+	if err != nil {
+		d.retry(ev, 0, err.Error(), 0, log)
+		return
+	}
+	detail, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
+	resp.Body.Close()
+	switch code := resp.StatusCode; {
+	case code >= 200 && code < 300:
+		d.finish(ev, store.EventDelivered, code, "", log)
+	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
+		d.retry(ev, code, httpError(resp, detail), retryAfter(resp.Header.Get("Retry-After")), log)
+	default:
+		// Other 4xx (and 3xx): the receiver refuses this event; resending
+		// the same body cannot change its answer.
+		d.finish(ev, store.EventFailed, code, httpError(resp, detail), log)
+	}
+}
+
+// target returns where ev goes now: the instance's current webhook (so a
+// corrected URL or rotated secret applies to the backlog), or the snapshot
+// of an instance that no longer exists; nil if the webhook is disabled.
+func (d *Dispatcher) target(ev *store.Event) (*store.Target, error) {
+	if ev.Target != nil {
+		return ev.Target, nil
+	}
+	w, err := d.store.Webhook(d.ctx, ev.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	if !w.Enabled || w.URL == "" {
+		return nil, nil
+	}
+	return &store.Target{URL: w.URL, ByEvents: w.ByEvents, Headers: w.Headers, Secret: w.Secret}, nil
+}
+
+func (d *Dispatcher) retry(ev *store.Event, code int, msg string, after time.Duration, log *slog.Logger) {
+	delay := after
+	if delay <= 0 {
+		delay = backoff(d.cfg.RetryBase, d.cfg.MaxBackoff, ev.Attempts)
+	}
+	next := time.Now().Add(delay)
+	if next.Sub(ev.CreatedAt) > d.cfg.MaxAge {
+		d.finish(ev, store.EventFailed, code, fmt.Sprintf("gave up after %d attempts: %s", ev.Attempts, msg), log)
+		return
+	}
+	ev.NextAttemptAt, ev.LastStatus, ev.LastError = next, code, msg
+	log.Warn("webhook delivery failed, will retry", "attempt", ev.Attempts, "status", code, "error", msg, "retry_in", delay)
+	d.save(ev, log)
+}
+
+func (d *Dispatcher) finish(ev *store.Event, status string, code int, msg string, log *slog.Logger) {
+	ev.Status, ev.LastStatus, ev.LastError, ev.FinishedAt = status, code, msg, time.Now()
+	if status == store.EventFailed {
+		log.Warn("webhook delivery given up", "attempts", ev.Attempts, "status", code, "error", msg)
+	} else {
+		log.Debug("webhook delivered", "attempts", ev.Attempts, "status", code)
+	}
+	d.save(ev, log)
+}
+
+func (d *Dispatcher) save(ev *store.Event, log *slog.Logger) {
+	// The attempt happened; record it even if shutdown began meanwhile.
+	if err := d.store.UpdateEventAttempt(context.WithoutCancel(d.ctx), ev); err != nil {
+		log.Error("recording webhook attempt failed", "error", err)
+	}
+}
+
+// backoff is base·2^(attempt-1), capped at max, with "equal jitter": half
+// fixed, half random, so retries of many events spread out.
+func backoff(base, max time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return d/2 + rand.N(d/2+1)
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date).
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return time.Until(t)
+	}
+	return 0
+}
+
+func httpError(resp *http.Response, body []byte) string {
+	msg := "HTTP " + resp.Status
+	if b := bytes.TrimSpace(body); len(b) > 0 {
+		msg += ": " + string(b)
+	}
+	return msg
+}
+
+// sweep periodically wakes lanes with pending events that no Wake reached
+// and purges old finished deliveries.
+func (d *Dispatcher) sweep() {
+	defer d.wg.Done()
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+		lanes, err := d.store.PendingLanes(d.ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Error("webhook sweep failed", "error", err)
+		}
+		for _, lane := range lanes {
+			d.Wake(lane)
+		}
+		for {
+			n, err := d.store.PurgeFinishedEvents(d.ctx, time.Now().Add(-keepFinished), 500)
+			if err != nil || n < 500 {
+				break
+			}
+		}
+	}
+}
+
+func ignoreNotFound(err error) error {
+	if wagate.ErrorCode(err) == wagate.ENOTFOUND {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,277 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/webhook"
+	"github.com/wagate/wagate/store"
+)
+
+// webhookRequest is Evolution's webhook object, in instance create and in
+// webhook set.
+type webhookRequest struct {
+	Enabled  *bool             `json:"enabled"`
+	URL      string            `json:"url"`
+	ByEvents bool              `json:"byEvents"`
+	Base64   bool              `json:"base64"`
+	Events   []string          `json:"events"`
+	Headers  map[string]string `json:"headers"`
+}
+
+// reservedHeaders are set by the dispatcher and cannot be overridden.
+var reservedHeaders = []string{"Content-Type", "Content-Length", "Host", "User-Agent",
+	webhook.SignatureHeader, webhook.EventHeader, webhook.DeliveryHeader}
+
+// toWebhook validates r. enabledByDefault is Evolution's create behaviour,
+// where a webhook with a URL is on unless it says otherwise.
+func (r *webhookRequest) toWebhook(problems *wagate.Problems, prefix string, enabledByDefault bool) *store.Webhook {
+	w := &store.Webhook{
+		URL:      strings.TrimSpace(r.URL),
+		Enabled:  enabledByDefault && r.URL != "",
+		ByEvents: r.ByEvents,
+		Base64:   r.Base64,
+		Events:   []string{},
+		Headers:  map[string]string{},
+	}
+	if r.Enabled != nil {
+		w.Enabled = *r.Enabled
+	}
+	if w.URL != "" || w.Enabled {
+		u, err := url.Parse(w.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems.Add(prefix+"url", "must be an absolute http or https URL")
+		} else if u.User != nil {
+			problems.Add(prefix+"url", "must not carry credentials; use headers")
+		}
+	}
+	for i, e := range r.Events {
+		name := strings.ToUpper(strings.TrimSpace(e))
+		if !slices.Contains(webhook.Subscriptions, name) {
+			problems.Add(fmt.Sprintf("%sevents[%d]", prefix, i), fmt.Sprintf("unknown event %q; use names such as MESSAGES_UPSERT or SEND_MESSAGE", e))
+			continue
+		}
+		if !slices.Contains(w.Events, name) {
+			w.Events = append(w.Events, name)
+		}
+	}
+	for k, v := range r.Headers {
+		name := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(k))
+		switch {
+		case name == "" || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) }):
+			problems.Add(prefix+"headers", fmt.Sprintf("%q is not a valid header name", k))
+		case slices.Contains(reservedHeaders, name):
+			problems.Add(prefix+"headers."+k, "is set by wagate and cannot be overridden")
+		case strings.ContainsAny(v, "\r\n"):
+			problems.Add(prefix+"headers."+k, "must not contain line breaks")
+		default:
+			w.Headers[name] = v
+		}
+	}
+	return w
+}
+
+// webhookView is Evolution's webhook record. Header values are masked: they
+// often carry the receiver's credentials. The signing secret appears only
+// when it was just generated.
+type webhookView struct {
+	Enabled         bool              `json:"enabled"`
+	URL             string            `json:"url"`
+	Events          []string          `json:"events"`
+	WebhookByEvents bool              `json:"webhookByEvents"`
+	WebhookBase64   bool              `json:"webhookBase64"`
+	Headers         map[string]string `json:"headers"`
+	Secret          string            `json:"secret,omitempty"`
+	CreatedAt       *time.Time        `json:"createdAt,omitempty"`
+	UpdatedAt       *time.Time        `json:"updatedAt,omitempty"`
+}
+
+func viewWebhook(w *store.Webhook, withSecret bool) webhookView {
+	v := webhookView{
+		Enabled: w.Enabled, URL: w.URL, Events: w.Events, WebhookByEvents: w.ByEvents, WebhookBase64: w.Base64,
+		Headers: map[string]string{}, CreatedAt: &w.CreatedAt, UpdatedAt: &w.UpdatedAt,
+	}
+	if v.Events == nil {
+		v.Events = []string{}
+	}
+	for k, val := range w.Headers {
+		v.Headers[k] = mask(val)
+	}
+	if withSecret {
+		v.Secret = w.Secret
+	}
+	return v
+}
+
+// mask shows at most the last four characters of a secret value.
+func mask(s string) string {
+	if len(s) <= 8 {
+		return "…"
+	}
+	return "…" + s[len(s)-4:]
+}
+
+func newWebhookSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return "whsec_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// setWebhook replaces the instance's webhook. The first set generates the
+// signing secret and returns it; later sets keep it (see rotateSecret).
+func (g *Gateway) setWebhook(c echo.Context) error {
+	var req struct {
+		Webhook *webhookRequest `json:"webhook"`
+	}
+	if err := decode(c, &req, true); err != nil {
+		return err
+	}
+	if req.Webhook == nil {
+		return wagate.Invalid("webhook", "required")
+	}
+	var problems wagate.Problems
+	w := req.Webhook.toWebhook(&problems, "webhook.", false)
+	if err := problems.Err(); err != nil {
+		return err
+	}
+	inst := instanceOf(c)
+	ctx := c.Request().Context()
+	now := time.Now()
+	w.InstanceID, w.CreatedAt, w.UpdatedAt = inst.ID, now, now
+	var newSecret bool
+	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
+		old, err := g.store.Webhook(ctx, inst.ID)
+		newSecret = wagate.ErrorCode(err) == wagate.ENOTFOUND
+		switch {
+		case newSecret:
+			w.Secret = newWebhookSecret()
+		case err != nil:
+			return err
+		default:
+			w.Secret, w.CreatedAt = old.Secret, old.CreatedAt
+		}
+		return g.store.PutWebhook(ctx, w)
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewWebhook(w, newSecret))
+}
+
+// findWebhook returns the webhook; one never set is reported as disabled.
+func (g *Gateway) findWebhook(c echo.Context) error {
+	inst := instanceOf(c)
+	w, err := g.store.Webhook(c.Request().Context(), inst.ID)
+	if wagate.ErrorCode(err) == wagate.ENOTFOUND {
+		return c.JSON(http.StatusOK, webhookView{Events: []string{}, Headers: map[string]string{}})
+	} else if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewWebhook(w, false))
+}
+
+// rotateWebhookSecret replaces the signing secret; deliveries from now on,
+// including retries of pending ones, are signed with the new one.
+func (g *Gateway) rotateWebhookSecret(c echo.Context) error {
+	inst := instanceOf(c)
+	ctx := c.Request().Context()
+	var secret string
+	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
+		w, err := g.store.Webhook(ctx, inst.ID)
+		if err != nil {
+			return err
+		}
+		w.Secret, w.UpdatedAt = newWebhookSecret(), time.Now()
+		secret = w.Secret
+		return g.store.PutWebhook(ctx, w)
+	})
+	if err != nil {
+		return err
+	}
+	g.log.Info("webhook secret rotated", "instance", inst.Name)
+	return c.JSON(http.StatusOK, map[string]string{"secret": secret})
+}
+
+type deliveryView struct {
+	ID            string     `json:"id"`
+	Event         string     `json:"event"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	LastStatus    int        `json:"lastStatusCode,omitempty"`
+	LastError     string     `json:"lastError,omitempty"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+	FinishedAt    *time.Time `json:"finishedAt,omitempty"`
+}
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+)
+
+// listDeliveries shows the instance's recent webhook deliveries, newest
+// first, paginated by an opaque cursor.
+func (g *Gateway) listDeliveries(c echo.Context) error {
+	status := c.QueryParam("status")
+	if status != "" && status != store.EventPending && status != store.EventDelivered && status != store.EventFailed {
+		return wagate.Invalid("status", "must be pending, delivered or failed")
+	}
+	limit, err := pageLimit(c.QueryParam("limit"))
+	if err != nil {
+		return err
+	}
+	var before int64
+	if cur := c.QueryParam("cursor"); cur != "" {
+		if before, err = strconv.ParseInt(cur, 10, 64); err != nil || before <= 0 {
+			return wagate.Invalid("cursor", "not a cursor returned by this route")
+		}
+	}
+	inst := instanceOf(c)
+	events, err := g.store.ListEvents(c.Request().Context(), inst.ID, status, before, limit+1)
+	if err != nil {
+		return err
+	}
+	var next *string
+	if len(events) > limit {
+		events = events[:limit]
+		cur := strconv.FormatInt(events[limit-1].Seq, 10)
+		next = &cur
+	}
+	data := make([]deliveryView, 0, len(events))
+	for _, e := range events {
+		v := deliveryView{
+			ID: e.DeliveryID, Event: e.Name, Status: e.Status, Attempts: e.Attempts,
+			LastStatus: e.LastStatus, LastError: e.LastError, CreatedAt: e.CreatedAt,
+		}
+		if e.Status == store.EventPending {
+			v.NextAttemptAt = &e.NextAttemptAt
+		} else {
+			v.FinishedAt = &e.FinishedAt
+		}
+		data = append(data, v)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"data": data, "nextCursor": next})
+}
+
+func pageLimit(v string) (int, error) {
+	if v == "" {
+		return defaultPageSize, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPageSize {
+		return 0, wagate.Invalid("limit", fmt.Sprintf("must be an integer from 1 to %d", maxPageSize))
+	}
+	return n, nil
+}

@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Delivery states of an outbox event.
+const (
+	EventPending   = "pending"
+	EventDelivered = "delivered"
+	EventFailed    = "failed"
+)
+
+// Event is one webhook delivery in the outbox. Lane orders deliveries: events
+// of one lane (the instance id when the event happened) go out one at a time,
+// oldest first.
+type Event struct {
+	Seq           int64
+	DeliveryID    string
+	InstanceID    string // "" once the instance is gone (instance.delete)
+	Lane          string
+	InstanceName  string
+	Sender        string
+	Name          string // Evolution's dotted name, e.g. messages.upsert
+	Data          json.RawMessage
+	Target        *Target // set only for events that outlive their instance
+	Status        string
+	Attempts      int
+	NextAttemptAt time.Time
+	LastStatus    int // HTTP status of the last attempt, 0 if none
+	LastError     string
+	CreatedAt     time.Time
+	FinishedAt    time.Time // zero while pending
+}
+
+// Target is a snapshot of where an event goes, kept for events whose
+// instance (and with it the webhook row) no longer exists.
+type Target struct {
+	URL      string            `json:"url"`
+	ByEvents bool              `json:"byEvents"`
+	Headers  map[string]string `json:"headers"`
+	Secret   string            `json:"secret"`
+}
+
+const eventColumns = `seq, delivery_id, instance_id, lane, instance_name, sender, event, data, target, status, attempts,
+	next_attempt_at, last_status, last_error, created_at, finished_at`
+
+// InsertEvent adds e to the outbox as pending.
+func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
+	var target *string
+	if e.Target != nil {
+		b, err := json.Marshal(e.Target)
+		if err != nil {
+			return err
+		}
+		sealed := s.seal.seal(b, "webhook.target:"+e.DeliveryID)
+		target = &sealed
+	}
+	e.Status = EventPending
+	return s.db.QueryRow(ctx, `INSERT INTO webhook_events (delivery_id, instance_id, lane, instance_name, sender, event, data,
+			target, status, next_attempt_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
+		e.DeliveryID, nullable(e.InstanceID), e.Lane, e.InstanceName, e.Sender, e.Name, string(e.Data), target,
+		e.Status, millis(e.NextAttemptAt), millis(e.CreatedAt)).Scan(&e.Seq)
+}
+
+func (s *Store) scanEvent(row interface{ Scan(...any) error }) (*Event, error) {
+	var (
+		e                  Event
+		instanceID, target *string
+		data               string
+		next, created      int64
+		finished           *int64
+	)
+	err := row.Scan(&e.Seq, &e.DeliveryID, &instanceID, &e.Lane, &e.InstanceName, &e.Sender, &e.Name, &data, &target,
+		&e.Status, &e.Attempts, &next, &e.LastStatus, &e.LastError, &created, &finished)
+	if err != nil {
+		return nil, err
+	}
+	if instanceID != nil {
+		e.InstanceID = *instanceID
+	}
+	e.Data = json.RawMessage(data)
+	if target != nil {
+		plain, err := s.seal.open(*target, "webhook.target:"+e.DeliveryID)
+		if err != nil {
+			return nil, fmt.Errorf("event %s target: %w", e.DeliveryID, err)
+		}
+		e.Target = new(Target)
+		if err := json.Unmarshal(plain, e.Target); err != nil {
+			return nil, fmt.Errorf("event %s target: %w", e.DeliveryID, err)
+		}
+	}
+	e.NextAttemptAt, e.CreatedAt = fromMillis(next), fromMillis(created)
+	if finished != nil {
+		e.FinishedAt = fromMillis(*finished)
+	}
+	return &e, nil
+}
+
+// NextPendingEvent returns the oldest pending event of lane, or nil if none.
+func (s *Store) NextPendingEvent(ctx context.Context, lane string) (*Event, error) {
+	e, err := s.scanEvent(s.db.QueryRow(ctx, "SELECT "+eventColumns+` FROM webhook_events
+		WHERE lane = $1 AND status = 'pending' ORDER BY seq LIMIT 1`, lane))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return e, err
+}
+
+// PendingLanes returns every lane with pending events.
+func (s *Store) PendingLanes(ctx context.Context) ([]string, error) {
+	rows, err := s.db.Query(ctx, "SELECT DISTINCT lane FROM webhook_events WHERE status = 'pending'")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var lanes []string
+	for rows.Next() {
+		var lane string
+		if err := rows.Scan(&lane); err != nil {
+			return nil, err
+		}
+		lanes = append(lanes, lane)
+	}
+	return lanes, rows.Err()
+}
+
+// UpdateEventAttempt saves the outcome of a delivery attempt: status,
+// attempts, next attempt time, last status and error, and finish time.
+func (s *Store) UpdateEventAttempt(ctx context.Context, e *Event) error {
+	var finished *int64
+	if !e.FinishedAt.IsZero() {
+		ms := millis(e.FinishedAt)
+		finished = &ms
+	}
+	_, err := s.db.Exec(ctx, `UPDATE webhook_events SET status = $2, attempts = $3, next_attempt_at = $4, last_status = $5,
+		last_error = $6, finished_at = $7 WHERE seq = $1`,
+		e.Seq, e.Status, e.Attempts, millis(e.NextAttemptAt), e.LastStatus, e.LastError, finished)
+	return err
+}
+
+// ListEvents returns the instance's deliveries newest first: up to limit,
+// older than the seq before (0 for the newest), only those in status if set.
+func (s *Store) ListEvents(ctx context.Context, instanceID, status string, before int64, limit int) ([]*Event, error) {
+	rows, err := s.db.Query(ctx, "SELECT "+eventColumns+` FROM webhook_events
+		WHERE instance_id = $1 AND ($2 = '' OR status = $2) AND ($3 = 0 OR seq < $3)
+		ORDER BY seq DESC LIMIT $4`, instanceID, status, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Event
+	for rows.Next() {
+		e, err := s.scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// PurgeFinishedEvents deletes up to limit delivered or failed events that
+// finished before t, and reports how many it deleted.
+func (s *Store) PurgeFinishedEvents(ctx context.Context, before time.Time, limit int) (int64, error) {
+	res, err := s.db.Exec(ctx, `DELETE FROM webhook_events WHERE seq IN (
+		SELECT seq FROM webhook_events WHERE status <> 'pending' AND finished_at < $1 LIMIT $2)`, millis(before), limit)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
