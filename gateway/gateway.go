@@ -69,6 +69,9 @@ func (g *Gateway) Handler() http.Handler { return g.echo }
 // (up to the shutdown timeout) and stops delivery.
 func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	if err := g.disp.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	srv := &http.Server{
@@ -108,22 +111,26 @@ func (g *Gateway) routes() *echo.Echo {
 	e.GET("/healthz", g.healthz)
 	e.GET("/readyz", g.readyz)
 
-	api := e.Group("", g.authenticate)
-	api.POST("/instance/create", g.createInstance, globalOnly)
-	api.GET("/instance/fetchInstances", g.fetchInstances)
-	api.GET("/instance/connectionState/:instance", g.connectionState, g.scoped)
-	api.GET("/instance/connect/:instance", g.connectInstance, g.scoped)
-	api.POST("/instance/restart/:instance", g.restartInstance, g.scoped)
-	api.DELETE("/instance/logout/:instance", g.logoutInstance, g.scoped)
-	api.DELETE("/instance/delete/:instance", g.deleteInstance, g.scoped)
-	api.POST("/instance/rotateToken/:instance", g.rotateToken, g.scoped)
+	// Every API route authenticates first; scoped routes then resolve the
+	// instance in the path, which is the request's only scope.
+	auth := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		e.Add(method, path, h, append([]echo.MiddlewareFunc{g.authenticate}, m...)...)
+	}
+	auth(http.MethodPost, "/instance/create", g.createInstance, globalOnly)
+	auth(http.MethodGet, "/instance/fetchInstances", g.fetchInstances)
+	auth(http.MethodGet, "/instance/connectionState/:instance", g.connectionState, g.scoped)
+	auth(http.MethodGet, "/instance/connect/:instance", g.connectInstance, g.scoped)
+	auth(http.MethodPost, "/instance/restart/:instance", g.restartInstance, g.scoped)
+	auth(http.MethodDelete, "/instance/logout/:instance", g.logoutInstance, g.scoped)
+	auth(http.MethodDelete, "/instance/delete/:instance", g.deleteInstance, g.scoped)
+	auth(http.MethodPost, "/instance/rotateToken/:instance", g.rotateToken, g.scoped)
 
-	api.POST("/webhook/set/:instance", g.setWebhook, g.scoped)
-	api.GET("/webhook/find/:instance", g.findWebhook, g.scoped)
-	api.POST("/webhook/rotateSecret/:instance", g.rotateWebhookSecret, g.scoped)
-	api.GET("/webhook/deliveries/:instance", g.listDeliveries, g.scoped)
-	api.POST("/webhook/evolution", g.evolutionInbound)
+	auth(http.MethodPost, "/webhook/set/:instance", g.setWebhook, g.scoped)
+	auth(http.MethodGet, "/webhook/find/:instance", g.findWebhook, g.scoped)
+	auth(http.MethodPost, "/webhook/rotateSecret/:instance", g.rotateWebhookSecret, g.scoped)
+	auth(http.MethodGet, "/webhook/deliveries/:instance", g.listDeliveries, g.scoped)
+	auth(http.MethodPost, "/webhook/evolution", g.evolutionInbound)
 
-	api.POST("/message/sendText/:instance", g.sendText, g.scoped)
+	auth(http.MethodPost, "/message/sendText/:instance", g.sendText, g.scoped)
 	return e
 }

@@ -114,7 +114,7 @@ func (g *Gateway) createInstance(c echo.Context) error {
 	}
 	var hook *store.Webhook
 	if req.Webhook != nil {
-		hook = req.Webhook.toWebhook(&problems, "webhook.", true)
+		hook = req.Webhook.toWebhook(&problems, "webhook.")
 	}
 	req.unsupportedInstanceFields.check(&problems)
 	if err := problems.Err(); err != nil {

@@ -35,12 +35,12 @@ type webhookRequest struct {
 var reservedHeaders = []string{"Content-Type", "Content-Length", "Host", "User-Agent",
 	webhook.SignatureHeader, webhook.EventHeader, webhook.DeliveryHeader}
 
-// toWebhook validates r. enabledByDefault is Evolution's create behaviour,
-// where a webhook with a URL is on unless it says otherwise.
-func (r *webhookRequest) toWebhook(problems *wagate.Problems, prefix string, enabledByDefault bool) *store.Webhook {
+// toWebhook validates r. A webhook with a URL is enabled unless it says
+// "enabled": false, as Evolution's instance create has it.
+func (r *webhookRequest) toWebhook(problems *wagate.Problems, prefix string) *store.Webhook {
 	w := &store.Webhook{
 		URL:      strings.TrimSpace(r.URL),
-		Enabled:  enabledByDefault && r.URL != "",
+		Enabled:  strings.TrimSpace(r.URL) != "",
 		ByEvents: r.ByEvents,
 		Base64:   r.Base64,
 		Events:   []string{},
@@ -142,7 +142,7 @@ func (g *Gateway) setWebhook(c echo.Context) error {
 		return wagate.Invalid("webhook", "required")
 	}
 	var problems wagate.Problems
-	w := req.Webhook.toWebhook(&problems, "webhook.", false)
+	w := req.Webhook.toWebhook(&problems, "webhook.")
 	if err := problems.Err(); err != nil {
 		return err
 	}
