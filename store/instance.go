@@ -123,7 +123,7 @@ func (s *Store) InstanceByNumber(ctx context.Context, number string) (*Instance,
 
 // ListInstances returns every instance, oldest first.
 func (s *Store) ListInstances(ctx context.Context) ([]*Instance, error) {
-	rows, err := s.db.Query(ctx, "SELECT "+instanceColumns+" FROM instances ORDER BY created_at, id")
+	rows, err := s.db.Query(ctx, "SELECT "+instanceColumns+" FROM instances ORDER BY created_at, name")
 	if err != nil {
 		return nil, err
 	}
