@@ -105,7 +105,12 @@ func (g *Gateway) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = g.handleError
-	e.Use(g.requestID, g.accessLog, middleware.Recover(), g.limitBody)
+	e.Use(g.requestID, g.accessLog, middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			g.log.Error("panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "error", err, "stack", string(stack))
+			return err
+		},
+	}), g.limitBody)
 
 	e.GET("/", g.root)
 	e.GET("/healthz", g.healthz)
