@@ -53,7 +53,13 @@ var options = []option{
 			return nil
 		}},
 	{"WAGATE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and generated key files",
-		func(c *Config, v string) error { c.DataDir = v; return nil }},
+		func(c *Config, v string) error {
+			if v == "" {
+				return errors.New("must not be empty")
+			}
+			c.DataDir = v
+			return nil
+		}},
 	{"WAGATE_DATABASE_URL", "database-url", "", "database URL; empty means sqlite in the data dir (file:<data-dir>/wagate.db)",
 		func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
 	{"WAGATE_API_KEY", "", "", "global API key; empty means one is generated on first start into <data-dir>/api-key (0600)",

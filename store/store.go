@@ -88,10 +88,12 @@ func sqliteDSN(dsn string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("database: %w", err)
 	}
-	if path != ":memory:" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return "", fmt.Errorf("database: %w", err)
-		}
+	if path == ":memory:" || q.Get("mode") == "memory" {
+		// Each pooled connection would get its own empty database.
+		return "", errors.New("database: in-memory SQLite is not supported; give a file path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("database: %w", err)
 	}
 	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)
