@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,6 +30,8 @@ type Config struct {
 	ShutdownTimeout time.Duration // how long in-flight requests may take to finish on shutdown
 	LogLevel        slog.Level
 	LogFormat       string // "text" or "json"
+
+	OpenAIBaseURL string // base URL of credentials that name none
 
 	WebhookTimeout    time.Duration // per delivery attempt
 	WebhookRetryBase  time.Duration // first retry delay; doubles per attempt
@@ -90,6 +93,15 @@ var options = []option{
 				return errors.New(`must be "text" or "json"`)
 			}
 			c.LogFormat = v
+			return nil
+		}},
+	{"WAGATE_OPENAI_BASE_URL", "openai-base-url", "https://api.openai.com/v1", "base URL of OpenAI credentials that do not set baseUrl",
+		func(c *Config, v string) error {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("must be an absolute http or https URL")
+			}
+			c.OpenAIBaseURL = strings.TrimRight(v, "/")
 			return nil
 		}},
 	{"WAGATE_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "timeout of one webhook delivery attempt",

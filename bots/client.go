@@ -1,0 +1,74 @@
+package bots
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/store"
+)
+
+// Clients builds provider clients. Each call returns a client bound to one
+// credential: no client is shared across credentials or mutated, so one
+// tenant's key can never serve another's request. The HTTP transport (and
+// its connection pool) is shared.
+type Clients struct {
+	DefaultBaseURL string
+	HTTP           *http.Client
+}
+
+// For returns a client for c.
+func (cl Clients) For(c *store.Creds) *openai.Client {
+	cfg := openai.DefaultConfig(c.APIKey)
+	cfg.BaseURL = cl.BaseURL(c)
+	if cl.HTTP != nil {
+		cfg.HTTPClient = cl.HTTP
+	}
+	return openai.NewClientWithConfig(cfg)
+}
+
+// BaseURL is where c's requests go.
+func (cl Clients) BaseURL(c *store.Creds) string {
+	if c.BaseURL != "" {
+		return c.BaseURL
+	}
+	return cl.DefaultBaseURL
+}
+
+// ListModels returns the provider's models for c.
+func (cl Clients) ListModels(ctx context.Context, c *store.Creds) ([]openai.Model, error) {
+	list, err := cl.For(c).ListModels(ctx)
+	if err != nil {
+		return nil, ProviderError(err)
+	}
+	return list.Models, nil
+}
+
+// ProviderError turns a provider failure into an EUPSTREAM error whose
+// message names the provider's HTTP status only: provider messages can
+// quote (part of) the API key and are not for end users.
+func ProviderError(err error) error {
+	var (
+		apiErr *openai.APIError
+		reqErr *openai.RequestError
+	)
+	status := 0
+	switch {
+	case errors.As(err, &apiErr):
+		status = apiErr.HTTPStatusCode
+	case errors.As(err, &reqErr):
+		status = reqErr.HTTPStatusCode
+	}
+	switch {
+	case status != 0:
+		return &wagate.Error{Code: wagate.EUPSTREAM, Err: err,
+			Messages: []string{fmt.Sprintf("provider: answered HTTP %d %s", status, http.StatusText(status))}}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &wagate.Error{Code: wagate.EUPSTREAM, Err: err, Messages: []string{"provider: did not answer in time"}}
+	}
+	return &wagate.Error{Code: wagate.EUPSTREAM, Err: err, Messages: []string{"provider: unreachable"}}
+}

@@ -1,0 +1,513 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wagate/wagate"
+)
+
+// Creds is an OpenAI-compatible provider credential of one instance. APIKey
+// is plaintext here and sealed at rest; KeyHint is its masked form.
+type Creds struct {
+	ID         string
+	InstanceID string
+	Name       string
+	APIKey     string
+	KeyHint    string
+	BaseURL    string // "" means the gateway's default base URL
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Behaviour is the part of a bot's configuration that the instance settings
+// provide when the bot leaves it unset (nil). Units follow Evolution:
+// Expire and PauseMinutes minutes, DebounceTime seconds, DelayMessage ms,
+// TimePerChar ms per character.
+type Behaviour struct {
+	Expire          *int    `json:"expire"`
+	KeywordFinish   *string `json:"keywordFinish"`
+	DelayMessage    *int    `json:"delayMessage"`
+	UnknownMessage  *string `json:"unknownMessage"`
+	ListeningFromMe *bool   `json:"listeningFromMe"`
+	StopBotFromMe   *bool   `json:"stopBotFromMe"`
+	KeepOpen        *bool   `json:"keepOpen"`
+	DebounceTime    *int    `json:"debounceTime"`
+	SplitMessages   *bool   `json:"splitMessages"`
+	TimePerChar     *int    `json:"timePerChar"`
+	SpeechToText    *bool   `json:"speechToText"`
+	PauseMinutes    *int    `json:"pauseMinutes"`
+	GroupMode       *string `json:"groupMode"`
+}
+
+// Prompts are a chatCompletion bot's seeded messages.
+type Prompts struct {
+	System    []string `json:"system"`
+	Assistant []string `json:"assistant"`
+	User      []string `json:"user"`
+}
+
+// Bot is an OpenAI bot of one instance.
+type Bot struct {
+	ID              string
+	InstanceID      string
+	Enabled         bool
+	Description     string
+	CredsID         string // "" means the settings' default credentials
+	BotType         string // chatCompletion or assistant
+	AssistantID     string // a stored prompt id (pmpt_…) for assistant bots
+	FunctionURL     string
+	Model           string
+	Prompts         Prompts
+	MaxTokens       *int
+	TriggerType     string
+	TriggerOperator string
+	TriggerValue    string
+	Priority        int
+	Tools           json.RawMessage // OpenAI function definitions, a JSON array
+	Behaviour       Behaviour
+	IgnoreJids      []string // applies in addition to the settings' list
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// OpenAISettings are an instance's defaults for its bots. Behaviour is
+// stored complete: every field set.
+type OpenAISettings struct {
+	InstanceID                string
+	CredsID                   string
+	FallbackID                string
+	Behaviour                 Behaviour
+	IgnoreJids                []string
+	TranscriptionErrorMessage string
+	CreatedAt                 time.Time
+	UpdatedAt                 time.Time
+}
+
+// Session states.
+const (
+	SessionOpened = "opened"
+	SessionPaused = "paused"
+	SessionClosed = "closed"
+)
+
+// Session is a conversation between one chat and one bot.
+type Session struct {
+	ID                 string
+	InstanceID         string
+	BotID              string
+	RemoteJID          string
+	PushName           string
+	Status             string
+	PausedUntil        time.Time // zero: paused until reopened
+	PreviousResponseID string    // Responses API continuation of assistant bots
+	CloseReason        string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time // last activity
+	ClosedAt           time.Time
+}
+
+// ---- credentials
+
+// CreateCreds stores c; its name must be unique in the instance.
+func (s *Store) CreateCreds(ctx context.Context, c *Creds) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO openai_creds (id, instance_id, name, api_key, key_hint, base_url, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		c.ID, c.InstanceID, c.Name, s.seal.seal([]byte(c.APIKey), "openai.creds:"+c.ID), c.KeyHint, c.BaseURL,
+		millis(c.CreatedAt), millis(c.UpdatedAt))
+	if isUniqueViolation(err) {
+		return wagate.FieldError(wagate.ECONFLICT, "name", "credentials with this name already exist in this instance")
+	}
+	return err
+}
+
+const credsColumns = "id, instance_id, name, api_key, key_hint, base_url, created_at, updated_at"
+
+func (s *Store) scanCreds(row interface{ Scan(...any) error }) (*Creds, error) {
+	var (
+		c                Creds
+		sealed           string
+		created, updated int64
+	)
+	if err := row.Scan(&c.ID, &c.InstanceID, &c.Name, &sealed, &c.KeyHint, &c.BaseURL, &created, &updated); err != nil {
+		return nil, err
+	}
+	key, err := s.seal.open(sealed, "openai.creds:"+c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("credentials %s: %w", c.ID, err)
+	}
+	c.APIKey = string(key)
+	c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return &c, nil
+}
+
+// Creds returns the instance's credentials with id.
+func (s *Store) Creds(ctx context.Context, instanceID, id string) (*Creds, error) {
+	c, err := s.scanCreds(s.db.QueryRow(ctx, "SELECT "+credsColumns+" FROM openai_creds WHERE instance_id = $1 AND id = $2", instanceID, id))
+	return c, notFound(err, "openaiCredsId: no credentials %q in this instance", id)
+}
+
+// ListCreds returns the instance's credentials, oldest first.
+func (s *Store) ListCreds(ctx context.Context, instanceID string) ([]*Creds, error) {
+	rows, err := s.db.Query(ctx, "SELECT "+credsColumns+" FROM openai_creds WHERE instance_id = $1 ORDER BY created_at, name", instanceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Creds
+	for rows.Next() {
+		c, err := s.scanCreds(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// DeleteCreds deletes the instance's credentials id, unless bots or the
+// settings still use them: then the ECONFLICT names each user.
+func (s *Store) DeleteCreds(ctx context.Context, instanceID, id string) error {
+	return s.DoTxn(ctx, func(ctx context.Context) error {
+		if _, err := s.Creds(ctx, instanceID, id); err != nil {
+			return err
+		}
+		rows, err := s.db.Query(ctx, "SELECT id FROM openai_bots WHERE instance_id = $1 AND creds_id = $2 ORDER BY created_at", instanceID, id)
+		if err != nil {
+			return err
+		}
+		var users []string
+		for rows.Next() {
+			var bot string
+			if err := rows.Scan(&bot); err != nil {
+				rows.Close()
+				return err
+			}
+			users = append(users, "bot "+bot)
+		}
+		rows.Close()
+		var n int
+		if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM openai_settings WHERE instance_id = $1 AND creds_id = $2", instanceID, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			users = append(users, "the instance settings")
+		}
+		if len(users) > 0 {
+			return wagate.FieldError(wagate.ECONFLICT, "openaiCredsId", "still used by "+strings.Join(users, ", "))
+		}
+		_, err = s.db.Exec(ctx, "DELETE FROM openai_creds WHERE instance_id = $1 AND id = $2", instanceID, id)
+		return err
+	})
+}
+
+// ---- bots
+
+const botColumns = `id, instance_id, enabled, description, creds_id, bot_type, assistant_id, function_url, model, prompts,
+	max_tokens, trigger_type, trigger_operator, trigger_value, priority, tools, behaviour, ignore_jids, created_at, updated_at`
+
+func scanBot(row interface{ Scan(...any) error }) (*Bot, error) {
+	var (
+		b                                     Bot
+		creds                                 *string
+		maxTokens                             *int64
+		prompts, tools, behaviour, ignoreJids string
+		created, updated                      int64
+	)
+	err := row.Scan(&b.ID, &b.InstanceID, &b.Enabled, &b.Description, &creds, &b.BotType, &b.AssistantID, &b.FunctionURL,
+		&b.Model, &prompts, &maxTokens, &b.TriggerType, &b.TriggerOperator, &b.TriggerValue, &b.Priority, &tools,
+		&behaviour, &ignoreJids, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	if creds != nil {
+		b.CredsID = *creds
+	}
+	if maxTokens != nil {
+		n := int(*maxTokens)
+		b.MaxTokens = &n
+	}
+	b.Tools = json.RawMessage(tools)
+	for _, f := range []struct {
+		src string
+		dst any
+	}{{prompts, &b.Prompts}, {behaviour, &b.Behaviour}, {ignoreJids, &b.IgnoreJids}} {
+		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
+			return nil, fmt.Errorf("bot %s: %w", b.ID, err)
+		}
+	}
+	b.CreatedAt, b.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return &b, nil
+}
+
+func botArgs(b *Bot) ([]any, error) {
+	prompts, err := json.Marshal(b.Prompts)
+	if err != nil {
+		return nil, err
+	}
+	behaviour, err := json.Marshal(b.Behaviour)
+	if err != nil {
+		return nil, err
+	}
+	ignore, err := json.Marshal(nonNil(b.IgnoreJids))
+	if err != nil {
+		return nil, err
+	}
+	tools := b.Tools
+	if len(tools) == 0 {
+		tools = json.RawMessage("[]")
+	}
+	return []any{b.ID, b.InstanceID, b.Enabled, b.Description, nullable(b.CredsID), b.BotType, b.AssistantID, b.FunctionURL,
+		b.Model, string(prompts), b.MaxTokens, b.TriggerType, b.TriggerOperator, b.TriggerValue, b.Priority, string(tools),
+		string(behaviour), string(ignore), millis(b.CreatedAt), millis(b.UpdatedAt)}, nil
+}
+
+// CreateBot stores a new bot.
+func (s *Store) CreateBot(ctx context.Context, b *Bot) error {
+	args, err := botArgs(b)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.Exec(ctx, "INSERT INTO openai_bots ("+botColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`, args...)
+	return err
+}
+
+// UpdateBot replaces every field of the instance's bot b.ID except its
+// creation time.
+func (s *Store) UpdateBot(ctx context.Context, b *Bot) error {
+	args, err := botArgs(b)
+	if err != nil {
+		return err
+	}
+	args = append(args[:18], args[19]) // all but created_at
+	res, err := s.db.Exec(ctx, `UPDATE openai_bots SET enabled = $3, description = $4, creds_id = $5, bot_type = $6,
+		assistant_id = $7, function_url = $8, model = $9, prompts = $10, max_tokens = $11, trigger_type = $12,
+		trigger_operator = $13, trigger_value = $14, priority = $15, tools = $16, behaviour = $17, ignore_jids = $18,
+		updated_at = $19 WHERE id = $1 AND instance_id = $2`, args...)
+	return mustAffect(res, err, "botId: no bot %q in this instance", b.ID)
+}
+
+// Bot returns the instance's bot id.
+func (s *Store) Bot(ctx context.Context, instanceID, id string) (*Bot, error) {
+	b, err := scanBot(s.db.QueryRow(ctx, "SELECT "+botColumns+" FROM openai_bots WHERE instance_id = $1 AND id = $2", instanceID, id))
+	return b, notFound(err, "botId: no bot %q in this instance", id)
+}
+
+// ListBots returns the instance's bots, oldest first.
+func (s *Store) ListBots(ctx context.Context, instanceID string) ([]*Bot, error) {
+	rows, err := s.db.Query(ctx, "SELECT "+botColumns+" FROM openai_bots WHERE instance_id = $1 ORDER BY created_at, id", instanceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Bot
+	for rows.Next() {
+		b, err := scanBot(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// DeleteBot deletes the instance's bot with its sessions; a settings
+// fallback that named it is cleared.
+func (s *Store) DeleteBot(ctx context.Context, instanceID, id string) error {
+	res, err := s.db.Exec(ctx, "DELETE FROM openai_bots WHERE instance_id = $1 AND id = $2", instanceID, id)
+	return mustAffect(res, err, "botId: no bot %q in this instance", id)
+}
+
+// ---- settings
+
+// OpenAISettings returns the instance's settings, ENOTFOUND if never saved.
+func (s *Store) OpenAISettings(ctx context.Context, instanceID string) (*OpenAISettings, error) {
+	var (
+		st                OpenAISettings
+		creds, fallback   *string
+		behaviour, ignore string
+		created, updated  int64
+	)
+	err := s.db.QueryRow(ctx, `SELECT instance_id, creds_id, fallback_id, behaviour, ignore_jids, transcription_error_message,
+		created_at, updated_at FROM openai_settings WHERE instance_id = $1`, instanceID).
+		Scan(&st.InstanceID, &creds, &fallback, &behaviour, &ignore, &st.TranscriptionErrorMessage, &created, &updated)
+	if err != nil {
+		return nil, notFound(err, "settings: not saved for this instance")
+	}
+	if creds != nil {
+		st.CredsID = *creds
+	}
+	if fallback != nil {
+		st.FallbackID = *fallback
+	}
+	if err := json.Unmarshal([]byte(behaviour), &st.Behaviour); err != nil {
+		return nil, fmt.Errorf("settings behaviour: %w", err)
+	}
+	if err := json.Unmarshal([]byte(ignore), &st.IgnoreJids); err != nil {
+		return nil, fmt.Errorf("settings ignoreJids: %w", err)
+	}
+	st.CreatedAt, st.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return &st, nil
+}
+
+// PutOpenAISettings creates or replaces the instance's settings.
+func (s *Store) PutOpenAISettings(ctx context.Context, st *OpenAISettings) error {
+	behaviour, err := json.Marshal(st.Behaviour)
+	if err != nil {
+		return err
+	}
+	ignore, err := json.Marshal(nonNil(st.IgnoreJids))
+	if err != nil {
+		return err
+	}
+	_, err = s.db.Exec(ctx, `INSERT INTO openai_settings (instance_id, creds_id, fallback_id, behaviour, ignore_jids,
+			transcription_error_message, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (instance_id) DO UPDATE SET creds_id = excluded.creds_id, fallback_id = excluded.fallback_id,
+			behaviour = excluded.behaviour, ignore_jids = excluded.ignore_jids,
+			transcription_error_message = excluded.transcription_error_message, updated_at = excluded.updated_at`,
+		st.InstanceID, nullable(st.CredsID), nullable(st.FallbackID), string(behaviour), string(ignore),
+		st.TranscriptionErrorMessage, millis(st.CreatedAt), millis(st.UpdatedAt))
+	return err
+}
+
+// ---- sessions
+
+const sessionColumns = `id, instance_id, bot_id, remote_jid, push_name, status, paused_until, previous_response_id,
+	close_reason, created_at, updated_at, closed_at`
+
+func scanSession(row interface{ Scan(...any) error }) (*Session, error) {
+	var (
+		se                  Session
+		pausedUntil, closed *int64
+		created, updated    int64
+	)
+	err := row.Scan(&se.ID, &se.InstanceID, &se.BotID, &se.RemoteJID, &se.PushName, &se.Status, &pausedUntil,
+		&se.PreviousResponseID, &se.CloseReason, &created, &updated, &closed)
+	if err != nil {
+		return nil, err
+	}
+	if pausedUntil != nil {
+		se.PausedUntil = fromMillis(*pausedUntil)
+	}
+	if closed != nil {
+		se.ClosedAt = fromMillis(*closed)
+	}
+	se.CreatedAt, se.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return &se, nil
+}
+
+func optionalMillis(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	ms := millis(t)
+	return &ms
+}
+
+// CreateSession opens a session. A chat that already has a live session is
+// an ECONFLICT: the database allows one live session per chat.
+func (s *Store) CreateSession(ctx context.Context, se *Session) error {
+	_, err := s.db.Exec(ctx, "INSERT INTO openai_sessions ("+sessionColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		se.ID, se.InstanceID, se.BotID, se.RemoteJID, se.PushName, se.Status, optionalMillis(se.PausedUntil),
+		se.PreviousResponseID, se.CloseReason, millis(se.CreatedAt), millis(se.UpdatedAt), optionalMillis(se.ClosedAt))
+	if isUniqueViolation(err) {
+		return wagate.FieldError(wagate.ECONFLICT, "remoteJid", "this chat already has a live session")
+	}
+	return err
+}
+
+// UpdateSession saves the mutable fields of the instance's session se.ID.
+func (s *Store) UpdateSession(ctx context.Context, se *Session) error {
+	res, err := s.db.Exec(ctx, `UPDATE openai_sessions SET push_name = $3, status = $4, paused_until = $5,
+		previous_response_id = $6, close_reason = $7, updated_at = $8, closed_at = $9 WHERE instance_id = $1 AND id = $2`,
+		se.InstanceID, se.ID, se.PushName, se.Status, optionalMillis(se.PausedUntil), se.PreviousResponseID,
+		se.CloseReason, millis(se.UpdatedAt), optionalMillis(se.ClosedAt))
+	if isUniqueViolation(err) {
+		return wagate.FieldError(wagate.ECONFLICT, "remoteJid", "this chat already has a live session")
+	}
+	return mustAffect(res, err, "session %q not found", se.ID)
+}
+
+// LiveSession returns the chat's opened or paused session, or nil.
+func (s *Store) LiveSession(ctx context.Context, instanceID, remoteJID string) (*Session, error) {
+	se, err := scanSession(s.db.QueryRow(ctx, "SELECT "+sessionColumns+` FROM openai_sessions
+		WHERE instance_id = $1 AND remote_jid = $2 AND status <> 'closed'`, instanceID, remoteJID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return se, err
+}
+
+// SessionFilter selects sessions of one instance.
+type SessionFilter struct {
+	BotID     string
+	RemoteJID string
+	Status    string
+	Before    *SessionCursor // continue after this position
+	Limit     int
+}
+
+// SessionCursor is a position in the newest-first session order.
+type SessionCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// ListSessions returns the instance's sessions matching f, newest first.
+func (s *Store) ListSessions(ctx context.Context, instanceID string, f SessionFilter) ([]*Session, error) {
+	var beforeAt int64
+	var beforeID string
+	if f.Before != nil {
+		beforeAt, beforeID = millis(f.Before.CreatedAt), f.Before.ID
+	}
+	rows, err := s.db.Query(ctx, "SELECT "+sessionColumns+` FROM openai_sessions
+		WHERE instance_id = $1 AND ($2 = '' OR bot_id = $2) AND ($3 = '' OR remote_jid = $3) AND ($4 = '' OR status = $4)
+			AND ($5 = '' OR created_at < $6 OR (created_at = $6 AND id < $5))
+		ORDER BY created_at DESC, id DESC LIMIT $7`,
+		instanceID, f.BotID, f.RemoteJID, f.Status, beforeID, beforeAt, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Session
+	for rows.Next() {
+		se, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, se)
+	}
+	return out, rows.Err()
+}
+
+// DeleteSession deletes one of the instance's sessions.
+func (s *Store) DeleteSession(ctx context.Context, instanceID, id string) error {
+	res, err := s.db.Exec(ctx, "DELETE FROM openai_sessions WHERE instance_id = $1 AND id = $2", instanceID, id)
+	return mustAffect(res, err, "session %q not found", id)
+}
+
+// DeleteChatSessions deletes every session of the chat (of one bot when
+// botID is set) and reports how many.
+func (s *Store) DeleteChatSessions(ctx context.Context, instanceID, remoteJID, botID string) (int64, error) {
+	res, err := s.db.Exec(ctx, `DELETE FROM openai_sessions WHERE instance_id = $1 AND remote_jid = $2 AND ($3 = '' OR bot_id = $3)`,
+		instanceID, remoteJID, botID)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
