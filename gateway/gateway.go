@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/wagate/wagate/bots"
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/gateway/channel"
 	"github.com/wagate/wagate/gateway/evolution"
@@ -30,6 +31,7 @@ type Gateway struct {
 	disp     *webhook.Dispatcher
 	outbox   *webhook.Outbox
 	channels map[string]channel.Channel // by integration
+	clients  bots.Clients
 	apiKey   keyDigest
 	echo     *echo.Echo
 }
@@ -55,7 +57,8 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger) *Gateway {
 			store.IntegrationWhatsAppBaileys: whatsapp,
 			store.IntegrationWhatsApp:        whatsapp,
 		},
-		apiKey: digest(cfg.APIKey),
+		apiKey:  digest(cfg.APIKey),
+		clients: bots.Clients{DefaultBaseURL: cfg.OpenAIBaseURL, HTTP: &http.Client{Timeout: time.Minute}},
 	}
 	g.echo = g.routes()
 	return g
@@ -137,5 +140,21 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodPost, "/webhook/evolution", g.evolutionInbound)
 
 	auth(http.MethodPost, "/message/sendText/:instance", g.sendText, g.scoped)
+
+	auth(http.MethodPost, "/openai/creds/:instance", g.createCreds, g.scoped)
+	auth(http.MethodGet, "/openai/creds/:instance", g.listCreds, g.scoped)
+	auth(http.MethodDelete, "/openai/creds/:credsId/:instance", g.deleteCreds, g.scoped)
+	auth(http.MethodPost, "/openai/create/:instance", g.createBot, g.scoped)
+	auth(http.MethodGet, "/openai/find/:instance", g.findBots, g.scoped)
+	auth(http.MethodGet, "/openai/fetch/:botId/:instance", g.fetchBot, g.scoped)
+	auth(http.MethodPut, "/openai/update/:botId/:instance", g.updateBot, g.scoped)
+	auth(http.MethodPatch, "/openai/update/:botId/:instance", g.updateBot, g.scoped)
+	auth(http.MethodDelete, "/openai/delete/:botId/:instance", g.deleteBot, g.scoped)
+	auth(http.MethodPost, "/openai/settings/:instance", g.saveSettings, g.scoped)
+	auth(http.MethodGet, "/openai/fetchSettings/:instance", g.fetchSettings, g.scoped)
+	auth(http.MethodPost, "/openai/changeStatus/:instance", g.changeStatus, g.scoped)
+	auth(http.MethodGet, "/openai/fetchSessions/:botId/:instance", g.fetchSessions, g.scoped)
+	auth(http.MethodPost, "/openai/ignoreJid/:instance", g.ignoreJid, g.scoped)
+	auth(http.MethodGet, "/openai/getModels/:instance", g.getModels, g.scoped)
 	return e
 }

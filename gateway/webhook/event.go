@@ -13,17 +13,23 @@ const (
 	ConnectionUpdate = "connection.update"
 	QRCodeUpdated    = "qrcode.updated"
 	InstanceDelete   = "instance.delete"
+
+	SessionOpened = "openai.session.opened"
+	SessionPaused = "openai.session.paused"
+	SessionClosed = "openai.session.closed"
+	OpenAIError   = "openai.error"
 )
 
 // Subscriptions are the names a webhook's event list may hold: Evolution's
 // full list, so existing clients' subscriptions are accepted, including
-// events wagate does not emit (yet).
+// events wagate does not emit (yet), and wagate's own OPENAI_* events.
 var Subscriptions = []string{
 	"APPLICATION_STARTUP", "QRCODE_UPDATED", "MESSAGES_SET", "MESSAGES_UPSERT", "MESSAGES_EDITED", "MESSAGES_UPDATE",
 	"MESSAGES_DELETE", "SEND_MESSAGE", "SEND_MESSAGE_UPDATE", "CONTACTS_SET", "CONTACTS_UPSERT", "CONTACTS_UPDATE",
 	"PRESENCE_UPDATE", "CHATS_SET", "CHATS_UPSERT", "CHATS_UPDATE", "CHATS_DELETE", "GROUPS_UPSERT", "GROUP_UPDATE",
 	"GROUP_PARTICIPANTS_UPDATE", "CONNECTION_UPDATE", "LABELS_EDIT", "LABELS_ASSOCIATION", "CALL", "TYPEBOT_START",
 	"TYPEBOT_CHANGE_STATUS", "REMOVE_INSTANCE", "LOGOUT_INSTANCE", "INSTANCE_CREATE", "INSTANCE_DELETE", "STATUS_INSTANCE",
+	"OPENAI_SESSION_OPENED", "OPENAI_SESSION_PAUSED", "OPENAI_SESSION_CLOSED", "OPENAI_ERROR",
 }
 
 // SubscriptionName turns "messages.upsert" into "MESSAGES_UPSERT".

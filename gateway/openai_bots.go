@@ -1,0 +1,410 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/store"
+)
+
+// botFields is a bot as the API reads and writes it: Evolution's body plus
+// priority, groupMode, pauseMinutes, speechToText and tools. Behaviour
+// fields left null inherit the instance settings.
+type botFields struct {
+	Enabled           *bool           `json:"enabled"`
+	Description       string          `json:"description"`
+	OpenaiCredsID     *string         `json:"openaiCredsId"`
+	BotType           string          `json:"botType"`
+	AssistantID       string          `json:"assistantId"`
+	FunctionURL       string          `json:"functionUrl"`
+	Model             string          `json:"model"`
+	SystemMessages    []string        `json:"systemMessages"`
+	AssistantMessages []string        `json:"assistantMessages"`
+	UserMessages      []string        `json:"userMessages"`
+	MaxTokens         *int            `json:"maxTokens"`
+	TriggerType       string          `json:"triggerType"`
+	TriggerOperator   string          `json:"triggerOperator"`
+	TriggerValue      string          `json:"triggerValue"`
+	Priority          int             `json:"priority"`
+	IgnoreJids        []string        `json:"ignoreJids"`
+	Tools             json.RawMessage `json:"tools"`
+	store.Behaviour
+}
+
+type botView struct {
+	ID string `json:"id"`
+	botFields
+	CreatedAt time.Time       `json:"createdAt"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+	Effective *bots.Effective `json:"effective,omitempty"`
+}
+
+func viewBot(b *store.Bot) botView {
+	f := botFields{
+		Enabled: &b.Enabled, Description: b.Description, BotType: b.BotType, AssistantID: b.AssistantID,
+		FunctionURL: b.FunctionURL, Model: b.Model, MaxTokens: b.MaxTokens,
+		SystemMessages: nonNil(b.Prompts.System), AssistantMessages: nonNil(b.Prompts.Assistant), UserMessages: nonNil(b.Prompts.User),
+		TriggerType: b.TriggerType, TriggerOperator: b.TriggerOperator, TriggerValue: b.TriggerValue,
+		Priority: b.Priority, IgnoreJids: nonNil(b.IgnoreJids), Tools: b.Tools, Behaviour: b.Behaviour,
+	}
+	if b.CredsID != "" {
+		f.OpenaiCredsID = &b.CredsID
+	}
+	if len(f.Tools) == 0 {
+		f.Tools = json.RawMessage("[]")
+	}
+	return botView{ID: b.ID, botFields: f, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+const (
+	maxPriority   = 1_000_000
+	maxMaxTokens  = 1_000_000
+	maxPrompts    = 100
+	maxPromptText = 100_000
+)
+
+var toolNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// toBot validates f and returns the bot it describes, with id and times
+// left to the caller. Every problem is reported, each naming its field.
+func (g *Gateway) toBot(ctx context.Context, inst *store.Instance, f *botFields) (*store.Bot, error) {
+	var p wagate.Problems
+	b := &store.Bot{
+		InstanceID:      inst.ID,
+		Enabled:         f.Enabled == nil || *f.Enabled,
+		Description:     strings.TrimSpace(f.Description),
+		BotType:         f.BotType,
+		FunctionURL:     strings.TrimSpace(f.FunctionURL),
+		Model:           strings.TrimSpace(f.Model),
+		Prompts:         store.Prompts{System: f.SystemMessages, Assistant: f.AssistantMessages, User: f.UserMessages},
+		TriggerType:     f.TriggerType,
+		TriggerOperator: f.TriggerOperator,
+		TriggerValue:    f.TriggerValue,
+		Priority:        f.Priority,
+		Behaviour:       f.Behaviour,
+		Tools:           json.RawMessage("[]"),
+	}
+	if len(b.Description) > 255 {
+		p.Add("description", "longer than 255 characters")
+	}
+	if len(b.Model) > 100 {
+		p.Add("model", "longer than 100 characters")
+	}
+	switch f.BotType {
+	case "":
+		p.Add("botType", `required: "chatCompletion" or "assistant"`)
+	case bots.ChatCompletion:
+		if b.Model == "" {
+			p.Add("model", "required for chatCompletion bots")
+		}
+	case bots.Assistant:
+		switch id := strings.TrimSpace(f.AssistantID); {
+		case id == "":
+			p.Add("assistantId", "required for assistant bots: the id of a stored prompt (pmpt_…)")
+		case strings.HasPrefix(id, "asst_"):
+			p.Add("assistantId", "OpenAI retired the Assistants API on 2026-08-26; assistant bots now take a stored prompt id (pmpt_…), used through the Responses API")
+		case !strings.HasPrefix(id, "pmpt_") || len(id) > 255:
+			p.Add("assistantId", "must be a stored prompt id (pmpt_…)")
+		default:
+			b.AssistantID = id
+		}
+	default:
+		p.Add("botType", `must be "chatCompletion" or "assistant"`)
+	}
+	if f.MaxTokens != nil {
+		switch n := *f.MaxTokens; {
+		case n < 0 || n > maxMaxTokens:
+			p.Add("maxTokens", fmt.Sprintf("must be from 0 to %d", maxMaxTokens))
+		case n > 0:
+			b.MaxTokens = &n
+		}
+	}
+	if b.FunctionURL != "" {
+		if u, err := url.Parse(b.FunctionURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.Add("functionUrl", "must be an absolute http or https URL")
+		}
+	}
+	for field, list := range map[string][]string{"systemMessages": f.SystemMessages, "assistantMessages": f.AssistantMessages, "userMessages": f.UserMessages} {
+		if len(list) > maxPrompts {
+			p.Add(field, fmt.Sprintf("more than %d messages", maxPrompts))
+		}
+		for i, m := range list {
+			if len(m) > maxPromptText {
+				p.Add(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("longer than %d characters", maxPromptText))
+			}
+		}
+	}
+	if f.TriggerType == "" {
+		p.Add("triggerType", "required: one of "+strings.Join(bots.TriggerTypes, ", "))
+	} else if _, err := bots.CompileTrigger(f.TriggerType, f.TriggerOperator, f.TriggerValue); err != nil {
+		p = append(p, wagate.ErrorMessages(err)...)
+	} else if f.TriggerType != bots.TriggerKeyword {
+		b.TriggerOperator = "" // operators belong to keyword triggers; Evolution clients send leftovers
+		if f.TriggerType != bots.TriggerAdvanced {
+			b.TriggerValue = ""
+		}
+	}
+	if f.Priority < -maxPriority || f.Priority > maxPriority {
+		p.Add("priority", fmt.Sprintf("must be from %d to %d", -maxPriority, maxPriority))
+	}
+	b.IgnoreJids = checkJIDs("ignoreJids", f.IgnoreJids, &p)
+	checkBehaviour(f.Behaviour, &p)
+	if tools, ok := checkTools(f.Tools, &p); ok && tools != nil {
+		switch {
+		case f.BotType == bots.Assistant:
+			p.Add("tools", "only for chatCompletion bots; an assistant bot's stored prompt defines its tools")
+		case b.FunctionURL == "":
+			p.Add("functionUrl", "required when tools are defined: tool calls are posted there")
+		}
+		b.Tools = tools
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	if f.OpenaiCredsID != nil {
+		b.CredsID = strings.TrimSpace(*f.OpenaiCredsID)
+	}
+	if _, err := g.credsFor(ctx, inst, b.CredsID); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// checkTools validates OpenAI function definitions. It accepts the chat
+// completions form {"type":"function","function":{…}} and a bare function
+// {"name","description","parameters"}, and stores the former.
+func checkTools(raw json.RawMessage, p *wagate.Problems) (json.RawMessage, bool) {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return nil, true
+	}
+	var list []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		p.Add("tools", "must be an array of function definitions")
+		return nil, false
+	}
+	if len(list) == 0 {
+		return nil, true
+	}
+	type function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description,omitempty"`
+		Parameters  json.RawMessage `json:"parameters,omitempty"`
+		Strict      *bool           `json:"strict,omitempty"`
+	}
+	type tool struct {
+		Type     string   `json:"type"`
+		Function function `json:"function"`
+	}
+	out := make([]tool, 0, len(list))
+	ok := true
+	for i, item := range list {
+		field := fmt.Sprintf("tools[%d]", i)
+		def := item
+		if t, has := item["type"]; has {
+			if string(t) != `"function"` {
+				p.Add(field+".type", `must be "function"`)
+				ok = false
+				continue
+			}
+			if err := json.Unmarshal(item["function"], &def); err != nil || def == nil {
+				p.Add(field+".function", "required: an object with name, description and parameters")
+				ok = false
+				continue
+			}
+			field += ".function"
+		}
+		var fn function
+		b, _ := json.Marshal(def)
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&fn); err != nil {
+			p.Add(field, "must hold only name, description, parameters and strict")
+			ok = false
+			continue
+		}
+		if !toolNamePattern.MatchString(fn.Name) {
+			p.Add(field+".name", "required: 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
+			ok = false
+		}
+		if len(fn.Parameters) > 0 {
+			var obj map[string]any
+			if json.Unmarshal(fn.Parameters, &obj) != nil {
+				p.Add(field+".parameters", "must be a JSON Schema object")
+				ok = false
+			}
+		}
+		if slices.ContainsFunc(out, func(t tool) bool { return t.Function.Name == fn.Name }) {
+			p.Add(field+".name", "defined twice")
+			ok = false
+		}
+		out = append(out, tool{Type: "function", Function: fn})
+	}
+	if !ok {
+		return nil, false
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, false
+	}
+	return b, true
+}
+
+func (g *Gateway) createBot(c echo.Context) error {
+	var f botFields
+	if err := decode(c, &f, true); err != nil {
+		return err
+	}
+	inst := instanceOf(c)
+	ctx := c.Request().Context()
+	b, err := g.toBot(ctx, inst, &f)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	b.ID, b.CreatedAt, b.UpdatedAt = uuid.NewString(), now, now
+	if err := g.store.CreateBot(ctx, b); err != nil {
+		return err
+	}
+	g.log.Info("bot created", "instance", inst.Name, "bot", b.ID, "type", b.BotType)
+	return c.JSON(http.StatusCreated, viewBot(b))
+}
+
+func (g *Gateway) findBots(c echo.Context) error {
+	list, err := g.store.ListBots(c.Request().Context(), instanceOf(c).ID)
+	if err != nil {
+		return err
+	}
+	out := make([]botView, 0, len(list))
+	for _, b := range list {
+		out = append(out, viewBot(b))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// fetchBot returns the stored bot and, under "effective", the values that
+// would apply to its next message.
+func (g *Gateway) fetchBot(c echo.Context) error {
+	inst := instanceOf(c)
+	ctx := c.Request().Context()
+	b, err := g.store.Bot(ctx, inst.ID, c.Param("botId"))
+	if err != nil {
+		return err
+	}
+	settings, err := g.openAISettings(ctx, inst)
+	if err != nil {
+		return err
+	}
+	v := viewBot(b)
+	eff := bots.EffectiveFor(b, settings)
+	v.Effective = &eff
+	return c.JSON(http.StatusOK, v)
+}
+
+// updateBot replaces the bot (PUT, as Evolution clients send the whole
+// object) or merges the fields sent into it (PATCH, a JSON merge patch:
+// objects merge, null resets a field to inherit).
+func (g *Gateway) updateBot(c echo.Context) error {
+	inst := instanceOf(c)
+	ctx := c.Request().Context()
+	var f botFields
+	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
+		old, err := g.store.Bot(ctx, inst.ID, c.Param("botId"))
+		if err != nil {
+			return err
+		}
+		if c.Request().Method == http.MethodPatch {
+			var patch map[string]any
+			if err := decode(c, &patch, false); err != nil {
+				return err
+			}
+			current, err := json.Marshal(viewBot(old).botFields)
+			if err != nil {
+				return err
+			}
+			var doc map[string]any
+			if err := json.Unmarshal(current, &doc); err != nil {
+				return err
+			}
+			merged, err := json.Marshal(mergePatch(doc, patch))
+			if err != nil {
+				return err
+			}
+			dec := json.NewDecoder(bytes.NewReader(merged))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&f); err != nil {
+				return decodeError(err)
+			}
+		} else if err := decode(c, &f, true); err != nil {
+			return err
+		}
+		b, err := g.toBot(ctx, inst, &f)
+		if err != nil {
+			return err
+		}
+		b.ID, b.CreatedAt, b.UpdatedAt = old.ID, old.CreatedAt, time.Now()
+		if err := g.store.UpdateBot(ctx, b); err != nil {
+			return err
+		}
+		*old = *b
+		f = viewBot(b).botFields
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b, err := g.store.Bot(ctx, inst.ID, c.Param("botId"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewBot(b))
+}
+
+// mergePatch applies an RFC 7386 JSON merge patch.
+func mergePatch(doc, patch map[string]any) map[string]any {
+	for k, v := range patch {
+		switch pv := v.(type) {
+		case nil:
+			delete(doc, k)
+		case map[string]any:
+			dv, _ := doc[k].(map[string]any)
+			if dv == nil {
+				dv = map[string]any{}
+			}
+			doc[k] = mergePatch(dv, pv)
+		default:
+			doc[k] = v
+		}
+	}
+	return doc
+}
+
+// deleteBot removes the bot with its sessions and their history.
+func (g *Gateway) deleteBot(c echo.Context) error {
+	inst := instanceOf(c)
+	id := c.Param("botId")
+	if err := g.store.DeleteBot(c.Request().Context(), inst.ID, id); err != nil {
+		return err
+	}
+	g.log.Info("bot deleted", "instance", inst.Name, "bot", id)
+	return c.JSON(http.StatusOK, map[string]any{"bot": map[string]string{"id": id}})
+}

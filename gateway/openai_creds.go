@@ -1,0 +1,145 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/store"
+)
+
+type credsRequest struct {
+	Name    string `json:"name"`
+	APIKey  string `json:"apiKey"`
+	BaseURL string `json:"baseUrl"`
+}
+
+// credsView shows credentials with the key masked: the full key is never
+// returned, not even to whoever stored it.
+type credsView struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	APIKey    string    `json:"apiKey"`
+	BaseURL   string    `json:"baseUrl"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+func (g *Gateway) viewCreds(c *store.Creds) credsView {
+	return credsView{ID: c.ID, Name: c.Name, APIKey: c.KeyHint, BaseURL: g.clients.BaseURL(c), CreatedAt: c.CreatedAt}
+}
+
+// maskKey keeps a key's scheme prefix and last four characters: "sk-…abcd".
+func maskKey(key string) string {
+	if len(key) < 12 {
+		return "…"
+	}
+	prefix := ""
+	if i := strings.IndexByte(key, '-'); i > 0 && i <= 4 {
+		prefix = key[:i+1]
+	}
+	return prefix + "…" + key[len(key)-4:]
+}
+
+func (g *Gateway) createCreds(c echo.Context) error {
+	var req credsRequest
+	if err := decode(c, &req, true); err != nil {
+		return err
+	}
+	var problems wagate.Problems
+	req.Name = strings.TrimSpace(req.Name)
+	switch {
+	case req.Name == "":
+		problems.Add("name", "required")
+	case len(req.Name) > 255:
+		problems.Add("name", "longer than 255 characters")
+	}
+	switch {
+	case req.APIKey == "":
+		problems.Add("apiKey", "required")
+	case len(req.APIKey) > 4096 || strings.ContainsFunc(req.APIKey, isSpaceOrControl):
+		problems.Add("apiKey", "must be at most 4096 characters without spaces")
+	}
+	if req.BaseURL != "" {
+		u, err := url.Parse(req.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems.Add("baseUrl", "must be an absolute http or https URL, e.g. https://api.openai.com/v1")
+		}
+	}
+	if err := problems.Err(); err != nil {
+		return err
+	}
+	inst := instanceOf(c)
+	now := time.Now()
+	cr := &store.Creds{
+		ID: uuid.NewString(), InstanceID: inst.ID, Name: req.Name, APIKey: req.APIKey, KeyHint: maskKey(req.APIKey),
+		BaseURL: strings.TrimRight(req.BaseURL, "/"), CreatedAt: now, UpdatedAt: now,
+	}
+	if err := g.store.CreateCreds(c.Request().Context(), cr); err != nil {
+		return err
+	}
+	g.log.Info("openai credentials stored", "instance", inst.Name, "creds", cr.ID, "key", cr.KeyHint)
+	return c.JSON(http.StatusCreated, g.viewCreds(cr))
+}
+
+func (g *Gateway) listCreds(c echo.Context) error {
+	list, err := g.store.ListCreds(c.Request().Context(), instanceOf(c).ID)
+	if err != nil {
+		return err
+	}
+	out := make([]credsView, 0, len(list))
+	for _, cr := range list {
+		out = append(out, g.viewCreds(cr))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (g *Gateway) deleteCreds(c echo.Context) error {
+	id := c.Param("credsId")
+	if err := g.store.DeleteCreds(c.Request().Context(), instanceOf(c).ID, id); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"openaiCreds": map[string]string{"id": id}})
+}
+
+// credsFor resolves the credentials a request names, or the settings'
+// default ones when it names none.
+func (g *Gateway) credsFor(ctx context.Context, inst *store.Instance, id string) (*store.Creds, error) {
+	if id == "" {
+		settings, err := g.openAISettings(ctx, inst)
+		if err != nil {
+			return nil, err
+		}
+		if settings.CredsID == "" {
+			return nil, wagate.Invalid("openaiCredsId", "required: the instance settings name no default credentials")
+		}
+		id = settings.CredsID
+	}
+	cr, err := g.store.Creds(ctx, inst.ID, id)
+	if wagate.ErrorCode(err) == wagate.ENOTFOUND {
+		return nil, wagate.Invalid("openaiCredsId", "no credentials with this id in this instance")
+	}
+	return cr, err
+}
+
+// getModels lists the provider's models with the instance's credentials.
+func (g *Gateway) getModels(c echo.Context) error {
+	inst := instanceOf(c)
+	cr, err := g.credsFor(c.Request().Context(), inst, c.QueryParam("openaiCredsId"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 15*time.Second)
+	defer cancel()
+	models, err := g.clients.ListModels(ctx, cr)
+	if err != nil {
+		g.log.Warn("listing provider models failed", "instance", inst.Name, "creds", cr.ID, "error", wagate.ErrorMessages(err))
+		return err
+	}
+	return c.JSON(http.StatusOK, models)
+}

@@ -1,0 +1,242 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/gateway/webhook"
+	"github.com/wagate/wagate/store"
+)
+
+// Reasons a session was paused or closed, as reported in events and views.
+const (
+	ReasonAPI = "api"
+)
+
+type sessionView struct {
+	ID          string     `json:"id"`
+	BotID       string     `json:"botId"`
+	RemoteJID   string     `json:"remoteJid"`
+	PushName    string     `json:"pushName"`
+	Status      string     `json:"status"`
+	PausedUntil *time.Time `json:"pausedUntil,omitempty"`
+	CloseReason string     `json:"closeReason,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
+	ClosedAt    *time.Time `json:"closedAt,omitempty"`
+}
+
+func viewSession(s *store.Session) sessionView {
+	v := sessionView{
+		ID: s.ID, BotID: s.BotID, RemoteJID: s.RemoteJID, PushName: s.PushName, Status: s.Status,
+		CloseReason: s.CloseReason, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	}
+	if !s.PausedUntil.IsZero() {
+		v.PausedUntil = &s.PausedUntil
+	}
+	if !s.ClosedAt.IsZero() {
+		v.ClosedAt = &s.ClosedAt
+	}
+	return v
+}
+
+// sessionEvent is the data of openai.session.* events.
+func sessionEvent(s *store.Session, reason string) map[string]string {
+	return map[string]string{
+		"sessionId": s.ID, "botId": s.BotID, "remoteJid": s.RemoteJID, "pushName": s.PushName,
+		"status": s.Status, "reason": reason,
+	}
+}
+
+// changeStatus sets the status of a chat's session in this instance only
+// (Evolution's acts on every instance): opened resumes a paused session, or
+// opens one for botId; paused holds the bot until reopened; closed ends the
+// live session (kept for the record when the bot's keepOpen says so);
+// delete removes the chat's sessions.
+func (g *Gateway) changeStatus(c echo.Context) error {
+	var req struct {
+		RemoteJID string `json:"remoteJid"`
+		Status    string `json:"status"`
+		BotID     string `json:"botId"`
+	}
+	if err := decode(c, &req, true); err != nil {
+		return err
+	}
+	var p wagate.Problems
+	req.RemoteJID = strings.TrimSpace(req.RemoteJID)
+	if req.RemoteJID == "" || len(req.RemoteJID) > 256 {
+		p.Add("remoteJid", "required: the chat's JID")
+	}
+	switch req.Status {
+	case store.SessionOpened, store.SessionPaused, store.SessionClosed, "delete":
+	default:
+		p.Add("status", `must be "opened", "paused", "closed" or "delete"`)
+	}
+	if err := p.Err(); err != nil {
+		return err
+	}
+	inst := instanceOf(c)
+	var (
+		result  *store.Session
+		deleted int64
+	)
+	err := g.outbox.Tx(c.Request().Context(), func(ctx context.Context) error {
+		var bot *store.Bot
+		if req.BotID != "" {
+			var err error
+			if bot, err = g.store.Bot(ctx, inst.ID, req.BotID); wagate.ErrorCode(err) == wagate.ENOTFOUND {
+				return wagate.Invalid("botId", "no bot with this id in this instance")
+			} else if err != nil {
+				return err
+			}
+		}
+		live, err := g.store.LiveSession(ctx, inst.ID, req.RemoteJID)
+		if err != nil {
+			return err
+		}
+		if live != nil && bot != nil && live.BotID != bot.ID {
+			return wagate.FieldError(wagate.ECONFLICT, "botId", "the chat's live session belongs to bot "+live.BotID)
+		}
+		now := time.Now()
+		if req.Status == "delete" {
+			if deleted, err = g.store.DeleteChatSessions(ctx, inst.ID, req.RemoteJID, req.BotID); err != nil {
+				return err
+			}
+			if live != nil {
+				live.Status = store.SessionClosed
+				return g.outbox.Emit(ctx, inst, webhook.SessionClosed, sessionEvent(live, ReasonAPI))
+			}
+			return nil
+		}
+		if live == nil {
+			if req.Status != store.SessionOpened || bot == nil {
+				return wagate.FieldError(wagate.ENOTFOUND, "remoteJid", "the chat has no live session; send status opened with a botId to open one")
+			}
+			if !bot.Enabled {
+				return wagate.FieldError(wagate.EUNPROCESSABLE, "botId", "the bot is disabled")
+			}
+			result = &store.Session{
+				ID: uuid.NewString(), InstanceID: inst.ID, BotID: bot.ID, RemoteJID: req.RemoteJID,
+				Status: store.SessionOpened, CreatedAt: now, UpdatedAt: now,
+			}
+			if err := g.store.CreateSession(ctx, result); err != nil {
+				return err
+			}
+			return g.outbox.Emit(ctx, inst, webhook.SessionOpened, sessionEvent(result, ReasonAPI))
+		}
+		result = live
+		result.UpdatedAt = now
+		result.PausedUntil = time.Time{}
+		event := webhook.SessionOpened
+		switch req.Status {
+		case store.SessionOpened:
+			result.Status = store.SessionOpened
+		case store.SessionPaused:
+			result.Status, event = store.SessionPaused, webhook.SessionPaused
+		case store.SessionClosed:
+			result.Status, result.CloseReason, result.ClosedAt, event = store.SessionClosed, ReasonAPI, now, webhook.SessionClosed
+			keep, err := g.keepOpen(ctx, inst, result.BotID)
+			if err != nil {
+				return err
+			}
+			if !keep {
+				if err := g.store.DeleteSession(ctx, inst.ID, result.ID); err != nil {
+					return err
+				}
+				return g.outbox.Emit(ctx, inst, event, sessionEvent(result, ReasonAPI))
+			}
+		}
+		if err := g.store.UpdateSession(ctx, result); err != nil {
+			return err
+		}
+		return g.outbox.Emit(ctx, inst, event, sessionEvent(result, ReasonAPI))
+	})
+	if err != nil {
+		return err
+	}
+	resp := map[string]any{"bot": map[string]string{"remoteJid": req.RemoteJID, "status": req.Status}}
+	if req.Status == "delete" {
+		resp["deleted"] = deleted
+	} else {
+		resp["session"] = viewSession(result)
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// keepOpen is the bot's effective keepOpen now.
+func (g *Gateway) keepOpen(ctx context.Context, inst *store.Instance, botID string) (bool, error) {
+	bot, err := g.store.Bot(ctx, inst.ID, botID)
+	if err != nil {
+		return false, err
+	}
+	settings, err := g.openAISettings(ctx, inst)
+	if err != nil {
+		return false, err
+	}
+	return *bots.EffectiveFor(bot, settings).KeepOpen, nil
+}
+
+// fetchSessions lists a bot's sessions, newest first, paginated.
+func (g *Gateway) fetchSessions(c echo.Context) error {
+	inst := instanceOf(c)
+	ctx := c.Request().Context()
+	bot, err := g.store.Bot(ctx, inst.ID, c.Param("botId"))
+	if err != nil {
+		return err
+	}
+	f := store.SessionFilter{BotID: bot.ID, RemoteJID: c.QueryParam("remoteJid"), Status: c.QueryParam("status")}
+	switch f.Status {
+	case "", store.SessionOpened, store.SessionPaused, store.SessionClosed:
+	default:
+		return wagate.Invalid("status", `must be "opened", "paused" or "closed"`)
+	}
+	if f.Limit, err = pageLimit(c.QueryParam("limit")); err != nil {
+		return err
+	}
+	if cur := c.QueryParam("cursor"); cur != "" {
+		if f.Before, err = parseSessionCursor(cur); err != nil {
+			return err
+		}
+	}
+	limit := f.Limit
+	f.Limit++
+	list, err := g.store.ListSessions(ctx, inst.ID, f)
+	if err != nil {
+		return err
+	}
+	var next *string
+	if len(list) > limit {
+		list = list[:limit]
+		last := list[limit-1]
+		cur := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + ":" + last.ID))
+		next = &cur
+	}
+	data := make([]sessionView, 0, len(list))
+	for _, s := range list {
+		data = append(data, viewSession(s))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"data": data, "nextCursor": next})
+}
+
+func parseSessionCursor(cur string) (*store.SessionCursor, error) {
+	bad := wagate.Invalid("cursor", "not a cursor returned by this route")
+	raw, err := base64.RawURLEncoding.DecodeString(cur)
+	if err != nil {
+		return nil, bad
+	}
+	ms, id, ok := strings.Cut(string(raw), ":")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || id == "" {
+		return nil, bad
+	}
+	return &store.SessionCursor{CreatedAt: time.UnixMilli(n), ID: id}, nil
+}

@@ -1,0 +1,244 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/store"
+)
+
+// Bounds of behaviour fields, in Evolution's units.
+const (
+	maxExpire       = 525600 // minutes: a year
+	maxDebounce     = 300    // seconds
+	maxDelayMessage = 300000 // ms
+	maxTimePerChar  = 1000   // ms per character
+	maxShortText    = 100
+	maxMessageText  = 4096
+	maxJIDs         = 10000
+)
+
+// checkBehaviour reports every set field that is out of bounds.
+func checkBehaviour(b store.Behaviour, p *wagate.Problems) {
+	between := func(field string, v *int, max int, unit string) {
+		if v != nil && (*v < 0 || *v > max) {
+			p.Add(field, fmt.Sprintf("must be from 0 to %d %s", max, unit))
+		}
+	}
+	between("expire", b.Expire, maxExpire, "minutes")
+	between("pauseMinutes", b.PauseMinutes, maxExpire, "minutes")
+	between("debounceTime", b.DebounceTime, maxDebounce, "seconds")
+	between("delayMessage", b.DelayMessage, maxDelayMessage, "milliseconds")
+	between("timePerChar", b.TimePerChar, maxTimePerChar, "milliseconds per character")
+	if b.KeywordFinish != nil && len(*b.KeywordFinish) > maxShortText {
+		p.Add("keywordFinish", fmt.Sprintf("longer than %d characters", maxShortText))
+	}
+	if b.UnknownMessage != nil && len(*b.UnknownMessage) > maxMessageText {
+		p.Add("unknownMessage", fmt.Sprintf("longer than %d characters", maxMessageText))
+	}
+	if b.GroupMode != nil && !slices.Contains(bots.GroupModes, *b.GroupMode) {
+		p.Add("groupMode", "must be one of "+strings.Join(bots.GroupModes, ", "))
+	}
+}
+
+func checkJIDs(field string, jids []string, p *wagate.Problems) []string {
+	if len(jids) > maxJIDs {
+		p.Add(field, fmt.Sprintf("more than %d entries", maxJIDs))
+		return nil
+	}
+	out := []string{}
+	for i, j := range jids {
+		j = strings.TrimSpace(j)
+		if j == "" || len(j) > 256 || strings.ContainsFunc(j, isSpaceOrControl) {
+			p.Add(fmt.Sprintf("%s[%d]", field, i), `must be a JID, "@g.us", "@s.whatsapp.net" or "@lid"`)
+			continue
+		}
+		if !slices.Contains(out, j) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// openAISettings returns the instance's saved settings, or the defaults.
+func (g *Gateway) openAISettings(ctx context.Context, inst *store.Instance) (*store.OpenAISettings, error) {
+	st, err := g.store.OpenAISettings(ctx, inst.ID)
+	if wagate.ErrorCode(err) == wagate.ENOTFOUND {
+		return bots.DefaultSettings(inst.ID), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Settings saved before a field existed get its default.
+	st.Behaviour = bots.Inherit(st.Behaviour, bots.DefaultBehaviour())
+	return st, nil
+}
+
+type settingsRequest struct {
+	store.Behaviour
+	IgnoreJids                []string `json:"ignoreJids"`
+	OpenaiCredsID             string   `json:"openaiCredsId"`
+	OpenaiIDFallback          *string  `json:"openaiIdFallback"`
+	FallbackID                *string  `json:"fallbackId"` // Evolution's other name for it
+	TranscriptionErrorMessage *string  `json:"transcriptionErrorMessage"`
+}
+
+type settingsView struct {
+	store.Behaviour
+	IgnoreJids                []string   `json:"ignoreJids"`
+	OpenaiCredsID             *string    `json:"openaiCredsId"`
+	OpenaiIDFallback          *string    `json:"openaiIdFallback"`
+	FallbackID                *string    `json:"fallbackId"`
+	TranscriptionErrorMessage string     `json:"transcriptionErrorMessage"`
+	CreatedAt                 *time.Time `json:"createdAt,omitempty"`
+	UpdatedAt                 *time.Time `json:"updatedAt,omitempty"`
+	Fallback                  *botView   `json:"fallback,omitempty"`
+}
+
+func viewSettings(st *store.OpenAISettings) settingsView {
+	v := settingsView{Behaviour: st.Behaviour, IgnoreJids: st.IgnoreJids, TranscriptionErrorMessage: st.TranscriptionErrorMessage}
+	if st.CredsID != "" {
+		v.OpenaiCredsID = &st.CredsID
+	}
+	if st.FallbackID != "" {
+		v.OpenaiIDFallback, v.FallbackID = &st.FallbackID, &st.FallbackID
+	}
+	if !st.CreatedAt.IsZero() {
+		v.CreatedAt, v.UpdatedAt = &st.CreatedAt, &st.UpdatedAt
+	}
+	if v.IgnoreJids == nil {
+		v.IgnoreJids = []string{}
+	}
+	return v
+}
+
+// saveSettings replaces the instance's settings; fields left out take their
+// defaults. Settings may exist without credentials.
+func (g *Gateway) saveSettings(c echo.Context) error {
+	var req settingsRequest
+	if err := decode(c, &req, true); err != nil {
+		return err
+	}
+	var p wagate.Problems
+	checkBehaviour(req.Behaviour, &p)
+	inst := instanceOf(c)
+	ctx := c.Request().Context()
+	st := bots.DefaultSettings(inst.ID)
+	st.Behaviour = bots.Inherit(req.Behaviour, st.Behaviour)
+	st.IgnoreJids = checkJIDs("ignoreJids", req.IgnoreJids, &p)
+	if req.TranscriptionErrorMessage != nil {
+		if len(*req.TranscriptionErrorMessage) > maxMessageText {
+			p.Add("transcriptionErrorMessage", fmt.Sprintf("longer than %d characters", maxMessageText))
+		}
+		st.TranscriptionErrorMessage = *req.TranscriptionErrorMessage
+	}
+	fallback := req.OpenaiIDFallback
+	if req.FallbackID != nil {
+		if fallback != nil && *fallback != *req.FallbackID {
+			p.Add("fallbackId", "differs from openaiIdFallback; send one of them")
+		}
+		fallback = req.FallbackID
+	}
+	if err := p.Err(); err != nil {
+		return err
+	}
+	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
+		if req.OpenaiCredsID != "" {
+			if _, err := g.credsFor(ctx, inst, req.OpenaiCredsID); err != nil {
+				return err
+			}
+			st.CredsID = req.OpenaiCredsID
+		}
+		if fallback != nil && *fallback != "" {
+			if _, err := g.store.Bot(ctx, inst.ID, *fallback); wagate.ErrorCode(err) == wagate.ENOTFOUND {
+				return wagate.Invalid("openaiIdFallback", "no bot with this id in this instance")
+			} else if err != nil {
+				return err
+			}
+			st.FallbackID = *fallback
+		}
+		now := time.Now()
+		st.CreatedAt, st.UpdatedAt = now, now
+		if old, err := g.store.OpenAISettings(ctx, inst.ID); err == nil {
+			st.CreatedAt = old.CreatedAt
+		}
+		return g.store.PutOpenAISettings(ctx, st)
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewSettings(st))
+}
+
+// fetchSettings returns the settings (the defaults when never saved) with
+// the fallback bot.
+func (g *Gateway) fetchSettings(c echo.Context) error {
+	inst := instanceOf(c)
+	ctx := c.Request().Context()
+	st, err := g.openAISettings(ctx, inst)
+	if err != nil {
+		return err
+	}
+	v := viewSettings(st)
+	if st.FallbackID != "" {
+		b, err := g.store.Bot(ctx, inst.ID, st.FallbackID)
+		if err != nil {
+			return err
+		}
+		bv := viewBot(b)
+		v.Fallback = &bv
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// ignoreJid adds a JID to, or removes it from, the settings' ignore list,
+// saving default settings first if there were none.
+func (g *Gateway) ignoreJid(c echo.Context) error {
+	var req struct {
+		RemoteJID string `json:"remoteJid"`
+		Action    string `json:"action"`
+	}
+	if err := decode(c, &req, true); err != nil {
+		return err
+	}
+	var p wagate.Problems
+	jid := checkJIDs("remoteJid", []string{req.RemoteJID}, &p)
+	if req.Action != "add" && req.Action != "remove" {
+		p.Add("action", `must be "add" or "remove"`)
+	}
+	if err := p.Err(); err != nil {
+		return err
+	}
+	inst := instanceOf(c)
+	var st *store.OpenAISettings
+	err := g.store.DoTxn(c.Request().Context(), func(ctx context.Context) error {
+		var err error
+		if st, err = g.openAISettings(ctx, inst); err != nil {
+			return err
+		}
+		switch i := slices.Index(st.IgnoreJids, jid[0]); {
+		case req.Action == "add" && i < 0:
+			st.IgnoreJids = append(st.IgnoreJids, jid[0])
+		case req.Action == "remove" && i >= 0:
+			st.IgnoreJids = slices.Delete(st.IgnoreJids, i, i+1)
+		}
+		now := time.Now()
+		if st.CreatedAt.IsZero() {
+			st.CreatedAt = now
+		}
+		st.UpdatedAt = now
+		return g.store.PutOpenAISettings(ctx, st)
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ignoreJids": st.IgnoreJids})
+}
