@@ -158,3 +158,7 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodGet, "/openai/getModels/:instance", g.getModels, g.scoped)
 	return e
 }
+
+// now is the time stamped on records: UTC at the millisecond precision the
+// store keeps, so a record reads back as it was returned.
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }

@@ -125,7 +125,7 @@ func (g *Gateway) createInstance(c echo.Context) error {
 	if token == "" {
 		token = newToken()
 	}
-	now := time.Now()
+	now := now()
 	inst := &store.Instance{
 		ID:          uuid.NewString(),
 		Name:        req.InstanceName,

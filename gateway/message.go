@@ -111,7 +111,7 @@ func (g *Gateway) evolutionInbound(c echo.Context) error {
 		Text:        in.Text,
 		Status:      "DELIVERY_ACK",
 		Timestamp:   in.Timestamp,
-		CreatedAt:   time.Now(),
+		CreatedAt:   now(),
 	}
 	if in.IsGroup && in.SenderJID != in.ChatJID {
 		m.Participant = in.SenderJID
@@ -218,7 +218,7 @@ func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbo
 		Text:        out.Text,
 		Status:      sent.Status,
 		Timestamp:   sent.Timestamp,
-		CreatedAt:   time.Now(),
+		CreatedAt:   now(),
 	}
 	// The channel has sent it: record it even if the caller went away.
 	err = g.outbox.Tx(context.WithoutCancel(ctx), func(ctx context.Context) error {

@@ -226,6 +226,7 @@ func checkTools(raw json.RawMessage, p *wagate.Problems) (json.RawMessage, bool)
 				ok = false
 				continue
 			}
+			def = nil
 			if err := json.Unmarshal(item["function"], &def); err != nil || def == nil {
 				p.Add(field+".function", "required: an object with name, description and parameters")
 				ok = false
@@ -280,7 +281,7 @@ func (g *Gateway) createBot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := now()
 	b.ID, b.CreatedAt, b.UpdatedAt = uuid.NewString(), now, now
 	if err := g.store.CreateBot(ctx, b); err != nil {
 		return err
@@ -361,7 +362,7 @@ func (g *Gateway) updateBot(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		b.ID, b.CreatedAt, b.UpdatedAt = old.ID, old.CreatedAt, time.Now()
+		b.ID, b.CreatedAt, b.UpdatedAt = old.ID, old.CreatedAt, now()
 		if err := g.store.UpdateBot(ctx, b); err != nil {
 			return err
 		}

@@ -165,7 +165,7 @@ func (g *Gateway) saveSettings(c echo.Context) error {
 			}
 			st.FallbackID = *fallback
 		}
-		now := time.Now()
+		now := now()
 		st.CreatedAt, st.UpdatedAt = now, now
 		if old, err := g.store.OpenAISettings(ctx, inst.ID); err == nil {
 			st.CreatedAt = old.CreatedAt
@@ -230,7 +230,7 @@ func (g *Gateway) ignoreJid(c echo.Context) error {
 		case req.Action == "remove" && i >= 0:
 			st.IgnoreJids = slices.Delete(st.IgnoreJids, i, i+1)
 		}
-		now := time.Now()
+		now := now()
 		if st.CreatedAt.IsZero() {
 			st.CreatedAt = now
 		}
