@@ -49,21 +49,6 @@ func record(m *store.Message) messageRecord {
 	}
 }
 
-// receive stores an inbound message and reports it as messages.upsert, in
-// one transaction. A message already stored (same instance and id) is
-// acknowledged without being stored or reported again.
-func (g *Gateway) receive(ctx context.Context, inst *store.Instance, m *store.Message) (bool, error) {
-	var isNew bool
-	err := g.outbox.Tx(ctx, func(ctx context.Context) error {
-		var err error
-		if isNew, err = g.store.InsertMessage(ctx, m); err != nil || !isNew {
-			return err
-		}
-		return g.outbox.Emit(ctx, inst, webhook.MessagesUpsert, record(m))
-	})
-	return isNew, err
-}
-
 // evolutionInbound is the EVOLUTION channel's inbound route. Unlike
 // Evolution's it is authenticated: the caller needs the instance's token
 // (or the global key), and the numberId must be that instance's.
@@ -98,25 +83,7 @@ func (g *Gateway) evolutionInbound(c echo.Context) error {
 	if in.MessageID == "" {
 		in.MessageID = strings.ToUpper(uuid.NewString())
 	}
-	in.InstanceID = inst.ID
-	m := &store.Message{
-		InstanceID:  inst.ID,
-		ID:          in.MessageID,
-		Direction:   store.Inbound,
-		RemoteJID:   in.ChatJID,
-		FromMe:      in.FromMe,
-		PushName:    in.PushName,
-		MessageType: in.MessageType,
-		Content:     parsed.Content,
-		Text:        in.Text,
-		Status:      "DELIVERY_ACK",
-		Timestamp:   in.Timestamp,
-		CreatedAt:   now(),
-	}
-	if in.IsGroup && in.SenderJID != in.ChatJID {
-		m.Participant = in.SenderJID
-	}
-	if _, err := g.receive(ctx, inst, m); err != nil {
+	if err := g.Receive(ctx, inst, in, parsed.Content); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "success", "messageId": in.MessageID})

@@ -5,6 +5,7 @@ package channel
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/wagate/wagate/bots"
 	"github.com/wagate/wagate/store"
@@ -43,4 +44,18 @@ type Channel interface {
 	Connect(ctx context.Context, inst *store.Instance, phone string) (*Pairing, error)
 	Restart(ctx context.Context, inst *store.Instance) error
 	Logout(ctx context.Context, inst *store.Instance) error
+}
+
+// Host is what the gateway offers channel drivers.
+type Host interface {
+	// Receive stores an inbound message, reports it (messages.upsert) and
+	// hands it to the bot engine. A message id the instance already
+	// received is a no-op, so redeliveries are safe.
+	Receive(ctx context.Context, inst *store.Instance, in bots.Inbound, content json.RawMessage) error
+	// Emit reports an event about inst (connection.update, qrcode.updated, …)
+	// to the instance's webhook.
+	Emit(ctx context.Context, inst *store.Instance, event string, data any) error
+	// Sent reports whether the instance itself sent messageID, so an echo
+	// of it is not taken for an operator's message.
+	Sent(ctx context.Context, instanceID, messageID string) (bool, error)
 }

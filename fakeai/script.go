@@ -1,0 +1,170 @@
+package fakeai
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Outcome is one scripted answer to a model call. Build it with Echo, Reply,
+// CallTool, CallTools, Fail, RateLimited, Delay or Disconnect and refine it
+// with After, WithRetryAfter, WithError and When. The zero value is Echo().
+type Outcome struct {
+	kind  outcomeKind
+	text  string
+	calls []ToolCall
+	err   apiError
+	delay time.Duration
+	match func(Request) bool // nil: any call
+}
+
+type outcomeKind int
+
+const (
+	kindEcho outcomeKind = iota
+	kindReply
+	kindToolCalls
+	kindError
+	kindDisconnect
+)
+
+// ToolCall is a function call the fake model makes. An empty ID is filled
+// with a fresh "call_N".
+type ToolCall struct {
+	ID        string
+	Name      string
+	Arguments string // JSON text, passed through verbatim
+}
+
+// Echo answers like the unscripted default; useful with After or When.
+func Echo() Outcome { return Outcome{} }
+
+// Reply answers with text. For transcriptions text is the transcript.
+func Reply(text string) Outcome { return Outcome{kind: kindReply, text: text} }
+
+// CallTool makes the model call one function: chat completions finish with
+// "tool_calls", the Responses API returns a function_call output item.
+func CallTool(name, arguments string) Outcome {
+	return CallTools(ToolCall{Name: name, Arguments: arguments})
+}
+
+// CallTools makes the model call several functions in one turn.
+func CallTools(calls ...ToolCall) Outcome {
+	return Outcome{kind: kindToolCalls, calls: slices.Clone(calls)}
+}
+
+// Fail answers with an HTTP error in OpenAI's shape; the error type follows
+// the status (429 "requests", 5xx "server_error", else invalid_request_error).
+func Fail(status int, message string) Outcome {
+	return Outcome{kind: kindError, err: apiError{Status: status, Message: message}}
+}
+
+// RateLimited answers 429 rate_limit_exceeded with a Retry-After header
+// (whole seconds, rounded up) and retry-after-ms.
+func RateLimited(retryAfter time.Duration) Outcome {
+	return Fail(http.StatusTooManyRequests, "Rate limit reached for requests").
+		WithError("requests", "rate_limit_exceeded").
+		WithRetryAfter(retryAfter)
+}
+
+// Delay waits d, then echoes. The wait ends early when the client gives up,
+// and the call is then recorded with StatusClientClosed.
+func Delay(d time.Duration) Outcome { return Echo().After(d) }
+
+// Disconnect closes the connection without answering.
+func Disconnect() Outcome { return Outcome{kind: kindDisconnect} }
+
+// After delays the outcome by d (added to the server's latency).
+func (o Outcome) After(d time.Duration) Outcome {
+	o.delay = d
+	return o
+}
+
+// WithRetryAfter adds a Retry-After header to an error outcome.
+func (o Outcome) WithRetryAfter(d time.Duration) Outcome {
+	o.err.RetryAfter = d
+	return o
+}
+
+// WithError sets the error type and code of an error outcome, e.g.
+// ("insufficient_quota", "insufficient_quota").
+func (o Outcome) WithError(errType, code string) Outcome {
+	o.err.Type, o.err.Code = errType, code
+	return o
+}
+
+// When restricts the outcome to calls for which match returns true. A call
+// takes the first queued outcome that is unrestricted or whose matcher
+// accepts it, so restricted outcomes let concurrent conversations be scripted
+// independently. match runs under the server's lock: it must not call the
+// Server.
+func (o Outcome) When(match func(Request) bool) Outcome {
+	o.match = match
+	return o
+}
+
+// MatchKey matches calls made with the API key.
+func MatchKey(key string) func(Request) bool {
+	return func(r Request) bool { return r.APIKey == key }
+}
+
+// MatchModel matches calls for the model.
+func MatchModel(model string) func(Request) bool {
+	return func(r Request) bool { return r.Model == model }
+}
+
+// MatchText matches calls whose UserText contains substr.
+func MatchText(substr string) func(Request) bool {
+	return func(r Request) bool { return strings.Contains(r.UserText, substr) }
+}
+
+// Enqueue appends outcomes for the next chat completion and Responses API
+// calls, consumed in order. With the queue empty the default echo applies.
+func (s *Server) Enqueue(outcomes ...Outcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = append(s.script, outcomes...)
+}
+
+// EnqueueTranscription appends outcomes for the next transcription calls:
+// Reply sets the transcript; Fail, Delay and Disconnect work as for chat.
+func (s *Server) EnqueueTranscription(outcomes ...Outcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.transcripts = append(s.transcripts, outcomes...)
+}
+
+// Pending reports how many scripted model-call outcomes are still queued, so
+// a test can check that its script was used up.
+func (s *Server) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.script)
+}
+
+// take removes and returns the outcome for req from q: the first one whose
+// matcher accepts it, unrestricted ones included.
+func (s *Server) take(q *[]Outcome, req *Request) Outcome {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snapshot := *req
+	for i, o := range *q {
+		if o.match == nil || o.match(snapshot) {
+			*q = slices.Delete(*q, i, i+1)
+			return o
+		}
+	}
+	return Echo()
+}
+
+// toolCalls fills in missing call ids.
+func (s *Server) toolCalls(o Outcome) []ToolCall {
+	calls := slices.Clone(o.calls)
+	for i := range calls {
+		if calls[i].ID == "" {
+			calls[i].ID = s.nextID("call_")
+		}
+	}
+	return calls
+}
