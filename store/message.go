@@ -2,7 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -15,58 +19,177 @@ const (
 	Outbound Direction = "out"
 )
 
-// Message is one stored message in Evolution's shape.
+// Message states. An inbound message waits in MessageReceived until the bot
+// engine decides on it; outbound messages are MessageSent.
+const (
+	MessageReceived = "received"
+	MessageIgnored  = "ignored"
+	MessageAnswered = "answered"
+	MessageFailed   = "failed"
+	MessageSent     = "sent"
+)
+
+// Message is one stored message in Evolution's shape, with what the bot
+// engine made of it.
 type Message struct {
-	Seq         int64
-	InstanceID  string
-	ID          string
-	Direction   Direction
-	RemoteJID   string
-	Participant string // the sender in a group chat
-	FromMe      bool
-	PushName    string
-	MessageType string
-	Content     json.RawMessage // Evolution's "message" object
-	Text        string          // the text extracted from Content, for search and bots
-	Status      string
-	Timestamp   time.Time // when the message was sent
-	CreatedAt   time.Time // when the gateway stored it
+	Seq          int64
+	InstanceID   string
+	ID           string
+	Direction    Direction
+	RemoteJID    string
+	Participant  string // the sender in a group chat
+	FromMe       bool
+	PushName     string
+	MessageType  string
+	Content      json.RawMessage // Evolution's "message" object
+	Text         string          // the text extracted from Content, for search and bots
+	Status       string          // Evolution's delivery status
+	Timestamp    time.Time       // when the message was sent
+	CreatedAt    time.Time       // when the gateway stored it
+	IgnoreReason string          // set by the channel: a kind of message bots never answer
+	MentionsMe   bool
+	QuotedID     string
+
+	State            string // MessageReceived, …
+	StateReason      string // why it was ignored or failed
+	BotID            string
+	SessionID        string
+	PromptTokens     int
+	CompletionTokens int
+	LatencyMS        int // model latency, for bot replies
 }
 
-const messageColumns = "seq, instance_id, message_id, direction, remote_jid, participant, from_me, push_name, message_type, message, text, status, sent_at, created_at"
+const messageColumns = `seq, instance_id, message_id, direction, remote_jid, participant, from_me, push_name, message_type,
+	message, text, status, sent_at, created_at, ignore_reason, mentions_me, quoted_id, state, state_reason, bot_id,
+	session_id, prompt_tokens, completion_tokens, latency_ms`
 
 // InsertMessage stores m unless a message with the same instance, id and
 // direction exists. It reports whether m was new; a redelivery is a no-op.
+// An empty State becomes received (inbound) or sent (outbound).
 func (s *Store) InsertMessage(ctx context.Context, m *Message) (bool, error) {
-	res, err := s.db.Exec(ctx, `INSERT INTO messages (instance_id, message_id, direction, remote_jid, participant, from_me,
-			push_name, message_type, message, text, status, sent_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-		ON CONFLICT (instance_id, message_id, direction) DO NOTHING`,
-		m.InstanceID, m.ID, string(m.Direction), m.RemoteJID, m.Participant, m.FromMe, m.PushName, m.MessageType, string(m.Content),
-		m.Text, m.Status, millis(m.Timestamp), millis(m.CreatedAt))
-	if err != nil {
-		return false, err
+	if m.State == "" {
+		m.State = MessageReceived
+		if m.Direction == Outbound {
+			m.State = MessageSent
+		}
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	err := s.db.QueryRow(ctx, `INSERT INTO messages (instance_id, message_id, direction, remote_jid, participant, from_me,
+			push_name, message_type, message, text, status, sent_at, created_at, ignore_reason, mentions_me, quoted_id,
+			state, state_reason, bot_id, session_id, prompt_tokens, completion_tokens, latency_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+		ON CONFLICT (instance_id, message_id, direction) DO NOTHING RETURNING seq`,
+		m.InstanceID, m.ID, string(m.Direction), m.RemoteJID, m.Participant, m.FromMe, m.PushName, m.MessageType,
+		string(m.Content), m.Text, m.Status, millis(m.Timestamp), millis(m.CreatedAt), m.IgnoreReason, m.MentionsMe,
+		m.QuotedID, m.State, m.StateReason, nullable(m.BotID), nullable(m.SessionID), m.PromptTokens,
+		m.CompletionTokens, m.LatencyMS).Scan(&m.Seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
+	var (
+		m                Message
+		content, dir     string
+		sent, at         int64
+		botID, sessionID *string
+	)
+	err := row.Scan(&m.Seq, &m.InstanceID, &m.ID, &dir, &m.RemoteJID, &m.Participant, &m.FromMe, &m.PushName,
+		&m.MessageType, &content, &m.Text, &m.Status, &sent, &at, &m.IgnoreReason, &m.MentionsMe, &m.QuotedID,
+		&m.State, &m.StateReason, &botID, &sessionID, &m.PromptTokens, &m.CompletionTokens, &m.LatencyMS)
+	if err != nil {
+		return nil, err
+	}
+	if botID != nil {
+		m.BotID = *botID
+	}
+	if sessionID != nil {
+		m.SessionID = *sessionID
+	}
+	m.Direction, m.Content = Direction(dir), json.RawMessage(content)
+	m.Timestamp, m.CreatedAt = fromMillis(sent), fromMillis(at)
+	return &m, nil
 }
 
 // Message returns one message of the instance.
 func (s *Store) Message(ctx context.Context, instanceID, id string, dir Direction) (*Message, error) {
-	var (
-		m        Message
-		content  string
-		dirText  string
-		sent, at int64
-	)
-	err := s.db.QueryRow(ctx, "SELECT "+messageColumns+" FROM messages WHERE instance_id = $1 AND message_id = $2 AND direction = $3",
-		instanceID, id, string(dir)).
-		Scan(&m.Seq, &m.InstanceID, &m.ID, &dirText, &m.RemoteJID, &m.Participant, &m.FromMe, &m.PushName, &m.MessageType, &content,
-			&m.Text, &m.Status, &sent, &at)
+	m, err := scanMessage(s.db.QueryRow(ctx, "SELECT "+messageColumns+` FROM messages
+		WHERE instance_id = $1 AND message_id = $2 AND direction = $3`, instanceID, id, string(dir)))
+	return m, notFound(err, "message %q not found", id)
+}
+
+func (s *Store) queryMessages(ctx context.Context, query string, args ...any) ([]*Message, error) {
+	rows, err := s.db.Query(ctx, "SELECT "+messageColumns+" FROM messages "+query, args...)
 	if err != nil {
-		return nil, notFound(err, "message %q not found", id)
+		return nil, err
 	}
-	m.Direction, m.Content = Direction(dirText), json.RawMessage(content)
-	m.Timestamp, m.CreatedAt = fromMillis(sent), fromMillis(at)
-	return &m, nil
+	defer rows.Close()
+	var out []*Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// PendingMessages returns the chat's inbound messages the engine has not
+// decided on yet, oldest first.
+func (s *Store) PendingMessages(ctx context.Context, instanceID, remoteJID string) ([]*Message, error) {
+	return s.queryMessages(ctx, `WHERE instance_id = $1 AND remote_jid = $2 AND state = 'received' ORDER BY seq`,
+		instanceID, remoteJID)
+}
+
+// Chat identifies one conversation.
+type Chat struct{ InstanceID, RemoteJID string }
+
+// PendingChats returns every chat with messages the engine has not decided on.
+func (s *Store) PendingChats(ctx context.Context) ([]Chat, error) {
+	rows, err := s.db.Query(ctx, "SELECT DISTINCT instance_id, remote_jid FROM messages WHERE state = 'received'")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Chat
+	for rows.Next() {
+		var c Chat
+		if err := rows.Scan(&c.InstanceID, &c.RemoteJID); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// MessageOutcome is what the engine decided for inbound messages.
+type MessageOutcome struct {
+	State, Reason    string
+	BotID, SessionID string
+}
+
+// SetMessagesState records the outcome for the instance's messages seqs.
+func (s *Store) SetMessagesState(ctx context.Context, instanceID string, seqs []int64, o MessageOutcome) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	args := []any{instanceID, o.State, o.Reason, nullable(o.BotID), nullable(o.SessionID)}
+	marks := make([]string, len(seqs))
+	for i, seq := range seqs {
+		args = append(args, seq)
+		marks[i] = fmt.Sprintf("$%d", len(args))
+	}
+	_, err := s.db.Exec(ctx, `UPDATE messages SET state = $2, state_reason = $3, bot_id = $4, session_id = $5
+		WHERE instance_id = $1 AND seq IN (`+strings.Join(marks, ", ")+")", args...)
+	return err
+}
+
+// IsOutbound reports whether the instance sent messageID.
+func (s *Store) IsOutbound(ctx context.Context, instanceID, messageID string) (bool, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM messages WHERE instance_id = $1 AND message_id = $2 AND direction = 'out'`,
+		instanceID, messageID).Scan(&n)
+	return n > 0, err
 }
