@@ -31,6 +31,12 @@ type Config struct {
 	LogLevel        slog.Level
 	LogFormat       string // "text" or "json"
 
+	// PostgreSQL connection pool and statement timeout; SQLite ignores them.
+	DBMaxOpenConns     int
+	DBMaxIdleConns     int
+	DBConnMaxLifetime  time.Duration
+	DBStatementTimeout time.Duration // 0 means none
+
 	OpenAIBaseURL string // base URL of credentials that name none
 
 	WebhookTimeout    time.Duration // per delivery attempt
@@ -63,8 +69,25 @@ var options = []option{
 			c.DataDir = v
 			return nil
 		}},
-	{"WAGATE_DATABASE_URL", "database-url", "", "database URL; empty means sqlite in the data dir (file:<data-dir>/wagate.db)",
+	{"WAGATE_DATABASE_URL", "database-url", "", "database URL: postgres://user:pass@host:5432/db for PostgreSQL; empty means SQLite in the data dir (file:<data-dir>/wagate.db)",
 		func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+	// The pool defaults leave room for a few replicas within PostgreSQL's
+	// default max_connections (100).
+	{"WAGATE_DB_MAX_OPEN_CONNS", "db-max-open-conns", "20", "PostgreSQL: most connections open at once (SQLite keeps its own small pool)",
+		func(c *Config, v string) error { return positiveInt(v, &c.DBMaxOpenConns) }},
+	{"WAGATE_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "10", "PostgreSQL: most idle connections kept open for reuse",
+		func(c *Config, v string) error { return positiveInt(v, &c.DBMaxIdleConns) }},
+	{"WAGATE_DB_CONN_MAX_LIFETIME", "db-conn-max-lifetime", "30m", "PostgreSQL: connections are replaced after this long, so a failover or pooler change reaches them all",
+		func(c *Config, v string) error { return positiveDuration(v, &c.DBConnMaxLifetime) }},
+	{"WAGATE_DB_STATEMENT_TIMEOUT", "db-statement-timeout", "30s", "PostgreSQL: statement_timeout of every query (not migrations); 0 means none",
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return errors.New(`must be a duration such as "30s", or 0 for none`)
+			}
+			c.DBStatementTimeout = d
+			return nil
+		}},
 	{"WAGATE_API_KEY", "", "", "global API key; empty means one is generated on first start into <data-dir>/api-key (0600)",
 		func(c *Config, v string) error { c.APIKey = v; return nil }},
 	{"WAGATE_SECRET_KEY", "", "", "master key for secrets at rest, base64 of 32 bytes; empty means generated into <data-dir>/secret-key (0600)",
@@ -178,12 +201,12 @@ func Usage(w io.Writer) {
 	}
 }
 
-func positiveInt(v string, dst *int64) error {
+func positiveInt[T int | int64](v string, dst *T) error {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
 		return errors.New("must be a positive integer")
 	}
-	*dst = n
+	*dst = T(n)
 	return nil
 }
 
