@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/store"
+	"github.com/wagate/wagate/store/storetest"
 )
 
 func newTestGateway(t *testing.T) (*Gateway, *store.Store, *bytes.Buffer) {
@@ -26,7 +26,9 @@ func newTestGateway(t *testing.T) (*Gateway, *store.Store, *bytes.Buffer) {
 	cfg.APIKey, cfg.SecretKey = "k", bytes.Repeat([]byte{1}, 32)
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	st, err := store.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "db"), cfg.SecretKey, log)
+	// The package's TestMain runs every test once per backend.
+	cfg.DatabaseURL = storetest.NewURL(t, storetest.SuiteBackend())
+	st, err := store.Open(context.Background(), store.OptionsFrom(cfg), log)
 	if err != nil {
 		t.Fatal(err)
 	}

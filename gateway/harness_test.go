@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,13 +25,21 @@ import (
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/gateway"
 	"github.com/wagate/wagate/store"
+	"github.com/wagate/wagate/store/storetest"
 )
 
 const testAPIKey = "global-test-key-0123456789"
 
 var testSecretKey = bytes.Repeat([]byte{7}, 32)
 
-// server is a real gateway on loopback over a real SQLite file.
+// TestMain runs every test of the package once per database backend: on
+// SQLite, then on PostgreSQL when WAGATE_TEST_POSTGRES_URL is set (see
+// store/storetest). startServer and newTestGateway take the backend of the
+// pass under way.
+func TestMain(m *testing.M) { os.Exit(storetest.RunSuite(m)) }
+
+// server is a real gateway on loopback over a real database: a SQLite file
+// in its data dir, or a fresh PostgreSQL database.
 type server struct {
 	t    *testing.T
 	URL  string
@@ -53,7 +62,7 @@ func startServer(t *testing.T, dir string, opts ...option) *server {
 		t.Fatal(err)
 	}
 	cfg.DataDir = dir
-	cfg.DatabaseURL = "file:" + filepath.Join(dir, "wagate.db")
+	cfg.DatabaseURL = databaseURL(t, dir)
 	cfg.APIKey = testAPIKey
 	cfg.SecretKey = testSecretKey
 	cfg.WebhookRetryBase = 20 * time.Millisecond
@@ -65,7 +74,7 @@ func startServer(t *testing.T, dir string, opts ...option) *server {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, err := store.Open(context.Background(), cfg.DatabaseURL, cfg.SecretKey, log)
+	st, err := store.Open(context.Background(), store.OptionsFrom(cfg), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +102,25 @@ func startServer(t *testing.T, dir string, opts ...option) *server {
 		}
 	})
 	return s
+}
+
+// databaseURL returns the database of the server whose data dir is dir in
+// the current backend. A server restarted on the same dir finds the same
+// database: for PostgreSQL its URL is kept in the dir.
+func databaseURL(t *testing.T, dir string) string {
+	t.Helper()
+	if storetest.SuiteBackend() == storetest.SQLite {
+		return "file:" + filepath.Join(dir, "wagate.db")
+	}
+	file := filepath.Join(dir, "postgres-url")
+	if b, err := os.ReadFile(file); err == nil {
+		return string(b)
+	}
+	url := storetest.NewURL(t, storetest.Postgres)
+	if err := os.WriteFile(file, []byte(url), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return url
 }
 
 // response is a decoded API answer.

@@ -50,7 +50,20 @@ type Target struct {
 const eventColumns = `seq, delivery_id, instance_id, lane, instance_name, sender, event, data, target, status, attempts,
 	next_attempt_at, last_status, last_error, created_at, finished_at`
 
+// laneLockClass is the first key of the transaction-level advisory locks
+// that order each lane's outbox inserts on PostgreSQL (the second is the
+// lane's hash); it keeps them apart from other users of advisory locks.
+const laneLockClass = 0x77676c6e // "wgln"
+
 // InsertEvent adds e to the outbox as pending.
+//
+// Events of a lane are delivered in seq order, so seq order must be commit
+// order: a dispatcher that saw seq 6 committed while seq 5 was still in
+// flight would deliver 6 first. SQLite's single writer guarantees that. On
+// PostgreSQL, two transactions draw seqs and commit in either order, so each
+// insert first takes a lock on its lane that the transaction holds until it
+// ends: the next insert into the lane waits for this commit, and draws a
+// later seq.
 func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 	var target *string
 	if e.Target != nil {
@@ -62,11 +75,23 @@ func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 		target = &sealed
 	}
 	e.Status = EventPending
-	return s.db.QueryRow(ctx, `INSERT INTO webhook_events (delivery_id, instance_id, lane, instance_name, sender, event, data,
-			target, status, next_attempt_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
-		e.DeliveryID, nullable(e.InstanceID), e.Lane, e.InstanceName, e.Sender, e.Name, string(e.Data), target,
-		e.Status, millis(e.NextAttemptAt), millis(e.CreatedAt)).Scan(&e.Seq)
+	insert := func(ctx context.Context) error {
+		return s.db.QueryRow(ctx, `INSERT INTO webhook_events (delivery_id, instance_id, lane, instance_name, sender, event, data,
+				target, status, next_attempt_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
+			e.DeliveryID, nullable(e.InstanceID), e.Lane, e.InstanceName, e.Sender, e.Name, string(e.Data), target,
+			e.Status, millis(e.NextAttemptAt), millis(e.CreatedAt)).Scan(&e.Seq)
+	}
+	if !s.postgres {
+		return insert(ctx)
+	}
+	// Outside a transaction this makes one, so the lock lasts until the commit.
+	return s.DoTxnRetry(ctx, func(ctx context.Context) error {
+		if _, err := s.db.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", laneLockClass, e.Lane); err != nil {
+			return fmt.Errorf("lock outbox lane: %w", err)
+		}
+		return insert(ctx)
+	})
 }
 
 func (s *Store) scanEvent(row interface{ Scan(...any) error }) (*Event, error) {
@@ -105,8 +130,12 @@ func (s *Store) scanEvent(row interface{ Scan(...any) error }) (*Event, error) {
 
 // NextPendingEvent returns the oldest pending event of lane, or nil if none.
 func (s *Store) NextPendingEvent(ctx context.Context, lane string) (*Event, error) {
-	e, err := s.scanEvent(s.db.QueryRow(ctx, "SELECT "+eventColumns+` FROM webhook_events
-		WHERE lane = $1 AND status = 'pending' ORDER BY seq LIMIT 1`, lane))
+	var e *Event
+	err := s.retryIdempotent(ctx, func() (err error) {
+		e, err = s.scanEvent(s.db.QueryRow(ctx, "SELECT "+eventColumns+` FROM webhook_events
+			WHERE lane = $1 AND status = 'pending' ORDER BY seq LIMIT 1`, lane))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -115,20 +144,24 @@ func (s *Store) NextPendingEvent(ctx context.Context, lane string) (*Event, erro
 
 // PendingLanes returns every lane with pending events.
 func (s *Store) PendingLanes(ctx context.Context) ([]string, error) {
-	rows, err := s.db.Query(ctx, "SELECT DISTINCT lane FROM webhook_events WHERE status = 'pending'")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var lanes []string
-	for rows.Next() {
-		var lane string
-		if err := rows.Scan(&lane); err != nil {
-			return nil, err
+	err := s.retryIdempotent(ctx, func() error {
+		lanes = nil
+		rows, err := s.db.Query(ctx, "SELECT DISTINCT lane FROM webhook_events WHERE status = 'pending'")
+		if err != nil {
+			return err
 		}
-		lanes = append(lanes, lane)
-	}
-	return lanes, rows.Err()
+		defer rows.Close()
+		for rows.Next() {
+			var lane string
+			if err := rows.Scan(&lane); err != nil {
+				return err
+			}
+			lanes = append(lanes, lane)
+		}
+		return rows.Err()
+	})
+	return lanes, err
 }
 
 // UpdateEventAttempt saves the outcome of a delivery attempt: status,
@@ -139,17 +172,22 @@ func (s *Store) UpdateEventAttempt(ctx context.Context, e *Event) error {
 		ms := millis(e.FinishedAt)
 		finished = &ms
 	}
-	_, err := s.db.Exec(ctx, `UPDATE webhook_events SET status = $2, attempts = $3, next_attempt_at = $4, last_status = $5,
-		last_error = $6, finished_at = $7 WHERE seq = $1`,
-		e.Seq, e.Status, e.Attempts, millis(e.NextAttemptAt), e.LastStatus, e.LastError, finished)
-	return err
+	// Absolute values: writing them twice is writing them once.
+	return s.retryIdempotent(ctx, func() error {
+		_, err := s.db.Exec(ctx, `UPDATE webhook_events SET status = $2, attempts = $3, next_attempt_at = $4, last_status = $5,
+			last_error = $6, finished_at = $7 WHERE seq = $1`,
+			e.Seq, e.Status, e.Attempts, millis(e.NextAttemptAt), e.LastStatus, e.LastError, finished)
+		return err
+	})
 }
 
 // ListEvents returns the instance's deliveries newest first: up to limit,
 // older than the seq before (0 for the newest), only those in status if set.
 func (s *Store) ListEvents(ctx context.Context, instanceID, status string, before int64, limit int) ([]*Event, error) {
+	// seq < $3 comes first so that PostgreSQL types $3 as BIGINT, not as
+	// the INTEGER of the literal 0, which would overflow past 2^31 events.
 	rows, err := s.db.Query(ctx, "SELECT "+eventColumns+` FROM webhook_events
-		WHERE instance_id = $1 AND ($2 = '' OR status = $2) AND ($3 = 0 OR seq < $3)
+		WHERE instance_id = $1 AND ($2 = '' OR status = $2) AND (seq < $3 OR $3 = 0)
 		ORDER BY seq DESC LIMIT $4`, instanceID, status, before, limit)
 	if err != nil {
 		return nil, err
@@ -169,10 +207,17 @@ func (s *Store) ListEvents(ctx context.Context, instanceID, status string, befor
 // PurgeFinishedEvents deletes up to limit delivered or failed events that
 // finished before t, and reports how many it deleted.
 func (s *Store) PurgeFinishedEvents(ctx context.Context, before time.Time, limit int) (int64, error) {
-	res, err := s.db.Exec(ctx, `DELETE FROM webhook_events WHERE seq IN (
-		SELECT seq FROM webhook_events WHERE status <> 'pending' AND finished_at < $1 LIMIT $2)`, millis(before), limit)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	// Repeating the delete after a lost connection deletes only what the
+	// first try did not.
+	var n int64
+	err := s.retryIdempotent(ctx, func() error {
+		res, err := s.db.Exec(ctx, `DELETE FROM webhook_events WHERE seq IN (
+			SELECT seq FROM webhook_events WHERE status <> 'pending' AND finished_at < $1 LIMIT $2)`, millis(before), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }

@@ -1,7 +1,8 @@
 // Package store is wagate's persistence: record types, their queries and the
 // embedded, versioned schema migrations. SQL is written once for SQLite and
 // PostgreSQL ($n placeholders, ON CONFLICT, BIGINT unix-millisecond times);
-// dialect differences live only in the migration files.
+// dialect differences live in the migration files, plus the few places where
+// PostgreSQL's concurrent writers need an explicit lock (see InsertEvent).
 package store
 
 import (
@@ -14,13 +15,17 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"go.mau.fi/util/dbutil"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/config"
 )
 
 //go:embed upgrades/*.sql
@@ -29,21 +34,63 @@ var upgradeFiles embed.FS
 // Store is the gateway's database. Queries take a context; inside DoTxn the
 // context carries the transaction, so the same methods work in and out of one.
 type Store struct {
-	db   *dbutil.Database
-	seal *sealer
+	db       *dbutil.Database
+	seal     *sealer
+	postgres bool
 }
 
-// Open connects to the database named by dsn, applies pending migrations and
-// returns the store. secretKey (32 bytes) seals secrets at rest.
-func Open(ctx context.Context, dsn string, secretKey []byte, log *slog.Logger) (*Store, error) {
-	seal, err := newSealer(secretKey)
+// Options say which database Open connects to and how.
+type Options struct {
+	// URL is postgres://… or postgresql://… for PostgreSQL; file:<path>,
+	// sqlite:<path> or a bare path for SQLite.
+	URL string
+	// SecretKey (32 bytes) seals secrets at rest.
+	SecretKey []byte
+
+	// Pool settings apply to PostgreSQL; SQLite keeps its own small pool
+	// because it has a single writer. Zero leaves database/sql's default
+	// (unlimited open, 2 idle, connections never recycled).
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+	// StatementTimeout is PostgreSQL's statement_timeout for every
+	// statement the gateway runs (not migrations); zero means none. A
+	// statement_timeout parameter in URL takes precedence.
+	StatementTimeout time.Duration
+}
+
+// OptionsFrom returns the store options of the configuration c.
+func OptionsFrom(c config.Config) Options {
+	return Options{
+		URL:              c.DatabaseURL,
+		SecretKey:        c.SecretKey,
+		MaxOpenConns:     c.DBMaxOpenConns,
+		MaxIdleConns:     c.DBMaxIdleConns,
+		ConnMaxLifetime:  c.DBConnMaxLifetime,
+		StatementTimeout: c.DBStatementTimeout,
+	}
+}
+
+// IsPostgresURL reports whether url names a PostgreSQL database.
+func IsPostgresURL(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+// Open connects to the database named by opts.URL, applies pending
+// migrations and returns the store.
+func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
+	seal, err := newSealer(opts.SecretKey)
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return nil, errors.New("database: PostgreSQL URLs are recognised but this build supports only SQLite")
+	if IsPostgresURL(opts.URL) {
+		db, err := openPostgres(ctx, opts, log)
+		if err != nil {
+			return nil, err
+		}
+		return &Store{db: db, seal: seal, postgres: true}, nil
 	}
-	sqliteDSN, err := sqliteDSN(dsn)
+	sqliteDSN, err := sqliteDSN(opts.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -55,20 +102,101 @@ func Open(ctx context.Context, dsn string, secretKey []byte, log *slog.Logger) (
 	// connections spinning on busy_timeout.
 	raw.SetMaxOpenConns(8)
 	raw.SetMaxIdleConns(8)
-	db, err := dbutil.NewWithDB(raw, "sqlite")
+	db, err := newDatabase(raw, "sqlite", log)
+	if err == nil {
+		err = migrate(ctx, db)
+	}
 	if err != nil {
 		raw.Close()
 		return nil, err
+	}
+	return &Store{db: db, seal: seal}, nil
+}
+
+func newDatabase(raw *sql.DB, dialect string, log *slog.Logger) (*dbutil.Database, error) {
+	db, err := dbutil.NewWithDB(raw, dialect)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
 	}
 	db.Owner = "wagate"
 	db.VersionTable = "wagate_version"
 	db.Log = upgradeLogger{log}
 	db.UpgradeTable.RegisterFSPath(upgradeFiles, "upgrades")
+	return db, nil
+}
+
+func migrate(ctx context.Context, db *dbutil.Database) error {
 	if err := db.Upgrade(ctx); err != nil {
-		raw.Close()
-		return nil, fmt.Errorf("migrate database: %w", err)
+		return fmt.Errorf("migrate database: %w", err)
 	}
-	return &Store{db: db, seal: seal}, nil
+	return nil
+}
+
+// migrationLock is the key of the session-level advisory lock that lets one
+// gateway at a time migrate a PostgreSQL database ("wagate" in ASCII).
+const migrationLock int64 = 0x776167617465
+
+// openPostgres opens a pgx pool with the pool settings and statement
+// timeout of opts, after migrating the database through a separate,
+// short-lived pool: migrations may legitimately run longer than any request
+// should, so they run without the statement timeout, and under an advisory
+// lock so that replicas starting together do not migrate at once.
+func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.Database, error) {
+	cfg, err := pgx.ParseConfig(opts.URL)
+	if err != nil {
+		// pgx masks the password in the URL it quotes.
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = "wagate"
+	}
+
+	migCfg := cfg.Copy()
+	migCfg.RuntimeParams["statement_timeout"] = "0"
+	migRaw := stdlib.OpenDB(*migCfg)
+	defer migRaw.Close()
+	// One connection holds the lock, one runs the migrations.
+	migRaw.SetMaxOpenConns(2)
+	migDB, err := newDatabase(migRaw, "postgres", log)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrateLocked(ctx, migRaw, migDB); err != nil {
+		return nil, err
+	}
+
+	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok && opts.StatementTimeout > 0 {
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.StatementTimeout.Milliseconds(), 10)
+	}
+	raw := stdlib.OpenDB(*cfg)
+	raw.SetMaxOpenConns(opts.MaxOpenConns)
+	if opts.MaxIdleConns > 0 {
+		raw.SetMaxIdleConns(opts.MaxIdleConns)
+	}
+	raw.SetConnMaxLifetime(opts.ConnMaxLifetime)
+	db, err := newDatabase(raw, "postgres", log)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func migrateLocked(ctx context.Context, raw *sql.DB, db *dbutil.Database) error {
+	conn, err := raw.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to database: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+		return fmt.Errorf("migrate database: lock: %w", err)
+	}
+	migErr := migrate(ctx, db)
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock); err != nil {
+		// Closing the pool ends the session, which releases the lock anyway.
+		return errors.Join(migErr, fmt.Errorf("migrate database: unlock: %w", err))
+	}
+	return migErr
 }
 
 // sqliteDSN turns "file:path", "sqlite:path" or a bare path into a modernc
@@ -117,18 +245,46 @@ func (s *Store) DoTxn(ctx context.Context, fn func(ctx context.Context) error) e
 	return s.db.DoTxn(ctx, nil, fn)
 }
 
+// DoTxnRetry is DoTxn for a fn that may run more than once: it reruns the
+// whole transaction, up to three times in all, after a serialization
+// failure, a deadlock or a connection lost before the commit was sent, as
+// each of those rolled everything back. fn must have no effect outside the
+// transaction that a rerun would repeat. Inside another transaction it is
+// plain DoTxn: only the outermost transaction can be retried.
+func (s *Store) DoTxnRetry(ctx context.Context, fn func(ctx context.Context) error) error {
+	if s.inTxn(ctx) {
+		return fn(ctx)
+	}
+	return retry(ctx, func() error {
+		err := s.db.DoTxn(ctx, nil, fn)
+		if errors.Is(err, dbutil.ErrTxnCommit) && !rolledBack(err) {
+			// The commit may have happened: running fn again could apply it twice.
+			return noRetry{err}
+		}
+		return err
+	})
+}
+
+// retryIdempotent runs op, statements that may be repeated even if an
+// earlier try took effect (reads, updates to absolute values), retrying
+// after transient errors. Inside a transaction it runs op once: the failure
+// aborted the transaction, and a retry would lose its earlier statements.
+func (s *Store) retryIdempotent(ctx context.Context, op func() error) error {
+	if s.inTxn(ctx) {
+		return op()
+	}
+	return retry(ctx, op)
+}
+
+func (s *Store) inTxn(ctx context.Context) bool {
+	_, ok := s.db.Execable(ctx).(dbutil.Transaction)
+	return ok
+}
+
 // millis and fromMillis convert between time.Time and the stored unix milliseconds.
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-
-func isUniqueViolation(err error) bool {
-	if err == nil {
-		return false
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
-}
 
 func notFound(err error, format string, args ...any) error {
 	if errors.Is(err, sql.ErrNoRows) {

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/store"
+	"github.com/wagate/wagate/store/storetest"
 )
 
 var (
@@ -33,13 +35,10 @@ var (
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// dbPath returns a path for a fresh SQLite file in the test's temp dir.
-func dbPath(t *testing.T) string { return filepath.Join(t.TempDir(), "wagate.db") }
-
-// open opens the store at path and closes it when the test ends.
-func open(t *testing.T, path string, key []byte) *store.Store {
+// open opens the store at dsn and closes it when the test ends.
+func open(t *testing.T, dsn string, key []byte) *store.Store {
 	t.Helper()
-	s, err := store.Open(t.Context(), "file:"+path, key, discard())
+	s, err := store.Open(t.Context(), store.Options{URL: dsn, SecretKey: key}, discard())
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}
@@ -47,16 +46,8 @@ func open(t *testing.T, path string, key []byte) *store.Store {
 	return s
 }
 
-// rawDB opens the SQLite file directly, bypassing the store.
-func rawDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+// rawDB opens the database directly, bypassing the store.
+func rawDB(t *testing.T, dsn string) *sql.DB { return storetest.RawDB(t, dsn) }
 
 func count(t *testing.T, db *sql.DB, query string, args ...any) int {
 	t.Helper()
@@ -107,18 +98,19 @@ func newMessage(instanceID, id string, dir store.Direction) *store.Message {
 	}
 }
 
-var eventN int
+// eventN numbers events; concurrency tests create them from many goroutines.
+var eventN atomic.Int64
 
 func newEvent(instanceID, lane, name string) *store.Event {
-	eventN++
+	n := eventN.Add(1)
 	return &store.Event{
-		DeliveryID:    fmt.Sprintf("delivery-%d", eventN),
+		DeliveryID:    fmt.Sprintf("delivery-%d", n),
 		InstanceID:    instanceID,
 		Lane:          lane,
 		InstanceName:  "inst",
 		Sender:        "5511",
 		Name:          name,
-		Data:          json.RawMessage(fmt.Sprintf(`{"n":%d}`, eventN)),
+		Data:          json.RawMessage(fmt.Sprintf(`{"n":%d}`, n)),
 		NextAttemptAt: t0,
 		CreatedAt:     t0,
 	}
@@ -147,13 +139,15 @@ func seqs(events []*store.Event) []int64 {
 	return out
 }
 
-func TestOpenMigratesAndReopens(t *testing.T) {
-	path := dbPath(t)
+func TestOpenMigratesAndReopens(t *testing.T) { storetest.Run(t, testOpenMigratesAndReopens) }
+
+func testOpenMigratesAndReopens(t *testing.T, backend storetest.Backend) {
+	dsn := storetest.NewURL(t, backend)
 	ctx := t.Context()
 
-	s, err := store.Open(ctx, "file:"+path, key1, discard())
+	s, err := store.Open(ctx, store.Options{URL: dsn, SecretKey: key1}, discard())
 	if err != nil {
-		t.Fatalf("Open on an empty file: %v", err)
+		t.Fatalf("Open on an empty database: %v", err)
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
@@ -166,9 +160,9 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 
-	// Opening the migrated file again applies nothing and keeps the data.
+	// Opening the migrated database again applies nothing and keeps the data.
 	for i := range 2 {
-		s, err = store.Open(ctx, "file:"+path, key1, discard())
+		s, err = store.Open(ctx, store.Options{URL: dsn, SecretKey: key1}, discard())
 		if err != nil {
 			t.Fatalf("re-open %d: %v", i+1, err)
 		}
@@ -187,9 +181,13 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 		}
 	}
 
-	db := rawDB(t, path)
-	for _, table := range []string{"instances", "webhooks", "messages", "webhook_events"} {
-		if n := count(t, db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1", table); n != 1 {
+	db := rawDB(t, dsn)
+	tableQuery := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1"
+	if backend == storetest.Postgres {
+		tableQuery = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+	}
+	for _, table := range []string{"instances", "webhooks", "messages", "webhook_events", "openai_creds", "openai_bots", "openai_settings", "openai_sessions"} {
+		if n := count(t, db, tableQuery, table); n != 1 {
 			t.Errorf("table %s missing", table)
 		}
 	}
@@ -202,9 +200,11 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	if n := count(t, db, "SELECT COUNT(*) FROM instances"); n != 1 {
 		t.Errorf("instances has %d rows after re-opening, want 1", n)
 	}
-	var mode string
-	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
-		t.Errorf("journal_mode = %q (%v), want wal", mode, err)
+	if backend == storetest.SQLite {
+		var mode string
+		if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+			t.Errorf("journal_mode = %q (%v), want wal", mode, err)
+		}
 	}
 }
 
@@ -216,12 +216,14 @@ func TestOpenRejects(t *testing.T) {
 	}{
 		{"short key", "file:" + filepath.Join(t.TempDir(), "a.db"), key1[:16]},
 		{"no key", "file:" + filepath.Join(t.TempDir(), "b.db"), nil},
-		{"postgres", "postgres://user@localhost/wagate", key1},
+		{"postgres, bad port", "postgres://user@127.0.0.1:port/wagate", key1},
+		{"postgres, no server", "postgres://user@127.0.0.1:1/wagate?connect_timeout=5", key1},
+		{"postgres, no key", "postgres://user@127.0.0.1:1/wagate", nil},
 		{"empty path", "file:", key1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := store.Open(t.Context(), tt.dsn, tt.key, discard())
+			s, err := store.Open(t.Context(), store.Options{URL: tt.dsn, SecretKey: tt.key}, discard())
 			if err == nil {
 				s.Close()
 				t.Fatal("Open succeeded")
@@ -230,8 +232,10 @@ func TestOpenRejects(t *testing.T) {
 	}
 }
 
-func TestInstances(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+func TestInstances(t *testing.T) { storetest.Run(t, testInstances) }
+
+func testInstances(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	ctx := t.Context()
 
 	// Created out of order: the list is ordered by creation time.
@@ -287,16 +291,20 @@ func TestInstances(t *testing.T) {
 	}
 }
 
-func TestListInstancesEmpty(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+func TestListInstancesEmpty(t *testing.T) { storetest.Run(t, testListInstancesEmpty) }
+
+func testListInstancesEmpty(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	list, err := s.ListInstances(t.Context())
 	if err != nil || len(list) != 0 {
 		t.Fatalf("ListInstances on an empty store = %v, %v", list, err)
 	}
 }
 
-func TestCreateInstanceConflicts(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+func TestCreateInstanceConflicts(t *testing.T) { storetest.Run(t, testCreateInstanceConflicts) }
+
+func testCreateInstanceConflicts(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	ctx := t.Context()
 	mustCreate(t, s, newInstance("alpha", "5511"))
 
@@ -333,8 +341,10 @@ func TestCreateInstanceConflicts(t *testing.T) {
 	}
 }
 
-func TestSetInstanceToken(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+func TestSetInstanceToken(t *testing.T) { storetest.Run(t, testSetInstanceToken) }
+
+func testSetInstanceToken(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	ctx := t.Context()
 	a := mustCreate(t, s, newInstance("alpha", "5511"))
 	b := mustCreate(t, s, newInstance("bravo", "5522"))
@@ -371,9 +381,11 @@ func TestSetInstanceToken(t *testing.T) {
 	}
 }
 
-func TestDeleteInstanceCascades(t *testing.T) {
-	path := dbPath(t)
-	s := open(t, path, key1)
+func TestDeleteInstanceCascades(t *testing.T) { storetest.Run(t, testDeleteInstanceCascades) }
+
+func testDeleteInstanceCascades(t *testing.T, backend storetest.Backend) {
+	dsn := storetest.NewURL(t, backend)
+	s := open(t, dsn, key1)
 	ctx := t.Context()
 	a := mustCreate(t, s, newInstance("alpha", "5511"))
 	b := mustCreate(t, s, newInstance("bravo", "5522"))
@@ -448,7 +460,7 @@ func TestDeleteInstanceCascades(t *testing.T) {
 	}
 
 	// And in the file itself.
-	db := rawDB(t, path)
+	db := rawDB(t, dsn)
 	for _, table := range []string{"messages", "webhooks", "webhook_events"} {
 		if n := count(t, db, "SELECT COUNT(*) FROM "+table+" WHERE instance_id = $1", a.ID); n != 0 {
 			t.Errorf("%s still has %d rows of the deleted instance", table, n)
@@ -472,8 +484,10 @@ func TestDeleteInstanceCascades(t *testing.T) {
 	}
 }
 
-func TestInsertMessageIdempotent(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+func TestInsertMessageIdempotent(t *testing.T) { storetest.Run(t, testInsertMessageIdempotent) }
+
+func testInsertMessageIdempotent(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	ctx := t.Context()
 	a := mustCreate(t, s, newInstance("alpha", "5511"))
 	b := mustCreate(t, s, newInstance("bravo", "5522"))
@@ -526,9 +540,11 @@ func TestInsertMessageIdempotent(t *testing.T) {
 	wantCode(t, err, wagate.ENOTFOUND)
 }
 
-func TestWebhookRoundTrip(t *testing.T) {
-	path := dbPath(t)
-	s := open(t, path, key1)
+func TestWebhookRoundTrip(t *testing.T) { storetest.Run(t, testWebhookRoundTrip) }
+
+func testWebhookRoundTrip(t *testing.T, backend storetest.Backend) {
+	dsn := storetest.NewURL(t, backend)
+	s := open(t, dsn, key1)
 	ctx := t.Context()
 	a := mustCreate(t, s, newInstance("alpha", "5511"))
 
@@ -561,7 +577,7 @@ func TestWebhookRoundTrip(t *testing.T) {
 	}
 
 	// Sealed columns hold no plaintext, in the column or anywhere in the file.
-	db := rawDB(t, path)
+	db := rawDB(t, dsn)
 	var headers, sealed string
 	if err := db.QueryRow("SELECT headers, secret FROM webhooks WHERE instance_id = $1", a.ID).Scan(&headers, &sealed); err != nil {
 		t.Fatal(err)
@@ -577,23 +593,27 @@ func TestWebhookRoundTrip(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{path, path + "-wal"} {
-		b, err := os.ReadFile(f)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(b, []byte("whsec-canary")) || bytes.Contains(b, []byte("header-canary")) {
-			t.Errorf("%s contains a webhook secret or header value in plaintext", f)
-		}
-		if f == path && !bytes.Contains(b, []byte("receiver.example")) {
-			t.Errorf("%s does not contain the (unsealed) URL: is this the right file?", f)
+	// PostgreSQL's files are the server's; the column check above covers it.
+	if backend == storetest.SQLite {
+		path := storetest.SQLitePath(dsn)
+		for _, f := range []string{path, path + "-wal"} {
+			b, err := os.ReadFile(f)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte("whsec-canary")) || bytes.Contains(b, []byte("header-canary")) {
+				t.Errorf("%s contains a webhook secret or header value in plaintext", f)
+			}
+			if f == path && !bytes.Contains(b, []byte("receiver.example")) {
+				t.Errorf("%s does not contain the (unsealed) URL: is this the right file?", f)
+			}
 		}
 	}
 
 	// Put replaces; the creation time stays; nil lists come back empty.
-	s = open(t, path, key1)
+	s = open(t, dsn, key1)
 	w2 := &store.Webhook{InstanceID: a.ID, URL: "https://new.example/", Secret: "other", CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour)}
 	if err := s.PutWebhook(ctx, w2); err != nil {
 		t.Fatal(err)
@@ -609,8 +629,10 @@ func TestWebhookRoundTrip(t *testing.T) {
 	}
 }
 
-func TestWebhookWants(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+func TestWebhookWants(t *testing.T) { storetest.Run(t, testWebhookWants) }
+
+func testWebhookWants(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	ctx := t.Context()
 	a := mustCreate(t, s, newInstance("alpha", "5511"))
 	all := func([]string) bool { return true }
@@ -657,10 +679,12 @@ func TestWebhookWants(t *testing.T) {
 	}
 }
 
-func TestWrongSecretKey(t *testing.T) {
-	path := dbPath(t)
+func TestWrongSecretKey(t *testing.T) { storetest.Run(t, testWrongSecretKey) }
+
+func testWrongSecretKey(t *testing.T, backend storetest.Backend) {
+	dsn := storetest.NewURL(t, backend)
 	ctx := t.Context()
-	s, err := store.Open(ctx, "file:"+path, key1, discard())
+	s, err := store.Open(ctx, store.Options{URL: dsn, SecretKey: key1}, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -675,7 +699,7 @@ func TestWrongSecretKey(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s2 := open(t, path, key2)
+	s2 := open(t, dsn, key2)
 	w, err := s2.Webhook(ctx, a.ID)
 	if err == nil {
 		t.Fatalf("Webhook under the wrong key = %+v, want an error", w)
@@ -701,15 +725,17 @@ func TestWrongSecretKey(t *testing.T) {
 	}
 	s2.Close()
 
-	s3 := open(t, path, key1)
+	s3 := open(t, dsn, key1)
 	if w, err := s3.Webhook(ctx, a.ID); err != nil || w.Secret != "s3cret" {
 		t.Errorf("Webhook under the right key again = %+v, %v", w, err)
 	}
 }
 
-func TestSealedValueBoundToItsRow(t *testing.T) {
-	path := dbPath(t)
-	s := open(t, path, key1)
+func TestSealedValueBoundToItsRow(t *testing.T) { storetest.Run(t, testSealedValueBoundToItsRow) }
+
+func testSealedValueBoundToItsRow(t *testing.T, backend storetest.Backend) {
+	dsn := storetest.NewURL(t, backend)
+	s := open(t, dsn, key1)
 	ctx := t.Context()
 	a := mustCreate(t, s, newInstance("alpha", "5511"))
 	b := mustCreate(t, s, newInstance("bravo", "5522"))
@@ -719,7 +745,7 @@ func TestSealedValueBoundToItsRow(t *testing.T) {
 		}
 	}
 	// Copy alpha's sealed secret into bravo's row: it must not open there.
-	db := rawDB(t, path)
+	db := rawDB(t, dsn)
 	if _, err := db.Exec("UPDATE webhooks SET secret = (SELECT secret FROM webhooks WHERE instance_id = $1) WHERE instance_id = $2", a.ID, b.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -731,8 +757,10 @@ func TestSealedValueBoundToItsRow(t *testing.T) {
 	}
 }
 
-func TestOutboxLanes(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+func TestOutboxLanes(t *testing.T) { storetest.Run(t, testOutboxLanes) }
+
+func testOutboxLanes(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	ctx := t.Context()
 	a := mustCreate(t, s, newInstance("alpha", "5511"))
 	b := mustCreate(t, s, newInstance("bravo", "5522"))
@@ -828,7 +856,11 @@ func TestOutboxLanes(t *testing.T) {
 }
 
 func TestInsertEventDuplicateDeliveryID(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+	storetest.Run(t, testInsertEventDuplicateDeliveryID)
+}
+
+func testInsertEventDuplicateDeliveryID(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	a := mustCreate(t, s, newInstance("alpha", "5511"))
 	e := mustInsertEvent(t, s, newEvent(a.ID, a.ID, "messages.upsert"))
 	dup := newEvent(a.ID, a.ID, "messages.upsert")
@@ -838,8 +870,10 @@ func TestInsertEventDuplicateDeliveryID(t *testing.T) {
 	}
 }
 
-func TestListEvents(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+func TestListEvents(t *testing.T) { storetest.Run(t, testListEvents) }
+
+func testListEvents(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	ctx := t.Context()
 	a := mustCreate(t, s, newInstance("alpha", "5511"))
 	b := mustCreate(t, s, newInstance("bravo", "5522"))
@@ -898,9 +932,11 @@ func TestListEvents(t *testing.T) {
 	}
 }
 
-func TestPurgeFinishedEvents(t *testing.T) {
-	path := dbPath(t)
-	s := open(t, path, key1)
+func TestPurgeFinishedEvents(t *testing.T) { storetest.Run(t, testPurgeFinishedEvents) }
+
+func testPurgeFinishedEvents(t *testing.T, backend storetest.Backend) {
+	dsn := storetest.NewURL(t, backend)
+	s := open(t, dsn, key1)
 	ctx := t.Context()
 	a := mustCreate(t, s, newInstance("alpha", "5511"))
 	cutoff := t0.Add(24 * time.Hour)
@@ -949,13 +985,15 @@ func TestPurgeFinishedEvents(t *testing.T) {
 	if want := []int64{recentFailed.Seq, atCutoff.Seq, oldPending.Seq}; !slices.Equal(seqs(got), want) {
 		t.Errorf("left after purge: %v, want %v (purged %d and %d)", seqs(got), want, oldDelivered.Seq, oldFailed.Seq)
 	}
-	if n := count(t, rawDB(t, path), "SELECT COUNT(*) FROM webhook_events WHERE delivery_id = $1", farewell.DeliveryID); n != 0 {
+	if n := count(t, rawDB(t, dsn), "SELECT COUNT(*) FROM webhook_events WHERE delivery_id = $1", farewell.DeliveryID); n != 0 {
 		t.Error("an old finished farewell event was not purged")
 	}
 }
 
-func TestEventTargetRoundTrip(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+func TestEventTargetRoundTrip(t *testing.T) { storetest.Run(t, testEventTargetRoundTrip) }
+
+func testEventTargetRoundTrip(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	ctx := t.Context()
 	target := &store.Target{URL: "https://r.example/h", ByEvents: true, Headers: map[string]string{"Authorization": "Bearer x"}, Secret: "sek"}
 	e := newEvent("", "lane-of-a-gone-instance", "instance.delete")
@@ -985,7 +1023,11 @@ func TestEventTargetRoundTrip(t *testing.T) {
 }
 
 func TestEventForUnknownInstanceRejected(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+	storetest.Run(t, testEventForUnknownInstanceRejected)
+}
+
+func testEventForUnknownInstanceRejected(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	// Foreign keys are on: an event cannot reference a missing instance.
 	if err := s.InsertEvent(t.Context(), newEvent("id-missing", "id-missing", "messages.upsert")); err == nil {
 		t.Error("InsertEvent accepted an event of a missing instance (foreign keys off?)")
@@ -995,8 +1037,10 @@ func TestEventForUnknownInstanceRejected(t *testing.T) {
 	}
 }
 
-func TestDoTxn(t *testing.T) {
-	s := open(t, dbPath(t), key1)
+func TestDoTxn(t *testing.T) { storetest.Run(t, testDoTxn) }
+
+func testDoTxn(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
 	ctx := t.Context()
 	boom := errors.New("boom")
 
@@ -1082,7 +1126,7 @@ func TestOpenInMemoryIsRefused(t *testing.T) {
 	// Every pooled SQLite :memory: connection is a separate empty database,
 	// so the store refuses it instead of failing later with missing tables.
 	for _, dsn := range []string{"file::memory:", ":memory:", "file:x.db?mode=memory"} {
-		if _, err := store.Open(t.Context(), dsn, key1, discard()); err == nil || !strings.Contains(err.Error(), "in-memory") {
+		if _, err := store.Open(t.Context(), store.Options{URL: dsn, SecretKey: key1}, discard()); err == nil || !strings.Contains(err.Error(), "in-memory") {
 			t.Errorf("Open(%q) = %v, want an in-memory refusal", dsn, err)
 		}
 	}

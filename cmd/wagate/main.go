@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	if err := cfg.ResolveKeys(log); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.SecretKey, log.With("component", "store"))
+	st, err := store.Open(ctx, store.OptionsFrom(cfg), log.With("component", "store"))
 	if err != nil {
 		return err
 	}
