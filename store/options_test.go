@@ -49,3 +49,103 @@ func TestPostgresSessionSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresDroppedConnections ends every server session of the store, as
+// a PostgreSQL restart or failover does: the dispatcher's reads and writes
+// carry on over new connections.
+func TestPostgresDroppedConnections(t *testing.T) {
+	dsn := storetest.NewURL(t, storetest.Postgres)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := Open(t.Context(), Options{URL: dsn, SecretKey: bytes.Repeat([]byte{1}, 32), MaxOpenConns: 4, MaxIdleConns: 4}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.PendingLanes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin := storetest.RawDB(t, dsn)
+	// The timeout argument waits until the sessions are gone.
+	if _, err := admin.Exec(`SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PendingLanes(ctx); err != nil {
+		t.Errorf("PendingLanes after the server ended the store's sessions: %v", err)
+	}
+	if e, err := s.NextPendingEvent(ctx, "lane"); err != nil || e != nil {
+		t.Errorf("NextPendingEvent after the server ended the store's sessions: %+v, %v", e, err)
+	}
+}
+
+// TestRetryAfterConnectionLostMidStatement ends the server session of an
+// outbox update while the update waits for a row lock, as a failover would:
+// the store runs the update again on a new connection instead of failing.
+func TestRetryAfterConnectionLostMidStatement(t *testing.T) {
+	dsn := storetest.NewURL(t, storetest.Postgres)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := Open(t.Context(), Options{URL: dsn, SecretKey: bytes.Repeat([]byte{1}, 32)}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	e := &Event{DeliveryID: "d1", Lane: "lane", Name: "messages.upsert", Data: []byte("{}"), NextAttemptAt: time.Now(), CreatedAt: time.Now()}
+	if err := s.InsertEvent(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+
+	admin := storetest.RawDB(t, dsn)
+	holder, err := admin.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.Exec("SELECT 1 FROM webhook_events WHERE seq = $1 FOR UPDATE", e.Seq); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		e.Status, e.Attempts, e.FinishedAt = EventDelivered, 1, time.Now()
+		done <- s.UpdateEventAttempt(ctx, e)
+	}()
+	// waiter waits for a session other than not to wait for the row lock
+	// with the update, and returns its pid.
+	waiter := func(not int) int {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			select {
+			case err := <-done:
+				t.Fatalf("the update finished (%v) while the row was locked", err)
+			default:
+			}
+			var pid int
+			err := admin.QueryRow(`SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+				AND wait_event_type = 'Lock' AND query LIKE '%UPDATE webhook_events%' AND pid <> $1`, not).Scan(&pid)
+			if err == nil {
+				return pid
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no update waiting for the row lock: %v", err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	first := waiter(0)
+	if _, err := admin.Exec("SELECT pg_terminate_backend($1, 10000)", first); err != nil {
+		t.Fatal(err)
+	}
+	waiter(first) // the retry, on a new connection, waits for the lock again
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("UpdateEventAttempt after its connection was lost: %v", err)
+	}
+	if next, err := s.NextPendingEvent(ctx, "lane"); err != nil || next != nil {
+		t.Fatalf("the event is still pending (%+v, %v): the update was lost", next, err)
+	}
+}
