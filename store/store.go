@@ -71,8 +71,8 @@ func OptionsFrom(c config.Config) Options {
 	}
 }
 
-// IsPostgresURL reports whether url names a PostgreSQL database.
-func IsPostgresURL(url string) bool {
+// isPostgresURL reports whether url names a PostgreSQL database.
+func isPostgresURL(url string) bool {
 	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 }
 
@@ -83,7 +83,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if IsPostgresURL(opts.URL) {
+	if isPostgresURL(opts.URL) {
 		db, err := openPostgres(ctx, opts, log)
 		if err != nil {
 			return nil, err
