@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"database/sql"
 	"io"
 	"log/slog"
 	"testing"
@@ -66,11 +67,7 @@ func TestPostgresDroppedConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := storetest.RawDB(t, dsn)
-	// The timeout argument waits until the sessions are gone.
-	if _, err := admin.Exec(`SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
-		t.Fatal(err)
-	}
+	terminate(t, admin, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
 	if _, err := s.PendingLanes(ctx); err != nil {
 		t.Errorf("PendingLanes after the server ended the store's sessions: %v", err)
 	}
@@ -135,9 +132,7 @@ func TestRetryAfterConnectionLostMidStatement(t *testing.T) {
 		}
 	}
 	first := waiter(0)
-	if _, err := admin.Exec("SELECT pg_terminate_backend($1, 10000)", first); err != nil {
-		t.Fatal(err)
-	}
+	terminate(t, admin, "SELECT $1::integer", first)
 	waiter(first) // the retry, on a new connection, waits for the lock again
 	if err := holder.Commit(); err != nil {
 		t.Fatal(err)
@@ -147,5 +142,44 @@ func TestRetryAfterConnectionLostMidStatement(t *testing.T) {
 	}
 	if next, err := s.NextPendingEvent(ctx, "lane"); err != nil || next != nil {
 		t.Fatalf("the event is still pending (%+v, %v): the update was lost", next, err)
+	}
+}
+
+// terminate ends the server sessions whose pids query returns and waits
+// until they are gone (pg_terminate_backend only waits by itself from
+// PostgreSQL 14 on).
+func terminate(t *testing.T, admin *sql.DB, query string, args ...any) {
+	t.Helper()
+	rows, err := admin.Query(query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for rows.Next() {
+		var pid int
+		if err := rows.Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
+	}
+	rows.Close()
+	for _, pid := range pids {
+		if _, err := admin.Exec("SELECT pg_terminate_backend($1)", pid); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			var n int
+			if err := admin.QueryRow("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("session %d did not end", pid)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 }
