@@ -22,6 +22,45 @@ type Inbound struct {
 	MentionsMe  bool   // the message mentions the instance's own JID
 	QuotedID    string // id of the message this one replies to, if any
 	Timestamp   time.Time
+
+	// RepliesToMe: the quoted message was written by the instance's own
+	// account (sent through the gateway, or typed by an operator on the
+	// phone), as far as the channel can tell without the engine's lookup.
+	RepliesToMe bool
+	// ChatKey identifies the conversation for sessions and ordering when
+	// the channel knows a steadier name than ChatJID: WhatsApp may address
+	// one person by phone number or by LID, and the key is the phone-number
+	// JID in both cases when the mapping is known. "" means ChatJID. Replies
+	// always go to ChatJID, exactly as received.
+	ChatKey string
+	// Ignore, when set, says why the engine must not answer this message
+	// (a reaction, an edit, a protocol message, a status broadcast, a
+	// newsletter post, the echo of the gateway's own send, …). The message
+	// is still stored and reported to the webhook.
+	Ignore string
+	// Media describes the attachment of a media message; nil for text.
+	Media *Media
+}
+
+// Key returns the conversation key: ChatKey, or ChatJID when the channel
+// has no steadier name.
+func (in *Inbound) Key() string {
+	if in.ChatKey != "" {
+		return in.ChatKey
+	}
+	return in.ChatJID
+}
+
+// Media describes an attachment. The bytes are not fetched with the
+// message: the engine asks its MediaFetcher only when it needs them (to
+// transcribe a voice note).
+type Media struct {
+	Kind     string // audio, image, video, document, sticker
+	Mimetype string
+	FileName string // documents
+	Size     int64  // bytes, as the sender declared it; 0 when unknown
+	Seconds  int    // duration of audio and video
+	Voice    bool   // a voice note (push-to-talk audio)
 }
 
 // Outbound is one message to send on a channel.
