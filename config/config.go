@@ -30,6 +30,7 @@ type Config struct {
 	ShutdownTimeout time.Duration // how long in-flight requests may take to finish on shutdown
 	LogLevel        slog.Level
 	LogFormat       string // "text" or "json"
+	QRTerminal      bool   // print WhatsApp pairing QR codes on standard output
 
 	// PostgreSQL connection pool and statement timeout; SQLite ignores them.
 	DBMaxOpenConns     int
@@ -116,6 +117,15 @@ var options = []option{
 				return errors.New(`must be "text" or "json"`)
 			}
 			c.LogFormat = v
+			return nil
+		}},
+	{"WAGATE_QR_TERMINAL", "qr-terminal", "false", "print WhatsApp pairing QR codes on standard output as well (true or false)",
+		func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New(`must be "true" or "false"`)
+			}
+			c.QRTerminal = b
 			return nil
 		}},
 	{"WAGATE_OPENAI_BASE_URL", "openai-base-url", "https://api.openai.com/v1", "base URL of OpenAI credentials that do not set baseUrl",

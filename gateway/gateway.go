@@ -19,6 +19,7 @@ import (
 	"github.com/wagate/wagate/gateway/channel"
 	"github.com/wagate/wagate/gateway/evolution"
 	"github.com/wagate/wagate/gateway/webhook"
+	"github.com/wagate/wagate/gateway/whatsapp"
 	"github.com/wagate/wagate/store"
 )
 
@@ -31,13 +32,18 @@ type Gateway struct {
 	disp     *webhook.Dispatcher
 	outbox   *webhook.Outbox
 	channels map[string]channel.Channel // by integration
+	whatsapp *whatsapp.Channel
 	clients  bots.Clients
 	apiKey   keyDigest
 	echo     *echo.Echo
 }
 
 // New returns a gateway over st. cfg must have its keys resolved.
-func New(cfg config.Config, st *store.Store, log *slog.Logger) *Gateway {
+func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *Gateway {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	disp := webhook.NewDispatcher(st, webhook.Config{
 		ServerURL:  cfg.ServerURL,
 		Timeout:    cfg.WebhookTimeout,
@@ -45,7 +51,6 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger) *Gateway {
 		MaxBackoff: cfg.WebhookMaxBackoff,
 		MaxAge:     cfg.WebhookMaxAge,
 	}, log.With("component", "webhook"))
-	whatsapp := unavailableChannel{reason: "the WhatsApp channel is not available in this build yet; use integration EVOLUTION"}
 	g := &Gateway{
 		cfg:    cfg,
 		store:  st,
@@ -53,13 +58,15 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger) *Gateway {
 		disp:   disp,
 		outbox: webhook.NewOutbox(st, disp),
 		channels: map[string]channel.Channel{
-			store.IntegrationEvolution:       evolution.Channel{},
-			store.IntegrationWhatsAppBaileys: whatsapp,
-			store.IntegrationWhatsApp:        whatsapp,
+			store.IntegrationEvolution: evolution.Channel{},
 		},
 		apiKey:  digest(cfg.APIKey),
 		clients: bots.Clients{DefaultBaseURL: cfg.OpenAIBaseURL, HTTP: &http.Client{Timeout: time.Minute}},
 	}
+	g.whatsapp = whatsapp.New(g, st, log.With("component", "whatsapp"),
+		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})
+	g.channels[store.IntegrationWhatsAppBaileys] = g.whatsapp
+	g.channels[store.IntegrationWhatsApp] = g.whatsapp
 	g.echo = g.routes()
 	return g
 }
@@ -75,6 +82,11 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
 		}
+		return err
+	}
+	// Paired WhatsApp numbers reconnect in the background.
+	if err := g.whatsapp.Start(ctx); err != nil {
+		g.disp.Stop()
 		return err
 	}
 	srv := &http.Server{
@@ -97,6 +109,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		err = srv.Shutdown(sctx)
 		cancel()
 	}
+	g.whatsapp.Stop()
 	g.disp.Stop()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
-	"github.com/wagate/wagate/gateway/channel"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
 )
@@ -273,10 +272,10 @@ func (g *Gateway) logoutInstance(c echo.Context) error {
 func (g *Gateway) deleteInstance(c echo.Context) error {
 	inst := instanceOf(c)
 	ctx := c.Request().Context()
-	if st := g.channelOf(inst).State(ctx, inst); st.State != channel.Close {
-		if err := g.channelOf(inst).Logout(ctx, inst); err != nil {
-			return err
-		}
+	// Log out whatever the state: a paired device that is closed (banned,
+	// replaced, offline) still has keys in the store to delete.
+	if err := g.channelOf(inst).Logout(ctx, inst); err != nil {
+		return err
 	}
 	err := g.outbox.Tx(ctx, func(ctx context.Context) error {
 		data := map[string]string{"instanceName": inst.Name, "instanceId": inst.ID}

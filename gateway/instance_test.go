@@ -180,31 +180,6 @@ func TestCreateInstanceAcceptsEvolutionBodies(t *testing.T) {
 	s.must(http.StatusConflict, "POST", "/instance/create", testAPIKey, body)
 }
 
-func TestWhatsAppInstanceWithoutDriver(t *testing.T) {
-	s := startServer(t, "")
-	for _, integration := range []string{"WHATSAPP-BAILEYS", "WHATSAPP", ""} {
-		name := "wa" + strings.ToLower(strings.ReplaceAll(integration, "-", ""))
-		m := s.must(http.StatusCreated, "POST", "/instance/create", testAPIKey, map[string]any{"instanceName": name, "integration": integration}).json(t)
-		i := m["instance"].(map[string]any)
-		if i["status"] != "close" {
-			t.Fatalf("%s status = %v", name, i["status"])
-		}
-		if integration == "" && i["integration"] != "WHATSAPP-BAILEYS" {
-			t.Fatalf("default integration = %v", i["integration"])
-		}
-		st := s.must(http.StatusOK, "GET", "/instance/connectionState/"+name, testAPIKey, nil).json(t)
-		if st["instance"].(map[string]any)["state"] != "close" {
-			t.Fatalf("state = %v", st)
-		}
-		r := s.must(http.StatusNotImplemented, "GET", "/instance/connect/"+name, testAPIKey, nil)
-		if msgs := r.messages(t); !strings.Contains(msgs[0], "WhatsApp channel is not available") {
-			t.Fatalf("connect message = %q", msgs)
-		}
-		s.must(http.StatusNotImplemented, "POST", "/message/sendText/"+name, testAPIKey, map[string]any{"number": "5511", "text": "hi"})
-		s.must(http.StatusOK, "DELETE", "/instance/delete/"+name, testAPIKey, nil)
-	}
-}
-
 func TestHealthAndErrors(t *testing.T) {
 	s := startServer(t, "")
 	root := s.must(http.StatusOK, "GET", "/", "", nil).json(t)
