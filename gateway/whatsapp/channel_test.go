@@ -415,8 +415,21 @@ func TestConnectionEvents(t *testing.T) {
 	if n := len(f.host.emitted(webhook.ConnectionUpdate)); n != before+len(steps) {
 		t.Fatalf("%d updates, want %d", n, before+len(steps))
 	}
-	// Logged out from the phone: the device is forgotten.
+	// Logged out from the phone: the device is forgotten, and pairing
+	// again starts from a new device.
 	eventually(t, func() bool { jid, _ := f.st.DeviceJID(ctx, inst.ID); return jid == "" }, "device JID cleared")
+	go f.ch.Connect(ctx, inst, "")
+	next, err := f.fac.Next(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next == cl || next.Device.ID != nil {
+		t.Fatalf("pairing again reused the logged-out device")
+	}
+	if err := next.WaitConnect(wait); err != nil {
+		t.Fatal(err)
+	}
+	next.QR(whatsmeow.QRChannelItem{Event: whatsmeow.QRChannelEventCode, Code: "2@again"})
 }
 
 func TestSendShowsComposingAndQuotes(t *testing.T) {

@@ -109,10 +109,17 @@ func (s *session) enqueue(f func(ctx context.Context)) {
 	}
 }
 
-// handle is the whatsmeow event handler. It runs on whatsmeow's goroutine,
-// which handles the connection's nodes one at a time, so it only updates
-// the in-memory state and queues the rest.
-func (s *session) handle(evt any) {
+// handle is the whatsmeow event handler of client from. It runs on
+// whatsmeow's goroutine, which handles the connection's nodes one at a
+// time, so it only updates the in-memory state and queues the rest. Events
+// of a client the session has let go (logged out) are ignored.
+func (s *session) handle(from Client, evt any) {
+	s.mu.Lock()
+	current := s.client == from
+	s.mu.Unlock()
+	if !current {
+		return
+	}
 	switch e := evt.(type) {
 	case *events.Message:
 		s.enqueue(func(ctx context.Context) { s.receive(ctx, e) })
@@ -122,6 +129,11 @@ func (s *session) handle(evt any) {
 		return
 	case *events.QR:
 		return // the QR channel drives pairing (consumeQR)
+	case *events.UndecryptableMessage:
+		// whatsmeow asks the sender to retry; a message that stays
+		// undecryptable never reaches the gateway, so leave a trace.
+		s.log.Warn("whatsapp: undecryptable message", "id", e.Info.ID, "chat", e.Info.Chat.String(), "unavailable", e.IsUnavailable)
+		return
 	case *events.Disconnected:
 		if s.currentClient().OwnJID().IsEmpty() {
 			return // a pairing socket closing: the QR channel says how pairing ended
@@ -129,8 +141,17 @@ func (s *session) handle(evt any) {
 	case *events.PairSuccess:
 		s.enqueue(func(ctx context.Context) { s.paired(ctx, e) })
 	case *events.LoggedOut:
-		// whatsmeow has deleted the device; forget it here too.
+		// whatsmeow has deleted the device; forget it here too, and the
+		// client with it: pairing again starts from a new device, not
+		// from keys WhatsApp has revoked.
 		s.enqueue(func(ctx context.Context) { s.forgetDevice(ctx) })
+		s.apply(evt)
+		s.mu.Lock()
+		if s.client == from {
+			s.client = nil
+		}
+		s.mu.Unlock()
+		return
 	case *events.Connected:
 		s.enqueue(s.connected)
 	}
@@ -203,10 +224,10 @@ func (s *session) emitState(st connState) {
 
 // attach makes cl the session's client. Called with op held.
 func (s *session) attach(cl Client) {
-	cl.AddEventHandler(s.handle)
 	s.mu.Lock()
 	s.client = cl
 	s.mu.Unlock()
+	cl.AddEventHandler(func(evt any) { s.handle(cl, evt) })
 }
 
 // detach forgets the client (after a logout). Called with op held.
