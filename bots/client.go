@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	openai "github.com/sashabaranov/go-openai"
 
@@ -25,10 +27,44 @@ type Clients struct {
 func (cl Clients) For(c *store.Creds) *openai.Client {
 	cfg := openai.DefaultConfig(c.APIKey)
 	cfg.BaseURL = cl.BaseURL(c)
-	if cl.HTTP != nil {
-		cfg.HTTPClient = cl.HTTP
+	base := http.DefaultTransport
+	if cl.HTTP != nil && cl.HTTP.Transport != nil {
+		base = cl.HTTP.Transport
 	}
+	cfg.HTTPClient = &http.Client{Transport: hintTransport{base}}
 	return openai.NewClientWithConfig(cfg)
+}
+
+// retryHint carries a provider's Retry-After out of the client library,
+// which does not expose response headers.
+type retryHint struct{ after time.Duration }
+
+type retryHintKey struct{}
+
+func withRetryHint(ctx context.Context, h *retryHint) context.Context {
+	return context.WithValue(ctx, retryHintKey{}, h)
+}
+
+type hintTransport struct{ base http.RoundTripper }
+
+func (t hintTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if h, ok := req.Context().Value(retryHintKey{}).(*retryHint); ok && err == nil {
+		h.after = retryAfter(resp.Header)
+	}
+	return resp, err
+}
+
+// retryAfter reads Retry-After (seconds or an HTTP date), capped at a minute.
+func retryAfter(h http.Header) time.Duration {
+	v := h.Get("Retry-After")
+	var d time.Duration
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s > 0 {
+		d = time.Duration(min(s, 60)) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = time.Until(t)
+	}
+	return min(d, time.Minute)
 }
 
 // BaseURL is where c's requests go.

@@ -70,6 +70,17 @@ type Outbound struct {
 	Text     string
 	QuotedID string
 	Delay    time.Duration // show "composing" this long before sending
+
+	// Recorded with a bot's reply.
+	BotID, SessionID string
+	Usage            Usage
+}
+
+// Usage is what one model answer cost.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+	Latency          time.Duration
 }
 
 // Sent is what a channel reports after sending.

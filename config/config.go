@@ -40,6 +40,14 @@ type Config struct {
 
 	OpenAIBaseURL string // base URL of credentials that name none
 
+	MaxConcurrentModelCalls int           // model calls in flight across all chats
+	HistoryTokens           int           // token budget of the history sent with each model call
+	ModelTimeout            time.Duration // per model call
+	TranscribeModel         string
+	// Fixed tunings, not settable from outside; tests shorten them.
+	ModelRetryBase   time.Duration // first delay between retries of a failed model call
+	SessionSweepEach time.Duration // how often idle sessions are expired
+
 	WebhookTimeout    time.Duration // per delivery attempt
 	WebhookRetryBase  time.Duration // first retry delay; doubles per attempt
 	WebhookMaxBackoff time.Duration // longest delay between two attempts
@@ -137,6 +145,20 @@ var options = []option{
 			c.OpenAIBaseURL = strings.TrimRight(v, "/")
 			return nil
 		}},
+	{"WAGATE_MAX_CONCURRENT_MODEL_CALLS", "max-concurrent-model-calls", "64", "model calls in flight at once, across all conversations",
+		func(c *Config, v string) error { return positiveIntTo(v, &c.MaxConcurrentModelCalls) }},
+	{"WAGATE_HISTORY_TOKENS", "history-tokens", "8000", "token budget of the conversation history sent with each model call (oldest turns dropped first)",
+		func(c *Config, v string) error { return positiveIntTo(v, &c.HistoryTokens) }},
+	{"WAGATE_MODEL_TIMEOUT", "model-timeout", "60s", "timeout of one model call (retried up to 3 attempts on 429, 5xx and timeouts)",
+		func(c *Config, v string) error { return positiveDuration(v, &c.ModelTimeout) }},
+	{"WAGATE_TRANSCRIBE_MODEL", "transcribe-model", "gpt-4o-mini-transcribe", "model that transcribes audio messages of bots with speechToText",
+		func(c *Config, v string) error {
+			if strings.TrimSpace(v) == "" {
+				return errors.New("must not be empty")
+			}
+			c.TranscribeModel = v
+			return nil
+		}},
 	{"WAGATE_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "timeout of one webhook delivery attempt",
 		func(c *Config, v string) error { return positiveDuration(v, &c.WebhookTimeout) }},
 	{"WAGATE_WEBHOOK_RETRY_BASE", "webhook-retry-base", "2s", "delay before the first webhook retry; doubles with each attempt (with jitter)",
@@ -186,6 +208,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
+	c.ModelRetryBase, c.SessionSweepEach = time.Second, 30*time.Second
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "file:" + filepath.Join(c.DataDir, "wagate.db")
 	}
@@ -226,5 +249,14 @@ func positiveDuration(v string, dst *time.Duration) error {
 		return errors.New(`must be a positive duration such as "10s" or "5m"`)
 	}
 	*dst = d
+	return nil
+}
+
+func positiveIntTo(v string, dst *int) error {
+	var n int64
+	if err := positiveInt(v, &n); err != nil {
+		return err
+	}
+	*dst = int(n)
 	return nil
 }

@@ -245,6 +245,10 @@ func TestLoadValidation(t *testing.T) {
 		{"WAGATE_LOG_FORMAT", "JSON"},
 		{"WAGATE_OPENAI_BASE_URL", "api.openai.com/v1"},
 		{"WAGATE_OPENAI_BASE_URL", "ftp://x/v1"},
+		{"WAGATE_MAX_CONCURRENT_MODEL_CALLS", "0"},
+		{"WAGATE_HISTORY_TOKENS", "-1"},
+		{"WAGATE_MODEL_TIMEOUT", "1"},
+		{"WAGATE_TRANSCRIBE_MODEL", " "},
 		{"WAGATE_WEBHOOK_TIMEOUT", "soon"},
 		{"WAGATE_WEBHOOK_RETRY_BASE", "0"},
 		{"WAGATE_WEBHOOK_MAX_BACKOFF", "-5m"},
@@ -368,6 +372,12 @@ func assertConfig(t *testing.T, got, want Config) {
 		t.Errorf("SecretKey = %x, want %x", got.SecretKey, want.SecretKey)
 	}
 	got.SecretKey, want.SecretKey = nil, nil
+	// Bot engine settings keep their defaults unless a case sets them.
+	if want.MaxConcurrentModelCalls == 0 {
+		want.MaxConcurrentModelCalls, want.HistoryTokens, want.ModelTimeout = 64, 8000, time.Minute
+		want.TranscribeModel = "gpt-4o-mini-transcribe"
+	}
+	want.ModelRetryBase, want.SessionSweepEach = time.Second, 30*time.Second
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config mismatch\n got: %+v\nwant: %+v", got, want)
 	}

@@ -34,6 +34,7 @@ type Gateway struct {
 	channels map[string]channel.Channel // by integration
 	whatsapp *whatsapp.Channel
 	clients  bots.Clients
+	engine   *bots.Engine
 	apiKey   keyDigest
 	echo     *echo.Echo
 }
@@ -63,6 +64,15 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		apiKey:  digest(cfg.APIKey),
 		clients: bots.Clients{DefaultBaseURL: cfg.OpenAIBaseURL, HTTP: &http.Client{Timeout: time.Minute}},
 	}
+	g.engine = bots.NewEngine(st, g.outbox, g, g.fetchMedia, g.signFunctionCall, g.clients, bots.Config{
+		MaxConcurrentCalls: cfg.MaxConcurrentModelCalls,
+		HistoryTokens:      cfg.HistoryTokens,
+		ModelTimeout:       cfg.ModelTimeout,
+		TranscribeModel:    cfg.TranscribeModel,
+		RetryBase:          cfg.ModelRetryBase,
+		FunctionTimeout:    10 * time.Second,
+		SweepEvery:         cfg.SessionSweepEach,
+	}, log.With("component", "bots"))
 	g.whatsapp = whatsapp.New(g, st, log.With("component", "whatsapp"),
 		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})
 	g.channels[store.IntegrationWhatsAppBaileys] = g.whatsapp
@@ -81,6 +91,13 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	if err := g.disp.Start(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
+		}
+		return err
+	}
+	if err := g.engine.Start(ctx); err != nil {
+		g.disp.Stop()
+		if ctx.Err() != nil {
+			return nil
 		}
 		return err
 	}
@@ -110,6 +127,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		cancel()
 	}
 	g.whatsapp.Stop()
+	g.engine.Stop()
 	g.disp.Stop()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

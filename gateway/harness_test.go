@@ -41,11 +41,12 @@ func TestMain(m *testing.M) { os.Exit(storetest.RunSuite(m)) }
 // server is a real gateway on loopback over a real database: a SQLite file
 // in its data dir, or a fresh PostgreSQL database.
 type server struct {
-	t    *testing.T
-	URL  string
-	dir  string
-	logs *syncBuffer
-	stop func() error
+	t     *testing.T
+	URL   string
+	dir   string
+	dbURL string
+	logs  *syncBuffer
+	stop  func() error
 }
 
 type option func(*config.Config)
@@ -69,6 +70,8 @@ func startServer(t *testing.T, dir string, opts ...option) *server {
 	cfg.WebhookMaxBackoff = 100 * time.Millisecond
 	cfg.WebhookTimeout = 2 * time.Second
 	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.ModelRetryBase = 10 * time.Millisecond
+	cfg.SessionSweepEach = 50 * time.Millisecond
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -87,7 +90,7 @@ func startServer(t *testing.T, dir string, opts ...option) *server {
 	go func() { done <- gateway.New(cfg, st, log).Run(ctx, ln) }()
 	var once sync.Once
 	var stopErr error
-	s := &server{t: t, URL: "http://" + ln.Addr().String(), dir: dir, logs: logs}
+	s := &server{t: t, URL: "http://" + ln.Addr().String(), dir: dir, dbURL: cfg.DatabaseURL, logs: logs}
 	s.stop = func() error {
 		once.Do(func() {
 			cancel()
@@ -99,6 +102,9 @@ func startServer(t *testing.T, dir string, opts ...option) *server {
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {
 			t.Errorf("gateway stopped with error: %v", err)
+		}
+		if t.Failed() && testing.Verbose() {
+			t.Logf("gateway log:\n%s", logs.String())
 		}
 	})
 	return s

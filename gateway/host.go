@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
@@ -35,13 +36,46 @@ func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inb
 	if in.IsGroup && in.SenderJID != in.ChatJID {
 		m.Participant = in.SenderJID
 	}
-	return g.outbox.Tx(ctx, func(ctx context.Context) error {
-		isNew, err := g.store.InsertMessage(ctx, m)
-		if err != nil || !isNew {
+	m.IgnoreReason, m.MentionsMe, m.QuotedID = in.Ignore, in.MentionsMe, in.QuotedID
+	var isNew bool
+	err := g.outbox.Tx(ctx, func(ctx context.Context) error {
+		var err error
+		if isNew, err = g.store.InsertMessage(ctx, m); err != nil || !isNew {
 			return err
 		}
 		return g.outbox.Emit(ctx, inst, webhook.MessagesUpsert, record(m))
 	})
+	if err == nil && isNew {
+		// The engine reads the message from the database; the caller never
+		// waits for a bot.
+		g.engine.Notify(store.Chat{InstanceID: inst.ID, RemoteJID: m.RemoteJID})
+	}
+	return err
+}
+
+// Reply sends a bot's reply (bots.Replier).
+func (g *Gateway) Reply(ctx context.Context, inst *store.Instance, out bots.Outbound) error {
+	_, err := g.send(ctx, inst, out)
+	return err
+}
+
+// fetchMedia returns a message's media bytes for the engine (audio to
+// transcribe), from the channel that received it.
+func (g *Gateway) fetchMedia(ctx context.Context, inst *store.Instance, m *store.Message) ([]byte, string, error) {
+	if src, ok := g.channelOf(inst).(channel.MediaSource); ok {
+		return src.Media(ctx, inst, m)
+	}
+	return nil, "", wagate.Errorf(wagate.EUNPROCESSABLE, "media: the %s channel cannot fetch media", inst.Integration)
+}
+
+// signFunctionCall signs a bot's tool call like a webhook delivery, with
+// the instance's webhook secret; instances without one send it unsigned.
+func (g *Gateway) signFunctionCall(ctx context.Context, inst *store.Instance, body []byte) string {
+	w, err := g.store.Webhook(ctx, inst.ID)
+	if err != nil {
+		return ""
+	}
+	return webhook.Sign(w.Secret, time.Now(), body)
 }
 
 // Emit reports an event about inst to its webhook.

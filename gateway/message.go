@@ -186,6 +186,13 @@ func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbo
 		Status:      sent.Status,
 		Timestamp:   sent.Timestamp,
 		CreatedAt:   now(),
+		QuotedID:    out.QuotedID,
+		BotID:       out.BotID,
+		SessionID:   out.SessionID,
+
+		PromptTokens:     out.Usage.PromptTokens,
+		CompletionTokens: out.Usage.CompletionTokens,
+		LatencyMS:        int(out.Usage.Latency / time.Millisecond),
 	}
 	// The channel has sent it: record it even if the caller went away.
 	err = g.outbox.Tx(context.WithoutCancel(ctx), func(ctx context.Context) error {

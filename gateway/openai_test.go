@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/wagate/wagate/fakeai"
 )
 
 const testProviderKey = "sk-proj-abcdefghijklmnop0123456789wxyz"
@@ -534,5 +536,44 @@ func TestOpenAIIsolation(t *testing.T) {
 	}
 	if strings.Contains(s.logs.String(), testProviderKey) {
 		t.Fatal("a provider key is in the logs")
+	}
+}
+
+func TestOpenAIGetModels(t *testing.T) {
+	s := startServer(t, "")
+	ai := fakeai.NewTestServer(t, fakeai.Options{RejectKeys: []string{"sk-revoked-0123456789"}})
+	a := s.createInstance("alpha", "")
+	good := s.createCreds(a, "fake", testProviderKey, ai.BaseURL())
+	revoked := s.createCreds(a, "revoked", "sk-revoked-0123456789", ai.BaseURL())
+	down := s.createCreds(a, "down", testProviderKey, "http://127.0.0.1:1/v1")
+
+	// Without credentials named and none in the settings.
+	hasMessage(t, s.must(http.StatusBadRequest, "GET", "/openai/getModels/alpha", a.Token, nil), "openaiCredsId: required")
+
+	r := s.must(http.StatusOK, "GET", "/openai/getModels/alpha?openaiCredsId="+good, a.Token, nil)
+	var models []map[string]any
+	if err := json.Unmarshal(r.Body, &models); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(models, func(m map[string]any) bool { return m["id"] == "gpt-4o" }) {
+		t.Fatalf("models = %s", r.Body)
+	}
+	rec := ai.Requests()
+	if len(rec) != 1 || rec[0].APIKey != testProviderKey || rec[0].Path != "/v1/models" {
+		t.Fatalf("provider saw %+v", rec)
+	}
+
+	// The settings' default credentials are used when none are named.
+	s.must(http.StatusOK, "POST", "/openai/settings/alpha", a.Token, map[string]any{"openaiCredsId": good})
+	s.must(http.StatusOK, "GET", "/openai/getModels/alpha", a.Token, nil)
+
+	// Provider failures are 502 naming the provider's status, never the key.
+	bad := s.must(http.StatusBadGateway, "GET", "/openai/getModels/alpha?openaiCredsId="+revoked, a.Token, nil)
+	hasMessage(t, bad, "provider: answered HTTP 401")
+	hasMessage(t, s.must(http.StatusBadGateway, "GET", "/openai/getModels/alpha?openaiCredsId="+down, a.Token, nil), "provider: unreachable")
+	for _, k := range []string{"sk-revoked", testProviderKey} {
+		if strings.Contains(string(bad.Body), k) || strings.Contains(s.logs.String(), k) {
+			t.Fatalf("%q leaked", k)
+		}
 	}
 }

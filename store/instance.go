@@ -162,3 +162,9 @@ func nullable(s string) any {
 	}
 	return s
 }
+
+// InstanceByID returns the instance with id.
+func (s *Store) InstanceByID(ctx context.Context, id string) (*Instance, error) {
+	in, err := scanInstance(s.db.QueryRow(ctx, "SELECT "+instanceColumns+" FROM instances WHERE id = $1", id))
+	return in, notFound(err, "instance %s does not exist", id)
+}

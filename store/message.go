@@ -193,3 +193,10 @@ func (s *Store) IsOutbound(ctx context.Context, instanceID, messageID string) (b
 		instanceID, messageID).Scan(&n)
 	return n > 0, err
 }
+
+// SetMessageText replaces the text of one of the instance's messages, as
+// when an audio message is transcribed.
+func (s *Store) SetMessageText(ctx context.Context, instanceID string, seq int64, text string) error {
+	_, err := s.db.Exec(ctx, "UPDATE messages SET text = $3 WHERE instance_id = $1 AND seq = $2", instanceID, seq, text)
+	return err
+}

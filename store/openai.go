@@ -511,3 +511,23 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
+
+// LiveSessionsIdleSince returns opened and paused sessions of every
+// instance whose last activity is before t, for the expiry sweeper.
+func (s *Store) LiveSessionsIdleSince(ctx context.Context, t time.Time, limit int) ([]*Session, error) {
+	rows, err := s.db.Query(ctx, "SELECT "+sessionColumns+` FROM openai_sessions
+		WHERE status <> 'closed' AND updated_at < $1 ORDER BY updated_at LIMIT $2`, millis(t), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Session
+	for rows.Next() {
+		se, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, se)
+	}
+	return out, rows.Err()
+}

@@ -59,3 +59,9 @@ type Host interface {
 	// of it is not taken for an operator's message.
 	Sent(ctx context.Context, instanceID, messageID string) (bool, error)
 }
+
+// MediaSource is implemented by channels that can fetch a received
+// message's media (audio to transcribe), size-capped.
+type MediaSource interface {
+	Media(ctx context.Context, inst *store.Instance, m *store.Message) (data []byte, filename string, err error)
+}

@@ -1,0 +1,476 @@
+package bots
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/store"
+)
+
+const (
+	maxToolRounds    = 5
+	maxFunctionReply = 64 << 10
+	modelAttempts    = 3
+)
+
+// answer asks the model for a reply to the turn and sends it.
+func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error {
+	start := time.Now()
+	creds, err := c.e.store.Creds(ctx, c.inst.ID, b.eff.CredsID)
+	var (
+		reply string
+		usage Usage
+		turns []openai.ChatCompletionMessage
+	)
+	if err == nil {
+		user := c.userMessage(ctx, turn)
+		if b.BotType == Assistant {
+			reply, usage, err = c.respond(ctx, b, creds, user)
+		} else {
+			reply, usage, turns, err = c.complete(ctx, b, creds, user)
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // shutting down: the turn stays pending
+		}
+		return c.fail(ctx, b, turn, err)
+	}
+	usage.Latency = time.Since(start)
+
+	parts := SplitReply(ToWhatsApp(reply), *b.eff.SplitMessages)
+	for i, p := range parts {
+		out := Outbound{
+			ChatJID: c.jid, Text: p, BotID: b.ID, SessionID: c.session.ID,
+			Delay: TypingDelay(p, *b.eff.TimePerChar, *b.eff.DelayMessage),
+		}
+		if i == 0 {
+			out.Usage = usage
+		}
+		if err := c.e.replier.Reply(ctx, c.inst, out); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	return c.e.outbox.Tx(ctx, func(ctx context.Context) error {
+		if len(turns) > 0 {
+			hist := make([]*store.Turn, len(turns))
+			for i, t := range turns {
+				tokens := 0
+				if i == len(turns)-1 {
+					tokens = usage.CompletionTokens
+				}
+				hist[i] = turnOf(c.session.ID, t, tokens, now)
+			}
+			if err := c.e.store.AppendTurns(ctx, hist...); err != nil {
+				return err
+			}
+		}
+		c.session.UpdatedAt = now
+		if err := c.e.store.UpdateSession(ctx, c.session); err != nil {
+			return err
+		}
+		return c.mark(ctx, turn, store.MessageAnswered, "", b.ID)
+	})
+}
+
+// fail tells the user the bot's unknownMessage (never the provider's
+// error), reports openai.error and records the turn as failed.
+func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause error) error {
+	status := providerStatus(cause)
+	reason := wagate.ErrorMessages(cause)[0]
+	c.log.Warn("bot could not answer", "bot", b.ID, "provider_status", status, "error", reason)
+	if msg := *b.eff.UnknownMessage; msg != "" {
+		out := Outbound{ChatJID: c.jid, Text: msg, BotID: b.ID, SessionID: c.session.ID, Delay: TypingDelay(msg, *b.eff.TimePerChar, *b.eff.DelayMessage)}
+		if err := c.e.replier.Reply(ctx, c.inst, out); err != nil {
+			return err
+		}
+	}
+	return c.e.outbox.Tx(ctx, func(ctx context.Context) error {
+		err := c.e.outbox.Emit(ctx, c.inst, EventError, map[string]any{
+			"botId": b.ID, "sessionId": c.session.ID, "remoteJid": c.jid, "status": status, "error": reason,
+		})
+		if err != nil {
+			return err
+		}
+		return c.mark(ctx, turn, store.MessageFailed, reason, b.ID)
+	})
+}
+
+// userMessage is the turn as one user message, each inbound message its
+// own part: text (with the sender's name in groups) and images.
+func (c *chat) userMessage(ctx context.Context, turn []*store.Message) openai.ChatCompletionMessage {
+	group := strings.HasSuffix(c.jid, "@g.us")
+	var parts []openai.ChatMessagePart
+	for _, m := range turn {
+		text := m.Text
+		if text == "" {
+			text = "[" + strings.TrimSuffix(m.MessageType, "Message") + "]"
+		}
+		if group {
+			name := m.PushName
+			if name == "" {
+				name = strings.Split(m.Participant, "@")[0]
+			}
+			text = name + ": " + text
+		}
+		if url := imageURL(m); url != "" {
+			parts = append(parts, openai.ChatMessagePart{Type: openai.ChatMessagePartTypeImageURL, ImageURL: &openai.ChatMessageImageURL{URL: url}})
+			if m.Text == "" {
+				continue
+			}
+		}
+		parts = append(parts, openai.ChatMessagePart{Type: openai.ChatMessagePartTypeText, Text: text})
+	}
+	if len(parts) == 1 && parts[0].Type == openai.ChatMessagePartTypeText {
+		return openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, Content: parts[0].Text}
+	}
+	return openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, MultiContent: parts}
+}
+
+// imageURL returns an image message's URL, or its inline data as a data
+// URL, when the channel gave either.
+func imageURL(m *store.Message) string {
+	if m.MessageType != "imageMessage" {
+		return ""
+	}
+	var content struct {
+		Image struct {
+			URL      string `json:"url"`
+			Base64   string `json:"base64"`
+			Mimetype string `json:"mimetype"`
+		} `json:"imageMessage"`
+		MediaURL string `json:"mediaUrl"`
+	}
+	if json.Unmarshal(m.Content, &content) != nil {
+		return ""
+	}
+	switch {
+	case content.Image.Base64 != "":
+		mime := content.Image.Mimetype
+		if mime == "" {
+			mime = "image/jpeg"
+		}
+		return "data:" + mime + ";base64," + content.Image.Base64
+	case strings.HasPrefix(content.Image.URL, "https://") || strings.HasPrefix(content.Image.URL, "http://"):
+		return content.Image.URL
+	case content.MediaURL != "":
+		return content.MediaURL
+	}
+	return ""
+}
+
+// complete answers with the chat completions API: system prompts, the
+// seeded examples, the history within its token budget, then the turn; up
+// to maxToolRounds rounds of tool calls. It returns the reply, the usage and
+// the new history turns.
+func (c *chat) complete(ctx context.Context, b *bot, creds *store.Creds, user openai.ChatCompletionMessage) (string, Usage, []openai.ChatCompletionMessage, error) {
+	var msgs []openai.ChatCompletionMessage
+	for _, s := range b.Prompts.System {
+		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: s})
+	}
+	for i := range max(len(b.Prompts.User), len(b.Prompts.Assistant)) {
+		if i < len(b.Prompts.User) {
+			msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, Content: b.Prompts.User[i]})
+		}
+		if i < len(b.Prompts.Assistant) {
+			msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: b.Prompts.Assistant[i]})
+		}
+	}
+	history, err := c.e.store.RecentTurns(ctx, c.session.ID, c.e.cfg.HistoryTokens)
+	if err != nil {
+		return "", Usage{}, nil, err
+	}
+	started := false
+	for _, t := range history {
+		var m openai.ChatCompletionMessage
+		if json.Unmarshal(t.Message, &m) != nil {
+			continue
+		}
+		// The budget may cut through a tool exchange; start at a user turn.
+		if started = started || m.Role == openai.ChatMessageRoleUser; started {
+			msgs = append(msgs, m)
+		}
+	}
+	turns := []openai.ChatCompletionMessage{user}
+	msgs = append(msgs, user)
+	var tools []openai.Tool
+	if len(b.Tools) > 0 {
+		if err := json.Unmarshal(b.Tools, &tools); err != nil {
+			return "", Usage{}, nil, fmt.Errorf("bot %s tools: %w", b.ID, err)
+		}
+	}
+	req := openai.ChatCompletionRequest{Model: b.Model, Tools: tools}
+	if b.MaxTokens != nil {
+		req.MaxCompletionTokens = *b.MaxTokens
+	}
+	client := c.e.clients.For(creds)
+	var usage Usage
+	for round := 0; ; round++ {
+		req.Messages = msgs
+		var resp openai.ChatCompletionResponse
+		err := c.e.call(ctx, func(ctx context.Context) error {
+			var err error
+			resp, err = client.CreateChatCompletion(ctx, req)
+			return err
+		})
+		if err != nil {
+			return "", usage, nil, err
+		}
+		usage.PromptTokens += resp.Usage.PromptTokens
+		usage.CompletionTokens += resp.Usage.CompletionTokens
+		if len(resp.Choices) == 0 {
+			return "", usage, nil, &wagate.Error{Code: wagate.EUPSTREAM, Messages: []string{"provider: answered without a choice"}}
+		}
+		msg := resp.Choices[0].Message
+		if len(msg.ToolCalls) == 0 || round == maxToolRounds {
+			if strings.TrimSpace(msg.Content) == "" {
+				return "", usage, nil, &wagate.Error{Code: wagate.EUPSTREAM, Messages: []string{"provider: answered with no text"}}
+			}
+			answer := openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: msg.Content}
+			return msg.Content, usage, append(turns, answer), nil
+		}
+		call := openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: msg.Content, ToolCalls: msg.ToolCalls}
+		msgs, turns = append(msgs, call), append(turns, call)
+		for _, tc := range msg.ToolCalls {
+			out := openai.ChatCompletionMessage{
+				Role: openai.ChatMessageRoleTool, ToolCallID: tc.ID,
+				Content: c.callFunction(ctx, b, tc.Function.Name, tc.Function.Arguments, tc.ID),
+			}
+			msgs, turns = append(msgs, out), append(turns, out)
+		}
+	}
+}
+
+// respond answers an assistant bot with the Responses API: the bot's stored
+// prompt, continuing the session's conversation by previous_response_id.
+func (c *chat) respond(ctx context.Context, b *bot, creds *store.Creds, user openai.ChatCompletionMessage) (string, Usage, error) {
+	var content []any
+	if user.MultiContent == nil {
+		content = append(content, openai.ResponseInputText{Type: "input_text", Text: user.Content})
+	}
+	for _, p := range user.MultiContent {
+		if p.Type == openai.ChatMessagePartTypeImageURL {
+			content = append(content, openai.ResponseInputImage{Type: "input_image", ImageURL: p.ImageURL.URL})
+		} else {
+			content = append(content, openai.ResponseInputText{Type: "input_text", Text: p.Text})
+		}
+	}
+	req := openai.CreateResponseRequest{
+		Prompt:             &openai.ResponsePrompt{ID: b.AssistantID},
+		Model:              b.Model,
+		Input:              []any{openai.ResponseInputMessage{Type: "message", Role: "user", Content: content}},
+		PreviousResponseID: c.session.PreviousResponseID,
+	}
+	if b.MaxTokens != nil {
+		req.MaxOutputTokens = *b.MaxTokens
+	}
+	client := c.e.clients.For(creds)
+	var usage Usage
+	for round := 0; ; round++ {
+		var resp openai.CreateResponseResponse
+		err := c.e.call(ctx, func(ctx context.Context) error {
+			var err error
+			resp, err = client.CreateResponse(ctx, req)
+			return err
+		})
+		if err != nil {
+			return "", usage, err
+		}
+		if resp.Usage != nil {
+			usage.PromptTokens += resp.Usage.InputTokens
+			usage.CompletionTokens += resp.Usage.OutputTokens
+		}
+		// The conversation continues from here, whatever happens next.
+		c.session.PreviousResponseID = resp.ID
+		var outputs []any
+		for _, item := range resp.Output {
+			raw, _ := json.Marshal(item)
+			var it openai.ResponseOutputItem
+			if json.Unmarshal(raw, &it) == nil && it.Type == "function_call" && round < maxToolRounds {
+				outputs = append(outputs, openai.ResponseFunctionCallOutput{
+					Type: "function_call_output", CallID: it.CallID,
+					Output: c.callFunction(ctx, b, it.Name, it.Arguments, it.CallID),
+				})
+			}
+		}
+		if len(outputs) == 0 {
+			text := resp.GetOutputText()
+			if strings.TrimSpace(text) == "" {
+				return "", usage, &wagate.Error{Code: wagate.EUPSTREAM, Messages: []string{"provider: answered with no text"}}
+			}
+			return text, usage, nil
+		}
+		req.Input, req.PreviousResponseID = outputs, resp.ID
+	}
+}
+
+// callFunction posts a tool call to the bot's functionUrl, signed like
+// webhooks, and returns the response body as the tool's output. A failing
+// function gets an error output, so the model can tell the user.
+func (c *chat) callFunction(ctx context.Context, b *bot, name, args, callID string) string {
+	failed := func(why string) string {
+		c.log.Warn("bot function failed", "bot", b.ID, "function", name, "error", why)
+		out, _ := json.Marshal(map[string]string{"error": why})
+		return string(out)
+	}
+	if b.FunctionURL == "" {
+		return failed("no functionUrl is configured")
+	}
+	body, _ := json.Marshal(map[string]string{
+		"name": name, "arguments": args, "callId": callID, "instance": c.inst.Name,
+		"remoteJid": c.jid, "pushName": c.session.PushName, "sessionId": c.session.ID,
+	})
+	ctx, cancel := context.WithTimeout(ctx, c.e.cfg.FunctionTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.FunctionURL, bytes.NewReader(body))
+	if err != nil {
+		return failed("invalid functionUrl")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "wagate/"+wagate.Version)
+	if sig := c.e.sign(ctx, c.inst, body); sig != "" {
+		req.Header.Set("X-Wagate-Signature", sig)
+	}
+	resp, err := c.e.clients.HTTP.Do(req)
+	if err != nil {
+		return failed("function unreachable or too slow")
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, maxFunctionReply+1))
+	switch {
+	case err != nil:
+		return failed("function response unreadable")
+	case len(out) > maxFunctionReply:
+		return failed("function response larger than 64 KiB")
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return failed("function answered HTTP " + strconv.Itoa(resp.StatusCode))
+	case !utf8.Valid(out):
+		return failed("function response is not text")
+	}
+	return string(out)
+}
+
+// call runs one model request within the global bound on calls in flight,
+// with the per-call timeout, retrying rate limits, server errors and
+// timeouts with exponential backoff and jitter (Retry-After honoured).
+func (e *Engine) call(ctx context.Context, do func(ctx context.Context) error) error {
+	select {
+	case e.calls <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-e.calls }()
+	var err error
+	for attempt := 1; ; attempt++ {
+		hint := &retryHint{}
+		actx, cancel := context.WithTimeout(withRetryHint(ctx, hint), e.cfg.ModelTimeout)
+		err = do(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || attempt == modelAttempts || !retryable(err) {
+			break
+		}
+		wait := hint.after
+		if wait <= 0 {
+			d := e.cfg.RetryBase << (attempt - 1)
+			wait = d/2 + rand.N(d/2+1)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		return ProviderError(err)
+	}
+	return err
+}
+
+func retryable(err error) bool {
+	switch s := providerStatus(err); {
+	case s == 0:
+		return errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, context.Canceled)
+	default:
+		return s == http.StatusTooManyRequests || s == http.StatusRequestTimeout || s >= 500
+	}
+}
+
+// providerStatus is the provider's HTTP status in err, 0 if it gave none.
+func providerStatus(err error) int {
+	var (
+		apiErr *openai.APIError
+		reqErr *openai.RequestError
+	)
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr.HTTPStatusCode
+	case errors.As(err, &reqErr):
+		return reqErr.HTTPStatusCode
+	}
+	return 0
+}
+
+// transcribe turns an audio message into text with the credentials'
+// provider, language auto-detected.
+func (e *Engine) transcribe(ctx context.Context, inst *store.Instance, m *store.Message, credsID string) (string, error) {
+	if credsID == "" {
+		return "", wagate.Errorf(wagate.EUNPROCESSABLE, "speech-to-text: no credentials to transcribe with")
+	}
+	creds, err := e.store.Creds(ctx, inst.ID, credsID)
+	if err != nil {
+		return "", err
+	}
+	data, name, err := e.media(ctx, inst, m)
+	if err != nil {
+		return "", err
+	}
+	var text string
+	err = e.call(ctx, func(ctx context.Context) error {
+		resp, err := e.clients.For(creds).CreateTranscription(ctx, openai.AudioRequest{
+			Model: e.cfg.TranscribeModel, FilePath: name, Reader: bytes.NewReader(data), Format: openai.AudioResponseFormatJSON,
+		})
+		text = resp.Text
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if text = strings.TrimSpace(text); text == "" {
+		return "", wagate.Errorf(wagate.EUPSTREAM, "speech-to-text: empty transcript")
+	}
+	return text, nil
+}
+
+// turnOf is a history row for msg.
+func turnOf(sessionID string, msg openai.ChatCompletionMessage, tokens int, now time.Time) *store.Turn {
+	raw, _ := json.Marshal(msg)
+	if tokens == 0 {
+		tokens = len(raw)/4 + 1 // estimate; the provider reports usage per call, not per message
+	}
+	return &store.Turn{SessionID: sessionID, Role: msg.Role, Message: raw, Tokens: tokens, CreatedAt: now}
+}
+
+// DecodeBase64Media decodes inline media, with or without a data URL prefix.
+func DecodeBase64Media(s string) ([]byte, error) {
+	if _, data, ok := strings.Cut(s, ";base64,"); ok {
+		s = data
+	}
+	return base64.StdEncoding.DecodeString(s)
+}

@@ -1,0 +1,208 @@
+package bots
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wagate/wagate/store"
+)
+
+// Config tunes the engine.
+type Config struct {
+	MaxConcurrentCalls int           // model calls in flight across all chats
+	HistoryTokens      int           // token budget of the history sent with each call
+	ModelTimeout       time.Duration // per model call
+	TranscribeModel    string
+	RetryBase          time.Duration // first delay between provider retries
+	FunctionTimeout    time.Duration // per tool call to a bot's functionUrl
+	SweepEvery         time.Duration // how often idle sessions are expired
+}
+
+// Outbox records events in the transaction of the change they report.
+type Outbox interface {
+	Tx(ctx context.Context, fn func(ctx context.Context) error) error
+	Emit(ctx context.Context, inst *store.Instance, event string, data any) error
+}
+
+// Replier sends a bot's reply through the instance's channel and records
+// it (reported as send.message).
+type Replier interface {
+	Reply(ctx context.Context, inst *store.Instance, out Outbound) error
+}
+
+// MediaFetcher returns the bytes of a message's media (audio to
+// transcribe), size-capped, from wherever its channel keeps them.
+type MediaFetcher func(ctx context.Context, inst *store.Instance, m *store.Message) (data []byte, filename string, err error)
+
+// Signer signs a bot's tool call with its instance's webhook secret, as
+// webhooks are signed; it returns "" when the instance has no secret.
+type Signer func(ctx context.Context, inst *store.Instance, body []byte) string
+
+// Engine answers inbound messages with bots. Each conversation (instance,
+// chat) has at most one worker goroutine, which exists only while the chat
+// has messages to decide on: messages of one chat are handled in order with
+// one model call at a time, chats run in parallel, and a semaphore bounds
+// model calls overall. The messages table is the queue: a message waits in
+// state received until decided, so nothing is lost across a restart.
+type Engine struct {
+	store   *store.Store
+	outbox  Outbox
+	replier Replier
+	media   MediaFetcher
+	sign    Signer
+	clients Clients
+	cfg     Config
+	log     *slog.Logger
+	calls   chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	workers map[store.Chat]chan struct{}
+	stopped bool
+}
+
+// NewEngine returns an engine; Start begins work.
+func NewEngine(st *store.Store, ob Outbox, r Replier, media MediaFetcher, sign Signer, clients Clients, cfg Config, log *slog.Logger) *Engine {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Engine{
+		store: st, outbox: ob, replier: r, media: media, sign: sign, clients: clients, cfg: cfg, log: log,
+		calls:   make(chan struct{}, max(cfg.MaxConcurrentCalls, 1)),
+		ctx:     ctx,
+		cancel:  cancel,
+		workers: map[store.Chat]chan struct{}{},
+	}
+}
+
+// Start picks up every stored message not yet decided on (debounce buffers
+// included) and starts the session expiry sweeper.
+func (e *Engine) Start(ctx context.Context) error {
+	chats, err := e.store.PendingChats(ctx)
+	if err != nil {
+		return fmt.Errorf("bot engine: %w", err)
+	}
+	for _, c := range chats {
+		e.Notify(c)
+	}
+	e.wg.Add(1)
+	go e.sweep()
+	return nil
+}
+
+// Stop cancels waits and model calls in flight (their messages stay
+// pending for the next start) and returns when every worker has exited.
+func (e *Engine) Stop() {
+	e.mu.Lock()
+	e.stopped = true
+	e.mu.Unlock()
+	e.cancel()
+	e.wg.Wait()
+}
+
+// Notify tells the chat's worker that it has a new message, starting one
+// if needed. It never blocks.
+func (e *Engine) Notify(chat store.Chat) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return
+	}
+	if wake, ok := e.workers[chat]; ok {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	wake := make(chan struct{}, 1)
+	e.workers[chat] = wake
+	e.wg.Add(1)
+	go e.work(chat, wake)
+}
+
+// work decides on the chat's pending messages until there are none.
+func (e *Engine) work(chat store.Chat, wake chan struct{}) {
+	defer e.wg.Done()
+	log := e.log.With("instance_id", chat.InstanceID, "chat", chat.RemoteJID)
+	for {
+		wait, err := e.step(chat, log)
+		switch {
+		case e.ctx.Err() != nil:
+			return
+		case err != nil:
+			log.Error("bot engine step failed", "error", err)
+			wait = time.Second
+		case wait < 0: // nothing pending
+			e.mu.Lock()
+			select {
+			case <-wake: // woken between the read and the lock
+				e.mu.Unlock()
+				continue
+			default:
+				delete(e.workers, chat)
+				e.mu.Unlock()
+				return
+			}
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-e.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			case <-wake:
+				t.Stop()
+			}
+		}
+	}
+}
+
+// sweep closes sessions idle for longer than their bot's expire, so the
+// close event is reported even when the chat never writes again.
+func (e *Engine) sweep() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := e.expireIdle(e.ctx); err != nil && e.ctx.Err() == nil {
+			e.log.Error("session sweep failed", "error", err)
+		}
+	}
+}
+
+func (e *Engine) expireIdle(ctx context.Context) error {
+	now := time.Now()
+	idle, err := e.store.LiveSessionsIdleSince(ctx, now.Add(-time.Minute), 1000)
+	if err != nil {
+		return err
+	}
+	for _, se := range idle {
+		// Lazily closed by the chat's worker when it has work; here only
+		// chats without one, so the two never race on a session.
+		e.mu.Lock()
+		_, busy := e.workers[store.Chat{InstanceID: se.InstanceID, RemoteJID: se.RemoteJID}]
+		e.mu.Unlock()
+		if busy {
+			continue
+		}
+		c, err := e.loadChat(ctx, se.InstanceID, se.RemoteJID)
+		if err != nil {
+			return err
+		}
+		if _, err := c.checkExpiry(ctx, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package bots
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/wagate/wagate/store"
+)
+
+// step decides on the chat's pending messages once. It returns how long to
+// wait before the next step (a debounce window still open), or a negative
+// duration when nothing is pending.
+func (e *Engine) step(key store.Chat, log *slog.Logger) (time.Duration, error) {
+	ctx := e.ctx
+	c, err := e.loadChat(ctx, key.InstanceID, key.RemoteJID)
+	if err != nil || c == nil {
+		return -1, err
+	}
+	now := time.Now()
+	if _, err := c.checkExpiry(ctx, now); err != nil {
+		return 0, err
+	}
+	pending, err := e.store.PendingMessages(ctx, key.InstanceID, key.RemoteJID)
+	if err != nil || len(pending) == 0 {
+		return -1, err
+	}
+	var (
+		turn  []*store.Message
+		botID string
+	)
+	for _, m := range pending {
+		d, err := c.decide(ctx, m, now)
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case d.join:
+			turn, botID = append(turn, m), d.botID
+			if *c.bot(botID).eff.DebounceTime == 0 {
+				// Without debounce each message is its own turn; the
+				// rest wait for the answer, in order.
+				return 0, c.answer(ctx, c.bot(botID), turn)
+			}
+		case d.drop:
+			// A human took over, or the customer said the closing keyword:
+			// what was gathered for the bot is not answered.
+			if err := c.mark(ctx, append(turn, m), store.MessageIgnored, d.reason, d.botID); err != nil {
+				return 0, err
+			}
+			turn = nil
+		default:
+			if err := c.mark(ctx, []*store.Message{m}, store.MessageIgnored, d.reason, d.botID); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if len(turn) == 0 {
+		return 0, nil
+	}
+	b := c.bot(botID)
+	if secs := *b.eff.DebounceTime; secs > 0 {
+		window := time.Duration(secs) * time.Second
+		deadline := turn[len(turn)-1].CreatedAt.Add(window)
+		if capped := turn[0].CreatedAt.Add(5 * window); capped.Before(deadline) {
+			deadline = capped
+		}
+		if wait := deadline.Sub(now); wait > 0 {
+			return wait, nil
+		}
+	}
+	return 0, c.answer(ctx, b, turn)
+}

@@ -1,0 +1,97 @@
+package evolution
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/store"
+)
+
+// MaxMedia caps media the gateway reads for a bot (OpenAI's transcription
+// limit is 25 MB).
+const MaxMedia = 25 << 20
+
+// Media returns the bytes of an EVOLUTION message's media, which the
+// sender gives inline (base64) or as a URL to fetch.
+func (Channel) Media(ctx context.Context, _ *store.Instance, m *store.Message) ([]byte, string, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(m.Content, &fields); err != nil {
+		return nil, "", fmt.Errorf("media: %w", err)
+	}
+	var media struct {
+		URL      string `json:"url"`
+		Base64   string `json:"base64"`
+		Mimetype string `json:"mimetype"`
+		FileName string `json:"fileName"`
+	}
+	if err := json.Unmarshal(fields[m.MessageType], &media); err != nil {
+		return nil, "", wagate.Errorf(wagate.EUNPROCESSABLE, "media: message.%s is not a media object", m.MessageType)
+	}
+	name := media.FileName
+	if name == "" {
+		name = "audio" + extension(media.Mimetype)
+	}
+	switch {
+	case media.Base64 != "":
+		if len(media.Base64) > MaxMedia/3*4+4 {
+			return nil, "", wagate.Errorf(wagate.ETOOLARGE, "media: larger than %d bytes", MaxMedia)
+		}
+		data, err := bots.DecodeBase64Media(media.Base64)
+		if err != nil {
+			return nil, "", wagate.Errorf(wagate.EINVALID, "media: base64 is not valid")
+		}
+		return data, name, nil
+	case strings.HasPrefix(media.URL, "https://") || strings.HasPrefix(media.URL, "http://"):
+		return download(ctx, media.URL, name)
+	}
+	return nil, "", wagate.Errorf(wagate.EUNPROCESSABLE, "media: message.%s has neither base64 nor an http(s) url", m.MessageType)
+}
+
+func download(ctx context.Context, url, name string) ([]byte, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, "", wagate.Errorf(wagate.EINVALID, "media: invalid url")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, "", &wagate.Error{Code: wagate.EUPSTREAM, Messages: []string{"media: url unreachable"}, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, "", wagate.Errorf(wagate.EUPSTREAM, "media: url answered HTTP %d", resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxMedia+1))
+	if err != nil {
+		return nil, "", &wagate.Error{Code: wagate.EUPSTREAM, Messages: []string{"media: download failed"}, Err: err}
+	}
+	if len(data) > MaxMedia {
+		return nil, "", wagate.Errorf(wagate.ETOOLARGE, "media: larger than %d bytes", MaxMedia)
+	}
+	return data, name, nil
+}
+
+// extension guesses a file extension for the transcription API, which
+// looks at the file name.
+func extension(mime string) string {
+	mime, _, _ = strings.Cut(mime, ";")
+	switch strings.TrimSpace(mime) {
+	case "audio/mpeg", "audio/mp3":
+		return ".mp3"
+	case "audio/mp4", "audio/m4a", "audio/x-m4a":
+		return ".m4a"
+	case "audio/wav", "audio/x-wav":
+		return ".wav"
+	case "audio/webm":
+		return ".webm"
+	}
+	return ".ogg" // WhatsApp voice notes are Opus in Ogg
+}
