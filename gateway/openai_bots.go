@@ -17,6 +17,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
 )
 
@@ -270,11 +271,23 @@ func checkTools(raw json.RawMessage, p *wagate.Problems) (json.RawMessage, bool)
 	return b, true
 }
 
+// botBody is what create and update read: the bot's fields, and the
+// read-only ones of a fetched bot, which Evolution clients send back whole.
+type botBody struct {
+	botFields
+	ID         json.RawMessage `json:"id"`
+	InstanceID json.RawMessage `json:"instanceId"`
+	CreatedAt  json.RawMessage `json:"createdAt"`
+	UpdatedAt  json.RawMessage `json:"updatedAt"`
+	Effective  json.RawMessage `json:"effective"`
+}
+
 func (g *Gateway) createBot(c echo.Context) error {
-	var f botFields
-	if err := decode(c, &f, true); err != nil {
+	var body botBody
+	if err := decode(c, &body, true); err != nil {
 		return err
 	}
+	f := body.botFields
 	inst := instanceOf(c)
 	ctx := c.Request().Context()
 	b, err := g.toBot(ctx, inst, &f)
@@ -350,13 +363,19 @@ func (g *Gateway) updateBot(c echo.Context) error {
 			if err != nil {
 				return err
 			}
+			var body botBody
 			dec := json.NewDecoder(bytes.NewReader(merged))
 			dec.DisallowUnknownFields()
-			if err := dec.Decode(&f); err != nil {
+			if err := dec.Decode(&body); err != nil {
 				return decodeError(err)
 			}
-		} else if err := decode(c, &f, true); err != nil {
-			return err
+			f = body.botFields
+		} else {
+			var body botBody
+			if err := decode(c, &body, true); err != nil {
+				return err
+			}
+			f = body.botFields
 		}
 		b, err := g.toBot(ctx, inst, &f)
 		if err != nil {
@@ -403,7 +422,22 @@ func mergePatch(doc, patch map[string]any) map[string]any {
 func (g *Gateway) deleteBot(c echo.Context) error {
 	inst := instanceOf(c)
 	id := c.Param("botId")
-	if err := g.store.DeleteBot(c.Request().Context(), inst.ID, id); err != nil {
+	err := g.outbox.Tx(c.Request().Context(), func(ctx context.Context) error {
+		for _, status := range []string{store.SessionOpened, store.SessionPaused} {
+			live, err := g.store.ListSessions(ctx, inst.ID, store.SessionFilter{BotID: id, Status: status, Limit: maxJIDs})
+			if err != nil {
+				return err
+			}
+			for _, s := range live {
+				s.Status = store.SessionClosed
+				if err := g.outbox.Emit(ctx, inst, webhook.SessionClosed, sessionEvent(s, ReasonBotDeleted)); err != nil {
+					return err
+				}
+			}
+		}
+		return g.store.DeleteBot(ctx, inst.ID, id)
+	})
+	if err != nil {
 		return err
 	}
 	g.log.Info("bot deleted", "instance", inst.Name, "bot", id)

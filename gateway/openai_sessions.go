@@ -19,7 +19,8 @@ import (
 
 // Reasons a session was paused or closed, as reported in events and views.
 const (
-	ReasonAPI = "api"
+	ReasonAPI        = "api"
+	ReasonBotDeleted = "bot deleted"
 )
 
 type sessionView struct {
@@ -72,10 +73,11 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 		return err
 	}
 	var p wagate.Problems
-	req.RemoteJID = strings.TrimSpace(req.RemoteJID)
-	if req.RemoteJID == "" || len(req.RemoteJID) > 256 {
-		p.Add("remoteJid", "required: the chat's JID")
+	jid, problem := normalizeNumber(req.RemoteJID)
+	if problem != "" {
+		p.Add("remoteJid", problem)
 	}
+	req.RemoteJID = jid
 	switch req.Status {
 	case store.SessionOpened, store.SessionPaused, store.SessionClosed, "delete":
 	default:
@@ -132,6 +134,10 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 				return err
 			}
 			return g.outbox.Emit(ctx, inst, webhook.SessionOpened, sessionEvent(result, ReasonAPI))
+		}
+		if live.Status == req.Status && live.PausedUntil.IsZero() {
+			result = live // nothing changes, nothing to report
+			return nil
 		}
 		result = live
 		result.UpdatedAt = now

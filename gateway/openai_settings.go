@@ -156,6 +156,8 @@ func (g *Gateway) saveSettings(c echo.Context) error {
 				return err
 			}
 			st.CredsID = req.OpenaiCredsID
+		} else if err := g.checkNoBotInheritsCreds(ctx, inst); err != nil {
+			return err
 		}
 		if fallback != nil && *fallback != "" {
 			if _, err := g.store.Bot(ctx, inst.ID, *fallback); wagate.ErrorCode(err) == wagate.ENOTFOUND {
@@ -211,6 +213,9 @@ func (g *Gateway) ignoreJid(c echo.Context) error {
 	}
 	var p wagate.Problems
 	jid := checkJIDs("remoteJid", []string{req.RemoteJID}, &p)
+	if len(p) > 0 {
+		p = wagate.Problems{"remoteJid: must be a JID, \"@g.us\", \"@s.whatsapp.net\" or \"@lid\""}
+	}
 	if req.Action != "add" && req.Action != "remove" {
 		p.Add("action", `must be "add" or "remove"`)
 	}
@@ -241,4 +246,23 @@ func (g *Gateway) ignoreJid(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"ignoreJids": st.IgnoreJids})
+}
+
+// checkNoBotInheritsCreds refuses settings without default credentials
+// while bots rely on them.
+func (g *Gateway) checkNoBotInheritsCreds(ctx context.Context, inst *store.Instance) error {
+	list, err := g.store.ListBots(ctx, inst.ID)
+	if err != nil {
+		return err
+	}
+	var users []string
+	for _, b := range list {
+		if b.CredsID == "" {
+			users = append(users, "bot "+b.ID)
+		}
+	}
+	if len(users) > 0 {
+		return wagate.FieldError(wagate.ECONFLICT, "openaiCredsId", "required: "+strings.Join(users, ", ")+" use the default credentials")
+	}
+	return nil
 }

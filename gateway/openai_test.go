@@ -276,6 +276,11 @@ func TestOpenAIBotPutAndPatch(t *testing.T) {
 		t.Fatalf("PUT not stored: %v", fetched)
 	}
 	hasMessage(t, s.must(http.StatusBadRequest, "PUT", path, a.Token, map[string]any{"model": "x"}), "botType: required")
+	// Evolution clients send back what they fetched, read-only fields included.
+	fetched["description"] = "round trip"
+	if r := s.must(http.StatusOK, "PUT", path, a.Token, fetched).json(t); r["description"] != "round trip" || r["createdAt"] != bot["createdAt"] {
+		t.Fatalf("PUT of a fetched bot = %v", r)
+	}
 	s.must(http.StatusNotFound, "PUT", "/openai/update/nope/alpha", a.Token, simpleBot(creds, nil))
 	s.must(http.StatusNotFound, "PATCH", "/openai/update/nope/alpha", a.Token, map[string]any{})
 
@@ -350,6 +355,11 @@ func TestOpenAISettingsAndInheritance(t *testing.T) {
 		hasMessage(t, s.must(http.StatusBadRequest, "POST", "/openai/settings/alpha", a.Token, tt.body), tt.want)
 	}
 
+	// Settings cannot drop the default credentials while a bot relies on them.
+	s.createBot(a, simpleBot("", func(m map[string]any) { delete(m, "openaiCredsId") }))
+	hasMessage(t, s.must(http.StatusConflict, "POST", "/openai/settings/alpha", a.Token, map[string]any{"expire": 10}), "openaiCredsId: required: bot ")
+	hasMessage(t, s.must(http.StatusBadRequest, "POST", "/openai/ignoreJid/alpha", a.Token, map[string]any{"remoteJid": " ", "action": "add"}), "remoteJid: must be a JID")
+
 	// Deleting the fallback bot clears it from the settings.
 	s.must(http.StatusOK, "DELETE", "/openai/delete/"+fallback["id"].(string)+"/alpha", a.Token, nil)
 	if r := s.must(http.StatusOK, "GET", "/openai/fetchSettings/alpha", a.Token, nil).json(t); r["fallbackId"] != nil || r["fallback"] != nil {
@@ -387,11 +397,14 @@ func TestOpenAISessions(t *testing.T) {
 	// The same chat in another instance is another conversation.
 	change(b, http.StatusOK, map[string]any{"remoteJid": jid, "status": "opened", "botId": bBot["id"]})
 	// Another instance's bot is not found through this one.
-	hasMessage(t, s.must(http.StatusBadRequest, "POST", "/openai/changeStatus/alpha", a.Token, map[string]any{"remoteJid": "x", "status": "opened", "botId": bBot["id"]}), "botId: no bot")
+	hasMessage(t, s.must(http.StatusBadRequest, "POST", "/openai/changeStatus/alpha", a.Token, map[string]any{"remoteJid": "x@s.whatsapp.net", "status": "opened", "botId": bBot["id"]}), "botId: no bot")
 
 	if st := change(a, http.StatusOK, map[string]any{"remoteJid": jid, "status": "paused"})["session"].(map[string]any); st["status"] != "paused" {
 		t.Fatalf("paused = %v", st)
 	}
+	// Asking again for the current status changes and reports nothing; a
+	// bare number names the same chat as its JID.
+	change(a, http.StatusOK, map[string]any{"remoteJid": "5511", "status": "paused"})
 	change(a, http.StatusOK, map[string]any{"remoteJid": jid, "status": "opened"})
 	// keepOpen false: closing deletes the session.
 	change(a, http.StatusOK, map[string]any{"remoteJid": jid, "status": "closed"})
@@ -457,10 +470,15 @@ func TestOpenAISessions(t *testing.T) {
 		t.Fatalf("session events = %v, want %v", got, want)
 	}
 
-	// Deleting a bot deletes its sessions.
+	// Deleting a bot deletes its sessions, and reports the live one closed.
 	change(a, http.StatusOK, map[string]any{"remoteJid": jid, "status": "opened", "botId": botID})
 	s.must(http.StatusOK, "DELETE", "/openai/delete/"+botID+"/alpha", a.Token, nil)
 	change(a, http.StatusNotFound, map[string]any{"remoteJid": jid, "status": "paused"})
+	want = append(want, "opened", "closed")
+	eventually(t, func() bool { return len(names()) >= len(want) }, "the bot deletion's close event")
+	if got := names(); !slices.Equal(got, want) {
+		t.Fatalf("session events = %v, want %v", got, want)
+	}
 }
 
 // TestOpenAIIsolation tries every /openai route of instance alpha with
