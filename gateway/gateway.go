@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -106,12 +107,22 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		g.disp.Stop()
 		return err
 	}
+	// Connections that have not sent a request yet (clients open spares)
+	// would hold up a graceful shutdown for 5 s; they are closed at once.
+	var fresh sync.Map
 	srv := &http.Server{
 		Handler:           g.echo,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				fresh.Store(c, struct{}{})
+			} else {
+				fresh.Delete(c)
+			}
+		},
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -123,7 +134,13 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 		g.log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
-		err = srv.Shutdown(sctx)
+		shut := make(chan error, 1)
+		go func() { shut <- srv.Shutdown(sctx) }()
+		fresh.Range(func(c, _ any) bool {
+			c.(net.Conn).Close()
+			return true
+		})
+		err = <-shut
 		cancel()
 	}
 	g.whatsapp.Stop()

@@ -222,7 +222,8 @@ func TestWhatsAppStateSurvivesRestart(t *testing.T) {
 	s := startWhatsAppServer(t, dir, fac)
 	rc := newReceiver(t)
 	s.createWhatsApp("wa", rc)
-	go s.call("GET", "/instance/connect/wa", testAPIKey, nil)
+	connected := make(chan response, 1)
+	go func() { connected <- s.call("GET", "/instance/connect/wa", testAPIKey, nil) }()
 	cl, err := fac.Next(15 * time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -237,6 +238,11 @@ func TestWhatsAppStateSurvivesRestart(t *testing.T) {
 	cl.Emit(&events.Connected{})
 	if st := s.state("wa"); st["state"] != "open" {
 		t.Fatalf("state = %v", st)
+	}
+	// The connect request returns once the QR is shown; a gateway stopping
+	// while it still waited would have to wait for it.
+	if r := <-connected; r.Status != http.StatusOK {
+		t.Fatalf("connect: %d %s", r.Status, r.Body)
 	}
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
