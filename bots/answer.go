@@ -55,7 +55,7 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 	parts := SplitReply(ToWhatsApp(reply), *b.eff.SplitMessages)
 	for i, p := range parts {
 		out := Outbound{
-			ChatJID: c.jid, Text: p, BotID: b.ID, SessionID: c.session.ID,
+			ChatJID: c.replyTo, Text: p, BotID: b.ID, SessionID: c.session.ID,
 			Delay: TypingDelay(p, *b.eff.TimePerChar, *b.eff.DelayMessage),
 		}
 		if i == 0 {
@@ -95,14 +95,14 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 	reason := wagate.ErrorMessages(cause)[0]
 	c.log.Warn("bot could not answer", "bot", b.ID, "provider_status", status, "error", reason)
 	if msg := *b.eff.UnknownMessage; msg != "" {
-		out := Outbound{ChatJID: c.jid, Text: msg, BotID: b.ID, SessionID: c.session.ID, Delay: TypingDelay(msg, *b.eff.TimePerChar, *b.eff.DelayMessage)}
+		out := Outbound{ChatJID: c.replyTo, Text: msg, BotID: b.ID, SessionID: c.session.ID, Delay: TypingDelay(msg, *b.eff.TimePerChar, *b.eff.DelayMessage)}
 		if err := c.e.replier.Reply(ctx, c.inst, out); err != nil {
 			return err
 		}
 	}
 	return c.e.outbox.Tx(ctx, func(ctx context.Context) error {
 		err := c.e.outbox.Emit(ctx, c.inst, EventError, map[string]any{
-			"botId": b.ID, "sessionId": c.session.ID, "remoteJid": c.jid, "status": status, "error": reason,
+			"botId": b.ID, "sessionId": c.session.ID, "remoteJid": c.replyTo, "status": status, "error": reason,
 		})
 		if err != nil {
 			return err
@@ -114,7 +114,7 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 // userMessage is the turn as one user message, each inbound message its
 // own part: text (with the sender's name in groups) and images.
 func (c *chat) userMessage(ctx context.Context, turn []*store.Message) openai.ChatCompletionMessage {
-	group := strings.HasSuffix(c.jid, "@g.us")
+	group := strings.HasSuffix(c.replyTo, "@g.us")
 	var parts []openai.ChatMessagePart
 	for _, m := range turn {
 		text := m.Text
@@ -333,7 +333,7 @@ func (c *chat) callFunction(ctx context.Context, b *bot, name, args, callID stri
 	}
 	body, _ := json.Marshal(map[string]string{
 		"name": name, "arguments": args, "callId": callID, "instance": c.inst.Name,
-		"remoteJid": c.jid, "pushName": c.session.PushName, "sessionId": c.session.ID,
+		"remoteJid": c.replyTo, "pushName": c.session.PushName, "sessionId": c.session.ID,
 	})
 	ctx, cancel := context.WithTimeout(ctx, c.e.cfg.FunctionTimeout)
 	defer cancel()

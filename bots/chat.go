@@ -44,7 +44,8 @@ type bot struct {
 type chat struct {
 	e        *Engine
 	inst     *store.Instance
-	jid      string
+	jid      string // the conversation key: sessions are kept under it
+	replyTo  string // the chat as the channel named it in the latest message
 	settings *store.OpenAISettings
 	bots     []*bot
 	session  *store.Session // the live session, if any
@@ -115,16 +116,17 @@ var ignoredTypes = []string{"reactionMessage", "protocolMessage", "editedMessage
 // decide applies the ignore rules, human handoff, sessions and triggers to
 // one message, in arrival order.
 func (c *chat) decide(ctx context.Context, m *store.Message, now time.Time) (decision, error) {
+	c.replyTo = m.RemoteJID
 	switch {
 	case m.IgnoreReason != "":
 		return ignore(m.IgnoreReason), nil
-	case c.jid == "status@broadcast":
+	case m.RemoteJID == "status@broadcast":
 		return ignore("status broadcast"), nil
-	case strings.HasSuffix(c.jid, "@newsletter"):
+	case strings.HasSuffix(m.RemoteJID, "@newsletter"):
 		return ignore("newsletter"), nil
 	case slices.Contains(ignoredTypes, m.MessageType):
 		return ignore(m.MessageType), nil
-	case jidListed(c.settings.IgnoreJids, c.jid):
+	case jidListed(c.settings.IgnoreJids, m.RemoteJID) || jidListed(c.settings.IgnoreJids, c.jid):
 		return ignore("ignoreJids of the settings"), nil
 	}
 	if m.FromMe {
@@ -175,7 +177,7 @@ func (c *chat) inSession(ctx context.Context, m *store.Message, now time.Time) (
 		return decision{reason: "session paused: a human is answering", botID: b.ID}, nil
 	case !b.Enabled:
 		return decision{reason: "bot disabled", botID: b.ID}, nil
-	case jidListed(b.IgnoreJids, c.jid):
+	case jidListed(b.IgnoreJids, m.RemoteJID) || jidListed(b.IgnoreJids, c.jid):
 		return decision{reason: "ignoreJids of the bot", botID: b.ID}, nil
 	case !c.groupAllowed(ctx, b, m):
 		return decision{reason: groupReason(b), botID: b.ID}, nil
@@ -256,7 +258,7 @@ func (c *chat) match(ctx context.Context, m *store.Message, text string) (*bot, 
 		if !b.Enabled || !b.trigger.Match(text) {
 			continue
 		}
-		if jidListed(b.IgnoreJids, c.jid) {
+		if jidListed(b.IgnoreJids, m.RemoteJID) || jidListed(b.IgnoreJids, c.jid) {
 			why = "ignoreJids of the bot"
 			continue
 		}
@@ -273,7 +275,7 @@ func (c *chat) match(ctx context.Context, m *store.Message, text string) (*bot, 
 		return best, ReasonTrigger
 	}
 	if fb := c.bot(c.settings.FallbackID); fb != nil && fb.Enabled && strings.TrimSpace(text) != "" &&
-		!jidListed(fb.IgnoreJids, c.jid) && c.groupAllowed(ctx, fb, m) {
+		!jidListed(fb.IgnoreJids, m.RemoteJID) && !jidListed(fb.IgnoreJids, c.jid) && c.groupAllowed(ctx, fb, m) {
 		return fb, ReasonFallback
 	}
 	return nil, why
@@ -283,7 +285,7 @@ func (c *chat) match(ctx context.Context, m *store.Message, text string) (*bot, 
 // answers, mention only when the message mentions the instance or replies
 // to one of its messages, all always.
 func (c *chat) groupAllowed(ctx context.Context, b *bot, m *store.Message) bool {
-	if !strings.HasSuffix(c.jid, "@g.us") {
+	if !strings.HasSuffix(m.RemoteJID, "@g.us") {
 		return true
 	}
 	switch *b.eff.GroupMode {
@@ -461,7 +463,7 @@ func (c *chat) text(ctx context.Context, m *store.Message, speechToText bool, b 
 		}
 		c.log.Warn("transcription failed", "message", m.ID, "error", wagate.ErrorMessages(err))
 		if msg := c.settings.TranscriptionErrorMessage; msg != "" {
-			if err := c.e.replier.Reply(ctx, c.inst, Outbound{ChatJID: c.jid, Text: msg}); err != nil {
+			if err := c.e.replier.Reply(ctx, c.inst, Outbound{ChatJID: c.replyTo, Text: msg}); err != nil {
 				return "", nil, err
 			}
 		}

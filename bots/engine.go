@@ -128,7 +128,7 @@ func (e *Engine) Notify(chat store.Chat) {
 // work decides on the chat's pending messages until there are none.
 func (e *Engine) work(chat store.Chat, wake chan struct{}) {
 	defer e.wg.Done()
-	log := e.log.With("instance_id", chat.InstanceID, "chat", chat.RemoteJID)
+	log := e.log.With("instance_id", chat.InstanceID, "chat", chat.Key)
 	for {
 		wait, err := e.step(chat, log)
 		switch {
@@ -181,28 +181,16 @@ func (e *Engine) sweep() {
 	}
 }
 
+// expireIdle hands chats whose session has been idle for a minute to their
+// worker, which closes the session if its bot's expire has passed: the
+// worker is the only one changing a chat's session.
 func (e *Engine) expireIdle(ctx context.Context) error {
-	now := time.Now()
-	idle, err := e.store.LiveSessionsIdleSince(ctx, now.Add(-time.Minute), 1000)
+	idle, err := e.store.LiveSessionsIdleSince(ctx, time.Now().Add(-time.Minute), 1000)
 	if err != nil {
 		return err
 	}
 	for _, se := range idle {
-		// Lazily closed by the chat's worker when it has work; here only
-		// chats without one, so the two never race on a session.
-		e.mu.Lock()
-		_, busy := e.workers[store.Chat{InstanceID: se.InstanceID, RemoteJID: se.RemoteJID}]
-		e.mu.Unlock()
-		if busy {
-			continue
-		}
-		c, err := e.loadChat(ctx, se.InstanceID, se.RemoteJID)
-		if err != nil {
-			return err
-		}
-		if _, err := c.checkExpiry(ctx, now); err != nil {
-			return err
-		}
+		e.Notify(store.Chat{InstanceID: se.InstanceID, Key: se.RemoteJID})
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 // duration when nothing is pending.
 func (e *Engine) step(key store.Chat, log *slog.Logger) (time.Duration, error) {
 	ctx := e.ctx
-	c, err := e.loadChat(ctx, key.InstanceID, key.RemoteJID)
+	c, err := e.loadChat(ctx, key.InstanceID, key.Key)
 	if err != nil || c == nil {
 		return -1, err
 	}
@@ -20,7 +20,7 @@ func (e *Engine) step(key store.Chat, log *slog.Logger) (time.Duration, error) {
 	if _, err := c.checkExpiry(ctx, now); err != nil {
 		return 0, err
 	}
-	pending, err := e.store.PendingMessages(ctx, key.InstanceID, key.RemoteJID)
+	pending, err := e.store.PendingMessages(ctx, key.InstanceID, key.Key)
 	if err != nil || len(pending) == 0 {
 		return -1, err
 	}

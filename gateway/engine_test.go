@@ -624,7 +624,7 @@ func TestEngineDebounceSurvivesRestart(t *testing.T) {
 // ---- rule 7: chat completions
 
 func TestEngineChatCompletionRequest(t *testing.T) {
-	e := newBotEnv(t, func(c *config.Config) { c.HistoryTokens = 30 })
+	e := newBotEnv(t, withConfig(func(c *config.Config) { c.HistoryTokens = 30 }))
 	e.bot(func(b map[string]any) {
 		b["systemMessages"] = []string{"You are helpful."}
 		b["userMessages"] = []string{"Hello!", "Price?"}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/gateway"
+	"github.com/wagate/wagate/gateway/whatsapp/watest"
 	"github.com/wagate/wagate/store"
 	"github.com/wagate/wagate/store/storetest"
 )
@@ -49,7 +50,19 @@ type server struct {
 	stop  func() error
 }
 
-type option func(*config.Config)
+// option changes the configuration of a test gateway, or how it is built.
+type option func(*config.Config, *[]gateway.Option)
+
+// withConfig is an option that changes the configuration.
+func withConfig(f func(*config.Config)) option {
+	return func(c *config.Config, _ *[]gateway.Option) { f(c) }
+}
+
+// withWhatsApp makes the WhatsApp channel's clients with fac: a fake
+// whatsmeow client at the socket.
+func withWhatsApp(fac *watest.Factory) option {
+	return func(_ *config.Config, g *[]gateway.Option) { *g = append(*g, gateway.WithWhatsAppClient(fac.New)) }
+}
 
 // startServer starts a gateway whose data lives in dir (a fresh temp dir
 // when empty) and stops it when the test ends.
@@ -72,8 +85,9 @@ func startServer(t *testing.T, dir string, opts ...option) *server {
 	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.ModelRetryBase = 10 * time.Millisecond
 	cfg.SessionSweepEach = 50 * time.Millisecond
+	var gwOpts []gateway.Option
 	for _, o := range opts {
-		o(&cfg)
+		o(&cfg, &gwOpts)
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -87,7 +101,7 @@ func startServer(t *testing.T, dir string, opts ...option) *server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- gateway.New(cfg, st, log).Run(ctx, ln) }()
+	go func() { done <- gateway.New(cfg, st, log, gwOpts...).Run(ctx, ln) }()
 	var once sync.Once
 	var stopErr error
 	s := &server{t: t, URL: "http://" + ln.Addr().String(), dir: dir, dbURL: cfg.DatabaseURL, logs: logs}

@@ -24,6 +24,7 @@ func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inb
 		ID:          in.MessageID,
 		Direction:   store.Inbound,
 		RemoteJID:   in.ChatJID,
+		ChatKey:     in.Key(),
 		FromMe:      in.FromMe,
 		PushName:    in.PushName,
 		MessageType: in.MessageType,
@@ -48,7 +49,7 @@ func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inb
 	if err == nil && isNew {
 		// The engine reads the message from the database; the caller never
 		// waits for a bot.
-		g.engine.Notify(store.Chat{InstanceID: inst.ID, RemoteJID: m.RemoteJID})
+		g.engine.Notify(store.Chat{InstanceID: inst.ID, Key: m.ChatKey})
 	}
 	return err
 }

@@ -198,7 +198,7 @@ func TestHealthAndErrors(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
-	s := startServer(t, "", func(c *config.Config) { c.MaxBodyBytes = 512 })
+	s := startServer(t, "", withConfig(func(c *config.Config) { c.MaxBodyBytes = 512 }))
 	big := `{"instanceName":"` + strings.Repeat("a", 600) + `"}`
 	r := s.must(http.StatusRequestEntityTooLarge, "POST", "/instance/create", testAPIKey, big)
 	if msgs := r.messages(t); !strings.Contains(msgs[0], "512 bytes") {

@@ -246,7 +246,7 @@ func TestWebhookHonoursRetryAfter(t *testing.T) {
 }
 
 func TestWebhookGivesUpAfterMaxAge(t *testing.T) {
-	s := startServer(t, "", func(c *config.Config) { c.WebhookMaxAge = 300 * time.Millisecond })
+	s := startServer(t, "", withConfig(func(c *config.Config) { c.WebhookMaxAge = 300 * time.Millisecond }))
 	rc := newReceiver(t)
 	rc.setRespond(func(int, delivery) (int, http.Header) { return http.StatusServiceUnavailable, nil })
 	inst := s.createInstance("shop", rc.URL)

@@ -1,12 +1,8 @@
 package gateway_test
 
 import (
-	"context"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,10 +12,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/wagate/wagate/config"
-	"github.com/wagate/wagate/gateway"
 	"github.com/wagate/wagate/gateway/whatsapp/watest"
-	"github.com/wagate/wagate/store"
 )
 
 // startWhatsAppServer is startServer with the WhatsApp channel's clients
@@ -27,51 +20,7 @@ import (
 // whatsmeow client at the socket.
 func startWhatsAppServer(t *testing.T, dir string, fac *watest.Factory) *server {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	cfg, err := config.Load(nil, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DataDir = dir
-	cfg.DatabaseURL = databaseURL(t, dir)
-	cfg.APIKey = testAPIKey
-	cfg.SecretKey = testSecretKey
-	cfg.WebhookRetryBase = 20 * time.Millisecond
-	cfg.WebhookMaxBackoff = 100 * time.Millisecond
-	cfg.WebhookTimeout = 2 * time.Second
-	cfg.ShutdownTimeout = 5 * time.Second
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, err := store.Open(context.Background(), store.OptionsFrom(cfg), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gateway.New(cfg, st, log, gateway.WithWhatsAppClient(fac.New)).Run(ctx, ln) }()
-	var once sync.Once
-	var stopErr error
-	s := &server{t: t, URL: "http://" + ln.Addr().String(), dir: dir, logs: logs}
-	s.stop = func() error {
-		once.Do(func() {
-			cancel()
-			stopErr = <-done
-			st.Close()
-		})
-		return stopErr
-	}
-	t.Cleanup(func() {
-		if err := s.stop(); err != nil {
-			t.Errorf("gateway stopped with error: %v", err)
-		}
-	})
-	return s
+	return startServer(t, dir, withWhatsApp(fac))
 }
 
 // createWhatsApp creates a WHATSAPP instance whose webhook posts to rc.

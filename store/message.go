@@ -36,7 +36,8 @@ type Message struct {
 	InstanceID   string
 	ID           string
 	Direction    Direction
-	RemoteJID    string
+	RemoteJID    string // the chat as the channel named it; replies go here
+	ChatKey      string // the conversation; "" means RemoteJID
 	Participant  string // the sender in a group chat
 	FromMe       bool
 	PushName     string
@@ -59,7 +60,7 @@ type Message struct {
 	LatencyMS        int // model latency, for bot replies
 }
 
-const messageColumns = `seq, instance_id, message_id, direction, remote_jid, participant, from_me, push_name, message_type,
+const messageColumns = `seq, instance_id, message_id, direction, remote_jid, chat_key, participant, from_me, push_name, message_type,
 	message, text, status, sent_at, created_at, ignore_reason, mentions_me, quoted_id, state, state_reason, bot_id,
 	session_id, prompt_tokens, completion_tokens, latency_ms`
 
@@ -67,6 +68,9 @@ const messageColumns = `seq, instance_id, message_id, direction, remote_jid, par
 // direction exists. It reports whether m was new; a redelivery is a no-op.
 // An empty State becomes received (inbound) or sent (outbound).
 func (s *Store) InsertMessage(ctx context.Context, m *Message) (bool, error) {
+	if m.ChatKey == "" {
+		m.ChatKey = m.RemoteJID
+	}
 	if m.State == "" {
 		m.State = MessageReceived
 		if m.Direction == Outbound {
@@ -75,13 +79,13 @@ func (s *Store) InsertMessage(ctx context.Context, m *Message) (bool, error) {
 	}
 	err := s.db.QueryRow(ctx, `INSERT INTO messages (instance_id, message_id, direction, remote_jid, participant, from_me,
 			push_name, message_type, message, text, status, sent_at, created_at, ignore_reason, mentions_me, quoted_id,
-			state, state_reason, bot_id, session_id, prompt_tokens, completion_tokens, latency_ms)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+			state, state_reason, bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, chat_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 		ON CONFLICT (instance_id, message_id, direction) DO NOTHING RETURNING seq`,
 		m.InstanceID, m.ID, string(m.Direction), m.RemoteJID, m.Participant, m.FromMe, m.PushName, m.MessageType,
 		string(m.Content), m.Text, m.Status, millis(m.Timestamp), millis(m.CreatedAt), m.IgnoreReason, m.MentionsMe,
 		m.QuotedID, m.State, m.StateReason, nullable(m.BotID), nullable(m.SessionID), m.PromptTokens,
-		m.CompletionTokens, m.LatencyMS).Scan(&m.Seq)
+		m.CompletionTokens, m.LatencyMS, m.ChatKey).Scan(&m.Seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -95,7 +99,7 @@ func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
 		sent, at         int64
 		botID, sessionID *string
 	)
-	err := row.Scan(&m.Seq, &m.InstanceID, &m.ID, &dir, &m.RemoteJID, &m.Participant, &m.FromMe, &m.PushName,
+	err := row.Scan(&m.Seq, &m.InstanceID, &m.ID, &dir, &m.RemoteJID, &m.ChatKey, &m.Participant, &m.FromMe, &m.PushName,
 		&m.MessageType, &content, &m.Text, &m.Status, &sent, &at, &m.IgnoreReason, &m.MentionsMe, &m.QuotedID,
 		&m.State, &m.StateReason, &botID, &sessionID, &m.PromptTokens, &m.CompletionTokens, &m.LatencyMS)
 	if err != nil {
@@ -136,19 +140,20 @@ func (s *Store) queryMessages(ctx context.Context, query string, args ...any) ([
 	return out, rows.Err()
 }
 
-// PendingMessages returns the chat's inbound messages the engine has not
-// decided on yet, oldest first.
-func (s *Store) PendingMessages(ctx context.Context, instanceID, remoteJID string) ([]*Message, error) {
-	return s.queryMessages(ctx, `WHERE instance_id = $1 AND remote_jid = $2 AND state = 'received' ORDER BY seq`,
-		instanceID, remoteJID)
+// PendingMessages returns the conversation's inbound messages the engine
+// has not decided on yet, oldest first.
+func (s *Store) PendingMessages(ctx context.Context, instanceID, chatKey string) ([]*Message, error) {
+	return s.queryMessages(ctx, `WHERE instance_id = $1 AND chat_key = $2 AND state = 'received' ORDER BY seq`,
+		instanceID, chatKey)
 }
 
-// Chat identifies one conversation.
-type Chat struct{ InstanceID, RemoteJID string }
+// Chat identifies one conversation: an instance and a chat key.
+type Chat struct{ InstanceID, Key string }
 
-// PendingChats returns every chat with messages the engine has not decided on.
+// PendingChats returns every conversation with messages the engine has not
+// decided on.
 func (s *Store) PendingChats(ctx context.Context) ([]Chat, error) {
-	rows, err := s.db.Query(ctx, "SELECT DISTINCT instance_id, remote_jid FROM messages WHERE state = 'received'")
+	rows, err := s.db.Query(ctx, "SELECT DISTINCT instance_id, chat_key FROM messages WHERE state = 'received'")
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +161,7 @@ func (s *Store) PendingChats(ctx context.Context) ([]Chat, error) {
 	var out []Chat
 	for rows.Next() {
 		var c Chat
-		if err := rows.Scan(&c.InstanceID, &c.RemoteJID); err != nil {
+		if err := rows.Scan(&c.InstanceID, &c.Key); err != nil {
 			return nil, err
 		}
 		out = append(out, c)

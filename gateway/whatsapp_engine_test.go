@@ -1,0 +1,91 @@
+package gateway_test
+
+import (
+	"testing"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wagate/wagate/fakeai"
+	"github.com/wagate/wagate/gateway/webhook"
+	"github.com/wagate/wagate/gateway/whatsapp/watest"
+	"github.com/wagate/wagate/store/storetest"
+)
+
+// TestWhatsAppBotAnswers runs the bot engine on a WhatsApp instance: the
+// same path as EVOLUTION, with the fake whatsmeow client at the socket.
+func TestWhatsAppBotAnswers(t *testing.T) {
+	fac := watest.NewFactory()
+	s := startWhatsAppServer(t, "", fac)
+	rc := newReceiver(t)
+	inst := s.createWhatsApp("wa", rc)
+	done := make(chan response, 1)
+	go func() { done <- s.call("GET", "/instance/connect/wa", inst.Token, nil) }()
+	cl, err := fac.Next(15 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WaitConnect(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cl.QR(whatsmeow.QRChannelItem{Event: whatsmeow.QRChannelEventCode, Code: "2@x", Timeout: time.Minute})
+	<-done
+	own := types.JID{User: "5511900000000", Device: 7, Server: types.DefaultUserServer}
+	cl.QR(whatsmeow.QRChannelSuccess)
+	cl.CloseQR()
+	cl.Emit(&events.PairSuccess{ID: own})
+	cl.Emit(&events.Connected{})
+
+	ai := fakeai.NewTestServer(t, fakeai.Options{})
+	creds := s.createCreds(inst, "fake", testProviderKey, ai.BaseURL())
+	s.createBot(inst, map[string]any{
+		"openaiCredsId": creds, "botType": "chatCompletion", "model": "gpt-4o", "triggerType": "all",
+		"delayMessage": 0, "stopBotFromMe": true,
+	})
+
+	ana := types.NewJID("5511911111111", types.DefaultUserServer)
+	say := func(id, text string, fromMe bool) {
+		sender := ana
+		if fromMe {
+			sender = own.ToNonAD()
+		}
+		cl.Emit((&events.Message{
+			Info: types.MessageInfo{
+				MessageSource: types.MessageSource{Chat: ana, Sender: sender, IsFromMe: fromMe},
+				ID:            types.MessageID(id), PushName: "Ana", Timestamp: time.Now(),
+			},
+			RawMessage: &waE2E.Message{Conversation: proto.String(text)},
+		}).UnwrapRaw())
+	}
+	say("3A01", "hello", false)
+	rc.waitEvents(t, webhook.SendMessage, 1)
+	sent := cl.SentMessages()
+	if len(sent) != 1 || sent[0].To != ana || sent[0].Message.GetConversation() != "echo: hello" {
+		t.Fatalf("sent = %+v", sent)
+	}
+	// The echo of our own reply is not a human takeover: the next message
+	// is answered.
+	say(string(sent[0].ID), "echo: hello", true)
+	say("3A02", "and tomorrow?", false)
+	rc.waitEvents(t, webhook.SendMessage, 2)
+	if sent := cl.SentMessages(); len(sent) != 2 || sent[1].Message.GetConversation() != "echo: and tomorrow?" {
+		t.Fatalf("second reply = %+v", sent)
+	}
+	// A human typing on the phone takes over.
+	say("3A03", "Hi Ana, Bruno here", true)
+	say("3A04", "thanks Bruno", false)
+	eventually(t, func() bool { return len(rc.events("openai.session.paused")) == 1 }, "the pause")
+	say("3A05", "still there?", false)
+	eventually(t, func() bool {
+		var state, reason string
+		storetest.RawDB(t, s.dbURL).QueryRow(`SELECT state, state_reason FROM messages WHERE message_id = '3A05'`).Scan(&state, &reason)
+		return state == "ignored" && reason == "session paused: a human is answering"
+	}, "the message during the takeover to be left to the human")
+	if n := len(ai.RequestsTo(fakeai.EndpointChat)); n != 2 {
+		t.Fatalf("%d model calls; the paused chat was answered", n)
+	}
+}
