@@ -104,6 +104,14 @@ func (e *Engine) Stop() {
 	e.wg.Wait()
 }
 
+// Conversations is the number of chats with a worker now: chats whose
+// messages are being decided or wait in a debounce window.
+func (e *Engine) Conversations() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.workers)
+}
+
 // Notify tells the chat's worker that it has a new message, starting one
 // if needed. It never blocks.
 func (e *Engine) Notify(chat store.Chat) {
