@@ -94,7 +94,7 @@ func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 	})
 }
 
-func (s *Store) scanEvent(row interface{ Scan(...any) error }) (*Event, error) {
+func (s *Store) scanEvent(row scanner) (*Event, error) {
 	var (
 		e                  Event
 		instanceID, target *string
@@ -147,19 +147,9 @@ func (s *Store) PendingLanes(ctx context.Context) ([]string, error) {
 	var lanes []string
 	err := s.retryIdempotent(ctx, func() error {
 		lanes = nil
-		rows, err := s.db.Query(ctx, "SELECT DISTINCT lane FROM webhook_events WHERE status = 'pending'")
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var lane string
-			if err := rows.Scan(&lane); err != nil {
-				return err
-			}
-			lanes = append(lanes, lane)
-		}
-		return rows.Err()
+		var err error
+		lanes, err = collect(scanString)(s.db.Query(ctx, "SELECT DISTINCT lane FROM webhook_events WHERE status = 'pending'"))
+		return err
 	})
 	return lanes, err
 }
@@ -186,22 +176,9 @@ func (s *Store) UpdateEventAttempt(ctx context.Context, e *Event) error {
 func (s *Store) ListEvents(ctx context.Context, instanceID, status string, before int64, limit int) ([]*Event, error) {
 	// seq < $3 comes first so that PostgreSQL types $3 as BIGINT, not as
 	// the INTEGER of the literal 0, which would overflow past 2^31 events.
-	rows, err := s.db.Query(ctx, "SELECT "+eventColumns+` FROM webhook_events
+	return collect(s.scanEvent)(s.db.Query(ctx, "SELECT "+eventColumns+` FROM webhook_events
 		WHERE instance_id = $1 AND ($2 = '' OR status = $2) AND (seq < $3 OR $3 = 0)
-		ORDER BY seq DESC LIMIT $4`, instanceID, status, before, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Event
-	for rows.Next() {
-		e, err := s.scanEvent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		ORDER BY seq DESC LIMIT $4`, instanceID, status, before, limit))
 }
 
 // PurgeFinishedEvents deletes up to limit delivered or failed events that

@@ -47,7 +47,7 @@ type InstanceSettings struct {
 
 const instanceColumns = "id, name, integration, number, token_hash, token_prefix, settings, created_at, updated_at"
 
-func scanInstance(row interface{ Scan(...any) error }) (*Instance, error) {
+func scanInstance(row scanner) (*Instance, error) {
 	var (
 		in       Instance
 		number   *string
@@ -123,20 +123,7 @@ func (s *Store) InstanceByNumber(ctx context.Context, number string) (*Instance,
 
 // ListInstances returns every instance, oldest first.
 func (s *Store) ListInstances(ctx context.Context) ([]*Instance, error) {
-	rows, err := s.db.Query(ctx, "SELECT "+instanceColumns+" FROM instances ORDER BY created_at, name")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Instance
-	for rows.Next() {
-		in, err := scanInstance(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, in)
-	}
-	return out, rows.Err()
+	return collect(scanInstance)(s.db.Query(ctx, "SELECT "+instanceColumns+" FROM instances ORDER BY created_at, name"))
 }
 
 // SetInstanceToken replaces the instance's token hash; the old token stops

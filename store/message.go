@@ -92,7 +92,7 @@ func (s *Store) InsertMessage(ctx context.Context, m *Message) (bool, error) {
 	return err == nil, err
 }
 
-func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
+func scanMessage(row scanner) (*Message, error) {
 	var (
 		m                Message
 		content, dir     string
@@ -124,20 +124,7 @@ func (s *Store) Message(ctx context.Context, instanceID, id string, dir Directio
 }
 
 func (s *Store) queryMessages(ctx context.Context, query string, args ...any) ([]*Message, error) {
-	rows, err := s.db.Query(ctx, "SELECT "+messageColumns+" FROM messages "+query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return collect(scanMessage)(s.db.Query(ctx, "SELECT "+messageColumns+" FROM messages "+query, args...))
 }
 
 // PendingMessages returns the conversation's inbound messages the engine
@@ -153,20 +140,10 @@ type Chat struct{ InstanceID, Key string }
 // PendingChats returns every conversation with messages the engine has not
 // decided on.
 func (s *Store) PendingChats(ctx context.Context) ([]Chat, error) {
-	rows, err := s.db.Query(ctx, "SELECT DISTINCT instance_id, chat_key FROM messages WHERE state = 'received'")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Chat
-	for rows.Next() {
+	return collect(func(row scanner) (Chat, error) {
 		var c Chat
-		if err := rows.Scan(&c.InstanceID, &c.Key); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, row.Scan(&c.InstanceID, &c.Key)
+	})(s.db.Query(ctx, "SELECT DISTINCT instance_id, chat_key FROM messages WHERE state = 'received'"))
 }
 
 // MessageOutcome is what the engine decided for inbound messages.

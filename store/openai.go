@@ -128,7 +128,7 @@ func (s *Store) CreateCreds(ctx context.Context, c *Creds) error {
 
 const credsColumns = "id, instance_id, name, api_key, key_hint, base_url, created_at, updated_at"
 
-func (s *Store) scanCreds(row interface{ Scan(...any) error }) (*Creds, error) {
+func (s *Store) scanCreds(row scanner) (*Creds, error) {
 	var (
 		c                Creds
 		sealed           string
@@ -154,20 +154,7 @@ func (s *Store) Creds(ctx context.Context, instanceID, id string) (*Creds, error
 
 // ListCreds returns the instance's credentials, oldest first.
 func (s *Store) ListCreds(ctx context.Context, instanceID string) ([]*Creds, error) {
-	rows, err := s.db.Query(ctx, "SELECT "+credsColumns+" FROM openai_creds WHERE instance_id = $1 ORDER BY created_at, name", instanceID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Creds
-	for rows.Next() {
-		c, err := s.scanCreds(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(s.scanCreds)(s.db.Query(ctx, "SELECT "+credsColumns+" FROM openai_creds WHERE instance_id = $1 ORDER BY created_at, name", instanceID))
 }
 
 // DeleteCreds deletes the instance's credentials id, unless bots or the
@@ -211,7 +198,7 @@ func (s *Store) DeleteCreds(ctx context.Context, instanceID, id string) error {
 const botColumns = `id, instance_id, enabled, description, creds_id, bot_type, assistant_id, function_url, model, prompts,
 	max_tokens, trigger_type, trigger_operator, trigger_value, priority, tools, behaviour, ignore_jids, created_at, updated_at`
 
-func scanBot(row interface{ Scan(...any) error }) (*Bot, error) {
+func scanBot(row scanner) (*Bot, error) {
 	var (
 		b                                     Bot
 		creds                                 *string
@@ -301,20 +288,7 @@ func (s *Store) Bot(ctx context.Context, instanceID, id string) (*Bot, error) {
 
 // ListBots returns the instance's bots, oldest first.
 func (s *Store) ListBots(ctx context.Context, instanceID string) ([]*Bot, error) {
-	rows, err := s.db.Query(ctx, "SELECT "+botColumns+" FROM openai_bots WHERE instance_id = $1 ORDER BY created_at, id", instanceID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Bot
-	for rows.Next() {
-		b, err := scanBot(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return collect(scanBot)(s.db.Query(ctx, "SELECT "+botColumns+" FROM openai_bots WHERE instance_id = $1 ORDER BY created_at, id", instanceID))
 }
 
 // DeleteBot deletes the instance's bot with its sessions; a settings
@@ -382,7 +356,7 @@ func (s *Store) PutOpenAISettings(ctx context.Context, st *OpenAISettings) error
 const sessionColumns = `id, instance_id, bot_id, remote_jid, push_name, status, paused_until, previous_response_id,
 	close_reason, created_at, updated_at, closed_at`
 
-func scanSession(row interface{ Scan(...any) error }) (*Session, error) {
+func scanSession(row scanner) (*Session, error) {
 	var (
 		se                  Session
 		pausedUntil, closed *int64
@@ -468,24 +442,11 @@ func (s *Store) ListSessions(ctx context.Context, instanceID string, f SessionFi
 	if f.Before != nil {
 		beforeAt, beforeID = millis(f.Before.CreatedAt), f.Before.ID
 	}
-	rows, err := s.db.Query(ctx, "SELECT "+sessionColumns+` FROM openai_sessions
+	return collect(scanSession)(s.db.Query(ctx, "SELECT "+sessionColumns+` FROM openai_sessions
 		WHERE instance_id = $1 AND ($2 = '' OR bot_id = $2) AND ($3 = '' OR remote_jid = $3) AND ($4 = '' OR status = $4)
 			AND ($5 = '' OR created_at < $6 OR (created_at = $6 AND id < $5))
 		ORDER BY created_at DESC, id DESC LIMIT $7`,
-		instanceID, f.BotID, f.RemoteJID, f.Status, beforeID, beforeAt, f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Session
-	for rows.Next() {
-		se, err := scanSession(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, se)
-	}
-	return out, rows.Err()
+		instanceID, f.BotID, f.RemoteJID, f.Status, beforeID, beforeAt, f.Limit))
 }
 
 // DeleteSession deletes one of the instance's sessions.
@@ -515,19 +476,6 @@ func nonNil[T any](s []T) []T {
 // LiveSessionsIdleSince returns opened and paused sessions of every
 // instance whose last activity is before t, for the expiry sweeper.
 func (s *Store) LiveSessionsIdleSince(ctx context.Context, t time.Time, limit int) ([]*Session, error) {
-	rows, err := s.db.Query(ctx, "SELECT "+sessionColumns+` FROM openai_sessions
-		WHERE status <> 'closed' AND updated_at < $1 ORDER BY updated_at LIMIT $2`, millis(t), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Session
-	for rows.Next() {
-		se, err := scanSession(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, se)
-	}
-	return out, rows.Err()
+	return collect(scanSession)(s.db.Query(ctx, "SELECT "+sessionColumns+` FROM openai_sessions
+		WHERE status <> 'closed' AND updated_at < $1 ORDER BY updated_at LIMIT $2`, millis(t), limit))
 }

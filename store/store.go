@@ -324,3 +324,31 @@ func mustAffect(res sql.Result, err error, format string, args ...any) error {
 	}
 	return nil
 }
+
+// scanner is a row: *sql.Row or dbutil.Rows.
+type scanner interface{ Scan(...any) error }
+
+// collect returns a function that scans every row of a query with scan:
+// collect(scanBot)(s.db.Query(ctx, …)).
+func collect[T any](scan func(scanner) (T, error)) func(dbutil.Rows, error) ([]T, error) {
+	return func(rows dbutil.Rows, err error) ([]T, error) {
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []T
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, rows.Err()
+	}
+}
+
+func scanString(row scanner) (string, error) {
+	var v string
+	return v, row.Scan(&v)
+}

@@ -39,27 +39,17 @@ func (s *Store) DeviceJID(ctx context.Context, instanceID string) (string, error
 // PairedInstances returns the instances paired with a WhatsApp device,
 // oldest first: the ones to reconnect when the gateway starts.
 func (s *Store) PairedInstances(ctx context.Context) ([]PairedInstance, error) {
-	rows, err := s.db.Query(ctx, "SELECT "+instanceColumns+", device_jid FROM instances WHERE device_jid IS NOT NULL ORDER BY created_at, name")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []PairedInstance
-	for rows.Next() {
+	return collect(func(row scanner) (PairedInstance, error) {
 		var jid string
-		in, err := scanInstance(scanTail{rows, &jid})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, PairedInstance{Instance: in, DeviceJID: jid})
-	}
-	return out, rows.Err()
+		in, err := scanInstance(scanTail{row, &jid})
+		return PairedInstance{Instance: in, DeviceJID: jid}, err
+	})(s.db.Query(ctx, "SELECT "+instanceColumns+", device_jid FROM instances WHERE device_jid IS NOT NULL ORDER BY created_at, name"))
 }
 
 // scanTail scans a row that has extra columns after the ones scanInstance
 // reads.
 type scanTail struct {
-	row  interface{ Scan(...any) error }
+	row  scanner
 	tail any
 }
 
