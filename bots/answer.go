@@ -62,7 +62,13 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 			out.Usage = usage
 		}
 		if err := c.e.replier.Reply(ctx, c.inst, out); err != nil {
-			return err
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// Not retried: answering again would call the model again and
+			// repeat the parts already sent.
+			c.log.Warn("bot reply not delivered", "bot", b.ID, "error", err)
+			return c.mark(ctx, turn, store.MessageFailed, "reply not delivered: "+wagate.ErrorMessages(err)[0], b.ID)
 		}
 	}
 	now := time.Now()
@@ -97,7 +103,7 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 	if msg := *b.eff.UnknownMessage; msg != "" {
 		out := Outbound{ChatJID: c.replyTo, Text: msg, BotID: b.ID, SessionID: c.session.ID, Delay: TypingDelay(msg, *b.eff.TimePerChar, *b.eff.DelayMessage)}
 		if err := c.e.replier.Reply(ctx, c.inst, out); err != nil {
-			return err
+			c.log.Warn("unknownMessage not delivered", "bot", b.ID, "error", err)
 		}
 	}
 	return c.e.outbox.Tx(ctx, func(ctx context.Context) error {
@@ -343,8 +349,10 @@ func (c *chat) callFunction(ctx context.Context, b *bot, name, args, callID stri
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "wagate/"+wagate.Version)
-	if sig := c.e.sign(ctx, c.inst, body); sig != "" {
-		req.Header.Set("X-Wagate-Signature", sig)
+	if c.e.sign != nil {
+		if sig := c.e.sign(ctx, c.inst, body); sig != "" {
+			req.Header.Set("X-Wagate-Signature", sig)
+		}
 	}
 	resp, err := c.e.clients.HTTP.Do(req)
 	if err != nil {
@@ -436,6 +444,9 @@ func (e *Engine) transcribe(ctx context.Context, inst *store.Instance, m *store.
 	creds, err := e.store.Creds(ctx, inst.ID, credsID)
 	if err != nil {
 		return "", err
+	}
+	if e.media == nil {
+		return "", wagate.Errorf(wagate.EUNPROCESSABLE, "speech-to-text: media cannot be fetched")
 	}
 	data, name, err := e.media(ctx, inst, m)
 	if err != nil {

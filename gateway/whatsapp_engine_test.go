@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,28 @@ func TestWhatsAppBotAnswers(t *testing.T) {
 	}, "the message during the takeover to be left to the human")
 	if n := len(ai.RequestsTo(fakeai.EndpointChat)); n != 2 {
 		t.Fatalf("%d model calls; the paused chat was answered", n)
+	}
+
+	// A reply the channel cannot deliver fails the turn once; it is not
+	// asked of the model again and again.
+	cl.Emit(&events.Disconnected{})
+	bob := types.NewJID("5511922222222", types.DefaultUserServer)
+	cl.Emit((&events.Message{
+		Info: types.MessageInfo{
+			MessageSource: types.MessageSource{Chat: bob, Sender: bob},
+			ID:            "3B01", PushName: "Bob", Timestamp: time.Now(),
+		},
+		RawMessage: &waE2E.Message{Conversation: proto.String("hi")},
+	}).UnwrapRaw())
+	var state, reason string
+	eventually(t, func() bool {
+		storetest.RawDB(t, s.dbURL).QueryRow(`SELECT state, state_reason FROM messages WHERE message_id = '3B01'`).Scan(&state, &reason)
+		return state != "" && state != "received"
+	}, "a decision on the undeliverable turn")
+	if state != "failed" || !strings.HasPrefix(reason, "reply not delivered") {
+		t.Fatalf("undeliverable turn: %s (%s)", state, reason)
+	}
+	if n := len(ai.RequestsTo(fakeai.EndpointChat)); n != 3 {
+		t.Fatalf("%d model calls, want 3", n)
 	}
 }
