@@ -387,8 +387,12 @@ func (e *Engine) call(ctx context.Context, do func(ctx context.Context) error) e
 	for attempt := 1; ; attempt++ {
 		hint := &retryHint{}
 		actx, cancel := context.WithTimeout(withRetryHint(ctx, hint), e.cfg.ModelTimeout)
+		start := time.Now()
 		err = do(actx)
 		cancel()
+		if e.cfg.OnModelCall != nil && ctx.Err() == nil {
+			e.cfg.OnModelCall(time.Since(start), providerStatus(err), err)
+		}
 		if err == nil || ctx.Err() != nil || attempt == modelAttempts || !retryable(err) {
 			break
 		}

@@ -19,6 +19,12 @@ type Config struct {
 	RetryBase          time.Duration // first delay between provider retries
 	FunctionTimeout    time.Duration // per tool call to a bot's functionUrl
 	SweepEvery         time.Duration // how often idle sessions are expired
+
+	// OnModelCall, when set, is told of every model request attempt: how
+	// long it took, the provider's HTTP status when it failed with one (0
+	// otherwise) and the error. The gateway exports it as metrics; the
+	// engine itself keeps no counters.
+	OnModelCall func(d time.Duration, status int, err error)
 }
 
 // Outbox records events in the transaction of the change they report.

@@ -31,6 +31,7 @@ type Config struct {
 	LogLevel        slog.Level
 	LogFormat       string // "text" or "json"
 	QRTerminal      bool   // print WhatsApp pairing QR codes on standard output
+	MetricsToken    string // bearer token GET /metrics requires; empty leaves it open
 
 	// PostgreSQL connection pool and statement timeout; SQLite ignores them.
 	DBMaxOpenConns     int
@@ -136,6 +137,8 @@ var options = []option{
 			c.QRTerminal = b
 			return nil
 		}},
+	{"WAGATE_METRICS_TOKEN", "", "", "bearer token that GET /metrics requires (the global API key is accepted too); empty leaves /metrics open",
+		func(c *Config, v string) error { c.MetricsToken = v; return nil }},
 	{"WAGATE_OPENAI_BASE_URL", "openai-base-url", "https://api.openai.com/v1", "base URL of OpenAI credentials that do not set baseUrl",
 		func(c *Config, v string) error {
 			u, err := url.Parse(v)

@@ -36,6 +36,7 @@ type Gateway struct {
 	whatsapp *whatsapp.Channel
 	clients  bots.Clients
 	engine   *bots.Engine
+	metrics  *metrics
 	apiKey   keyDigest
 	echo     *echo.Echo
 }
@@ -46,19 +47,24 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	for _, opt := range opts {
 		opt(&o)
 	}
+	g := &Gateway{}
+	// The live-conversations gauge reads the engine, made below.
+	m := newMetrics(func() int { return g.engine.Conversations() }, st.Stats)
 	disp := webhook.NewDispatcher(st, webhook.Config{
 		ServerURL:  cfg.ServerURL,
 		Timeout:    cfg.WebhookTimeout,
 		RetryBase:  cfg.WebhookRetryBase,
 		MaxBackoff: cfg.WebhookMaxBackoff,
 		MaxAge:     cfg.WebhookMaxAge,
+		OnAttempt:  m.webhookAttempt,
 	}, log.With("component", "webhook"))
-	g := &Gateway{
-		cfg:    cfg,
-		store:  st,
-		log:    log,
-		disp:   disp,
-		outbox: webhook.NewOutbox(st, disp),
+	*g = Gateway{
+		metrics: m,
+		cfg:     cfg,
+		store:   st,
+		log:     log,
+		disp:    disp,
+		outbox:  webhook.NewOutbox(st, disp),
 		channels: map[string]channel.Channel{
 			store.IntegrationEvolution: evolution.Channel{},
 		},
@@ -73,6 +79,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		RetryBase:          cfg.ModelRetryBase,
 		FunctionTimeout:    10 * time.Second,
 		SweepEvery:         cfg.SessionSweepEach,
+		OnModelCall:        g.metrics.modelCall,
 	}, log.With("component", "bots"))
 	g.whatsapp = whatsapp.New(g, st, log.With("component", "whatsapp"),
 		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})
@@ -204,6 +211,7 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodGet, "/openai/fetchSessions/:botId/:instance", g.fetchSessions, g.scoped)
 	auth(http.MethodPost, "/openai/ignoreJid/:instance", g.ignoreJid, g.scoped)
 	auth(http.MethodGet, "/openai/getModels/:instance", g.getModels, g.scoped)
+	g.metricsRoutes(e, auth)
 	return e
 }
 

@@ -46,6 +46,14 @@ func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inb
 		}
 		return g.outbox.Emit(ctx, inst, webhook.MessagesUpsert, record(m))
 	})
+	outcome := inboundStored
+	switch {
+	case err != nil:
+		outcome = inboundError
+	case !isNew:
+		outcome = inboundDuplicate
+	}
+	g.metrics.inbound.WithLabelValues(inst.Name, inst.Integration, outcome).Inc()
 	if err == nil && isNew {
 		// The engine reads the message from the database; the caller never
 		// waits for a bot.
@@ -57,6 +65,9 @@ func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inb
 // Reply sends a bot's reply (bots.Replier).
 func (g *Gateway) Reply(ctx context.Context, inst *store.Instance, out bots.Outbound) error {
 	_, err := g.send(ctx, inst, out)
+	if err == nil {
+		g.metrics.reply(inst, out.Usage)
+	}
 	return err
 }
 

@@ -26,7 +26,19 @@ type Config struct {
 	RetryBase  time.Duration // delay before the first retry; doubles per attempt
 	MaxBackoff time.Duration // longest delay between attempts
 	MaxAge     time.Duration // give up on events older than this
+
+	// OnAttempt, when set, is told the outcome of every delivery attempt
+	// (one of the Attempt* constants) and how long the receiver took to
+	// answer. The gateway exports it as metrics.
+	OnAttempt func(outcome string, d time.Duration)
 }
+
+// Outcomes of a delivery attempt, as reported to Config.OnAttempt.
+const (
+	AttemptDelivered = "delivered" // 2xx
+	AttemptRetry     = "retry"     // failed; will be tried again
+	AttemptFailed    = "failed"    // failed; given up
+)
 
 const (
 	// sweepEvery is how often the dispatcher looks for pending lanes nobody
@@ -232,13 +244,14 @@ func (d *Dispatcher) attempt(ev *store.Event) {
 	req.Header.Set(DeliveryHeader, ev.DeliveryID)
 	req.Header.Set(SignatureHeader, Sign(target.Secret, time.Now(), body))
 
+	start := time.Now()
 	resp, err := d.client.Do(req)
 	if d.ctx.Err() != nil {
 		return // shutting down: the attempt does not count, the event stays pending
 	}
 	ev.Attempts++
 	if err != nil {
-		d.retry(ev, 0, err.Error(), 0, log)
+		d.observe(d.retry(ev, 0, err.Error(), 0, log), start)
 		return
 	}
 	detail, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
@@ -246,12 +259,20 @@ func (d *Dispatcher) attempt(ev *store.Event) {
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		d.finish(ev, store.EventDelivered, code, "", log)
+		d.observe(AttemptDelivered, start)
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		d.retry(ev, code, httpError(resp, detail), retryAfter(resp.Header.Get("Retry-After")), log)
+		d.observe(d.retry(ev, code, httpError(resp, detail), retryAfter(resp.Header.Get("Retry-After")), log), start)
 	default:
 		// Other 4xx (and 3xx): the receiver refuses this event; resending
 		// the same body cannot change its answer.
 		d.finish(ev, store.EventFailed, code, httpError(resp, detail), log)
+		d.observe(AttemptFailed, start)
+	}
+}
+
+func (d *Dispatcher) observe(outcome string, start time.Time) {
+	if d.cfg.OnAttempt != nil {
+		d.cfg.OnAttempt(outcome, time.Since(start))
 	}
 }
 
@@ -272,7 +293,9 @@ func (d *Dispatcher) target(ev *store.Event) (*store.Target, error) {
 	return &store.Target{URL: w.URL, ByEvents: w.ByEvents, Headers: w.Headers, Secret: w.Secret}, nil
 }
 
-func (d *Dispatcher) retry(ev *store.Event, code int, msg string, after time.Duration, log *slog.Logger) {
+// retry schedules ev's next attempt, or gives it up when that would be past
+// the maximum age; it returns which (AttemptRetry or AttemptFailed).
+func (d *Dispatcher) retry(ev *store.Event, code int, msg string, after time.Duration, log *slog.Logger) string {
 	delay := after
 	if delay <= 0 {
 		delay = backoff(d.cfg.RetryBase, d.cfg.MaxBackoff, ev.Attempts)
@@ -280,11 +303,12 @@ func (d *Dispatcher) retry(ev *store.Event, code int, msg string, after time.Dur
 	next := time.Now().Add(delay)
 	if next.Sub(ev.CreatedAt) > d.cfg.MaxAge {
 		d.finish(ev, store.EventFailed, code, fmt.Sprintf("gave up after %d attempts: %s", ev.Attempts, msg), log)
-		return
+		return AttemptFailed
 	}
 	ev.NextAttemptAt, ev.LastStatus, ev.LastError = next, code, msg
 	log.Warn("webhook delivery failed, will retry", "attempt", ev.Attempts, "status", code, "error", msg, "retry_in", delay)
 	d.save(ev, log)
+	return AttemptRetry
 }
 
 func (d *Dispatcher) finish(ev *store.Event, status string, code int, msg string, log *slog.Logger) {
