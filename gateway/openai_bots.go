@@ -340,63 +340,65 @@ func (g *Gateway) fetchBot(c echo.Context) error {
 func (g *Gateway) updateBot(c echo.Context) error {
 	inst := instanceOf(c)
 	ctx := c.Request().Context()
-	var f botFields
+	// The body is read before the transaction: a slow client must not hold
+	// the database's write lock.
+	var (
+		patch map[string]any
+		body  botBody
+	)
+	patching := c.Request().Method == http.MethodPatch
+	if patching {
+		if err := decode(c, &patch, false); err != nil {
+			return err
+		}
+	} else if err := decode(c, &body, true); err != nil {
+		return err
+	}
+	var b *store.Bot
 	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
 		old, err := g.store.Bot(ctx, inst.ID, c.Param("botId"))
 		if err != nil {
 			return err
 		}
-		if c.Request().Method == http.MethodPatch {
-			var patch map[string]any
-			if err := decode(c, &patch, false); err != nil {
+		if patching {
+			if body, err = mergeBot(old, patch); err != nil {
 				return err
 			}
-			current, err := json.Marshal(viewBot(old).botFields)
-			if err != nil {
-				return err
-			}
-			var doc map[string]any
-			if err := json.Unmarshal(current, &doc); err != nil {
-				return err
-			}
-			merged, err := json.Marshal(mergePatch(doc, patch))
-			if err != nil {
-				return err
-			}
-			var body botBody
-			dec := json.NewDecoder(bytes.NewReader(merged))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&body); err != nil {
-				return decodeError(err)
-			}
-			f = body.botFields
-		} else {
-			var body botBody
-			if err := decode(c, &body, true); err != nil {
-				return err
-			}
-			f = body.botFields
 		}
-		b, err := g.toBot(ctx, inst, &f)
-		if err != nil {
+		if b, err = g.toBot(ctx, inst, &body.botFields); err != nil {
 			return err
 		}
 		b.ID, b.CreatedAt, b.UpdatedAt = old.ID, old.CreatedAt, now()
-		if err := g.store.UpdateBot(ctx, b); err != nil {
-			return err
-		}
-		*old = *b
-		f = viewBot(b).botFields
-		return nil
+		return g.store.UpdateBot(ctx, b)
 	})
 	if err != nil {
 		return err
 	}
-	b, err := g.store.Bot(ctx, inst.ID, c.Param("botId"))
-	if err != nil {
-		return err
-	}
 	return c.JSON(http.StatusOK, viewBot(b))
+}
+
+// mergeBot applies a merge patch to the bot as the API shows it, and reads
+// the result back as strictly as a request body.
+func mergeBot(old *store.Bot, patch map[string]any) (botBody, error) {
+	var body botBody
+	current, err := json.Marshal(viewBot(old).botFields)
+	if err != nil {
+		return body, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(current, &doc); err != nil {
+		return body, err
+	}
+	merged, err := json.Marshal(mergePatch(doc, patch))
+	if err != nil {
+		return body, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(merged))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return body, decodeError(err)
+	}
+	return body, nil
 }
 
 // mergePatch applies an RFC 7386 JSON merge patch.
