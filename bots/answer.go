@@ -55,7 +55,7 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 	parts := SplitReply(ToWhatsApp(reply), *b.eff.SplitMessages)
 	for i, p := range parts {
 		out := Outbound{
-			ChatJID: c.replyTo, Text: p, BotID: b.ID, SessionID: c.session.ID,
+			ChatJID: c.replyTo, ChatKey: c.jid, Text: p, BotID: b.ID, SessionID: c.session.ID,
 			Delay: TypingDelay(p, *b.eff.TimePerChar, *b.eff.DelayMessage),
 		}
 		if i == 0 {
@@ -101,7 +101,7 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 	reason := wagate.ErrorMessages(cause)[0]
 	c.log.Warn("bot could not answer", "bot", b.ID, "provider_status", status, "error", reason)
 	if msg := *b.eff.UnknownMessage; msg != "" {
-		out := Outbound{ChatJID: c.replyTo, Text: msg, BotID: b.ID, SessionID: c.session.ID, Delay: TypingDelay(msg, *b.eff.TimePerChar, *b.eff.DelayMessage)}
+		out := Outbound{ChatJID: c.replyTo, ChatKey: c.jid, Text: msg, BotID: b.ID, SessionID: c.session.ID, Delay: TypingDelay(msg, *b.eff.TimePerChar, *b.eff.DelayMessage)}
 		if err := c.e.replier.Reply(ctx, c.inst, out); err != nil {
 			c.log.Warn("unknownMessage not delivered", "bot", b.ID, "error", err)
 		}

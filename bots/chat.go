@@ -463,7 +463,7 @@ func (c *chat) text(ctx context.Context, m *store.Message, speechToText bool, b 
 		}
 		c.log.Warn("transcription failed", "message", m.ID, "error", wagate.ErrorMessages(err))
 		if msg := c.settings.TranscriptionErrorMessage; msg != "" {
-			if err := c.e.replier.Reply(ctx, c.inst, Outbound{ChatJID: c.replyTo, Text: msg}); err != nil {
+			if err := c.e.replier.Reply(ctx, c.inst, Outbound{ChatJID: c.replyTo, ChatKey: c.jid, Text: msg}); err != nil {
 				c.log.Warn("transcription error message not delivered", "error", err)
 			}
 		}

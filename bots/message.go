@@ -72,6 +72,7 @@ type Outbound struct {
 	Delay    time.Duration // show "composing" this long before sending
 
 	// Recorded with a bot's reply.
+	ChatKey          string // the conversation, when the engine knows it; "" means ChatJID
 	BotID, SessionID string
 	Usage            Usage
 }

@@ -179,6 +179,7 @@ func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbo
 		ID:          sent.ID,
 		Direction:   store.Outbound,
 		RemoteJID:   out.ChatJID,
+		ChatKey:     out.ChatKey,
 		FromMe:      true,
 		MessageType: messageType,
 		Content:     raw,
