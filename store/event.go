@@ -142,6 +142,18 @@ func (s *Store) NextPendingEvent(ctx context.Context, lane string) (*Event, erro
 	return e, err
 }
 
+// PendingEvents returns up to limit of the oldest pending events of lane,
+// in delivery order.
+func (s *Store) PendingEvents(ctx context.Context, lane string, limit int) ([]*Event, error) {
+	var evs []*Event
+	err := s.retryIdempotent(ctx, func() (err error) {
+		evs, err = collect(s.scanEvent)(s.db.Query(ctx, "SELECT "+eventColumns+` FROM webhook_events
+			WHERE lane = $1 AND status = 'pending' ORDER BY seq LIMIT $2`, lane, limit))
+		return err
+	})
+	return evs, err
+}
+
 // PendingLanes returns every lane with pending events.
 func (s *Store) PendingLanes(ctx context.Context) ([]string, error) {
 	var lanes []string
@@ -168,6 +180,24 @@ func (s *Store) UpdateEventAttempt(ctx context.Context, e *Event) error {
 			last_error = $6, finished_at = $7 WHERE seq = $1`,
 			e.Seq, e.Status, e.Attempts, millis(e.NextAttemptAt), e.LastStatus, e.LastError, finished)
 		return err
+	})
+}
+
+// UpdateEventAttempts saves the outcomes of several delivery attempts in
+// one transaction, as UpdateEventAttempt does for one: a dispatcher that
+// delivered a run of events records them with one commit.
+func (s *Store) UpdateEventAttempts(ctx context.Context, evs []*Event) error {
+	if len(evs) == 1 {
+		return s.UpdateEventAttempt(ctx, evs[0])
+	}
+	// Absolute values: the whole transaction may be repeated.
+	return s.DoTxnRetry(ctx, func(ctx context.Context) error {
+		for _, e := range evs {
+			if err := s.UpdateEventAttempt(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

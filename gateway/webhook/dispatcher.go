@@ -136,7 +136,7 @@ func (d *Dispatcher) Wake(lane string) {
 func (d *Dispatcher) work(lane string, wake chan struct{}) {
 	defer d.wg.Done()
 	for {
-		ev, err := d.store.NextPendingEvent(d.ctx, lane)
+		evs, err := d.store.PendingEvents(d.ctx, lane, batchSize)
 		if err != nil {
 			if d.ctx.Err() != nil {
 				return
@@ -147,7 +147,7 @@ func (d *Dispatcher) work(lane string, wake chan struct{}) {
 			}
 			continue
 		}
-		if ev == nil {
+		if len(evs) == 0 {
 			d.mu.Lock()
 			select {
 			case <-wake: // woken between the read and the lock: look again
@@ -159,16 +159,50 @@ func (d *Dispatcher) work(lane string, wake chan struct{}) {
 				return
 			}
 		}
-		if wait := time.Until(ev.NextAttemptAt); wait > 0 {
+		if wait := time.Until(evs[0].NextAttemptAt); wait > 0 {
 			if !d.sleep(wait, wake) {
 				return
 			}
 			continue // re-read: the event may have been purged with its instance
 		}
-		d.attempt(ev)
+		d.deliver(evs)
 		if d.ctx.Err() != nil {
 			return
 		}
+	}
+}
+
+// batchSize is how many pending events of a lane are read at once; their
+// outcomes are recorded with one commit. A crash between a delivery and
+// that commit sends those events again, which receivers tell by the
+// delivery id, as after any crash mid-attempt.
+const batchSize = 32
+
+// deliver attempts evs in lane order until one must wait for a retry (the
+// events behind it wait too), then records every attempt made. The webhook
+// of each instance is read once per batch.
+func (d *Dispatcher) deliver(evs []*store.Event) {
+	targets := map[string]targetResult{}
+	done := evs[:0:0]
+	for _, ev := range evs {
+		if time.Until(ev.NextAttemptAt) > 0 {
+			break
+		}
+		outcome, attempted := d.attempt(ev, targets)
+		if !attempted {
+			break // shutting down: the event stays pending
+		}
+		done = append(done, ev)
+		if outcome == AttemptRetry {
+			break
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	// The attempts happened; record them even if shutdown began meanwhile.
+	if err := d.store.UpdateEventAttempts(context.WithoutCancel(d.ctx), done); err != nil {
+		d.log.Error("recording webhook attempts failed", "lane", done[0].Lane, "events", len(done), "error", err)
 	}
 }
 
@@ -196,22 +230,36 @@ type envelope struct {
 	ServerURL   string          `json:"server_url"`
 }
 
-// attempt delivers ev once and records the outcome.
-func (d *Dispatcher) attempt(ev *store.Event) {
-	log := d.log.With("instance", ev.InstanceName, "event", ev.Name, "delivery", ev.DeliveryID)
-	target, err := d.target(ev)
+// targetResult is an instance's webhook target as read for one batch.
+type targetResult struct {
+	target *store.Target
+	err    error
+}
+
+// attempt delivers ev once and sets its outcome on it, without saving it.
+// It reports the outcome (an Attempt* constant), and false when shutdown
+// began: then the attempt does not count.
+func (d *Dispatcher) attempt(ev *store.Event, targets map[string]targetResult) (string, bool) {
+	tr, ok := targets[ev.InstanceID]
+	if !ok || ev.Target != nil {
+		tr.target, tr.err = d.target(ev)
+		if ev.Target == nil {
+			targets[ev.InstanceID] = tr
+		}
+	}
+	target, err := tr.target, tr.err
 	if err != nil {
 		if wagate.ErrorCode(err) == wagate.ENOTFOUND {
-			d.finish(ev, store.EventFailed, 0, "webhook is no longer set", log)
-		} else {
-			log.Error("webhook target unreadable", "error", err)
-			d.retry(ev, 0, "webhook target unreadable", 0, log)
+			return d.finish(ev, store.EventFailed, 0, "webhook is no longer set"), true
 		}
-		return
+		if d.ctx.Err() != nil {
+			return "", false
+		}
+		d.log.Error("webhook target unreadable", "instance", ev.InstanceName, "event", ev.Name, "delivery", ev.DeliveryID, "error", err)
+		return d.retry(ev, 0, "webhook target unreadable", 0), true
 	}
 	if target == nil {
-		d.finish(ev, store.EventFailed, 0, "webhook is disabled", log)
-		return
+		return d.finish(ev, store.EventFailed, 0, "webhook is disabled"), true
 	}
 	url := target.URL
 	if target.ByEvents {
@@ -227,13 +275,11 @@ func (d *Dispatcher) attempt(ev *store.Event) {
 		ServerURL:   d.cfg.ServerURL,
 	})
 	if err != nil {
-		d.finish(ev, store.EventFailed, 0, "event data is not valid JSON", log)
-		return
+		return d.finish(ev, store.EventFailed, 0, "event data is not valid JSON"), true
 	}
 	req, err := http.NewRequestWithContext(d.ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		d.finish(ev, store.EventFailed, 0, "invalid webhook URL", log)
-		return
+		return d.finish(ev, store.EventFailed, 0, "invalid webhook URL"), true
 	}
 	for k, v := range target.Headers {
 		req.Header.Set(k, v)
@@ -247,33 +293,33 @@ func (d *Dispatcher) attempt(ev *store.Event) {
 	start := time.Now()
 	resp, err := d.client.Do(req)
 	if d.ctx.Err() != nil {
-		return // shutting down: the attempt does not count, the event stays pending
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return "", false
 	}
 	ev.Attempts++
+	var outcome string
 	if err != nil {
-		d.observe(d.retry(ev, 0, err.Error(), 0, log), start)
-		return
+		outcome = d.retry(ev, 0, err.Error(), 0)
+	} else {
+		detail, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
+		resp.Body.Close()
+		switch code := resp.StatusCode; {
+		case code >= 200 && code < 300:
+			outcome = d.finish(ev, store.EventDelivered, code, "")
+		case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
+			outcome = d.retry(ev, code, httpError(resp, detail), retryAfter(resp.Header.Get("Retry-After")))
+		default:
+			// Other 4xx (and 3xx): the receiver refuses this event; resending
+			// the same body cannot change its answer.
+			outcome = d.finish(ev, store.EventFailed, code, httpError(resp, detail))
+		}
 	}
-	detail, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-	resp.Body.Close()
-	switch code := resp.StatusCode; {
-	case code >= 200 && code < 300:
-		d.finish(ev, store.EventDelivered, code, "", log)
-		d.observe(AttemptDelivered, start)
-	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		d.observe(d.retry(ev, code, httpError(resp, detail), retryAfter(resp.Header.Get("Retry-After")), log), start)
-	default:
-		// Other 4xx (and 3xx): the receiver refuses this event; resending
-		// the same body cannot change its answer.
-		d.finish(ev, store.EventFailed, code, httpError(resp, detail), log)
-		d.observe(AttemptFailed, start)
-	}
-}
-
-func (d *Dispatcher) observe(outcome string, start time.Time) {
 	if d.cfg.OnAttempt != nil {
 		d.cfg.OnAttempt(outcome, time.Since(start))
 	}
+	return outcome, true
 }
 
 // target returns where ev goes now: the instance's current webhook (so a
@@ -295,37 +341,30 @@ func (d *Dispatcher) target(ev *store.Event) (*store.Target, error) {
 
 // retry schedules ev's next attempt, or gives it up when that would be past
 // the maximum age; it returns which (AttemptRetry or AttemptFailed).
-func (d *Dispatcher) retry(ev *store.Event, code int, msg string, after time.Duration, log *slog.Logger) string {
+func (d *Dispatcher) retry(ev *store.Event, code int, msg string, after time.Duration) string {
 	delay := after
 	if delay <= 0 {
 		delay = backoff(d.cfg.RetryBase, d.cfg.MaxBackoff, ev.Attempts)
 	}
 	next := time.Now().Add(delay)
 	if next.Sub(ev.CreatedAt) > d.cfg.MaxAge {
-		d.finish(ev, store.EventFailed, code, fmt.Sprintf("gave up after %d attempts: %s", ev.Attempts, msg), log)
-		return AttemptFailed
+		return d.finish(ev, store.EventFailed, code, fmt.Sprintf("gave up after %d attempts: %s", ev.Attempts, msg))
 	}
 	ev.NextAttemptAt, ev.LastStatus, ev.LastError = next, code, msg
-	log.Warn("webhook delivery failed, will retry", "attempt", ev.Attempts, "status", code, "error", msg, "retry_in", delay)
-	d.save(ev, log)
+	d.log.Warn("webhook delivery failed, will retry", "instance", ev.InstanceName, "event", ev.Name, "delivery", ev.DeliveryID,
+		"attempt", ev.Attempts, "status", code, "error", msg, "retry_in", delay)
 	return AttemptRetry
 }
 
-func (d *Dispatcher) finish(ev *store.Event, status string, code int, msg string, log *slog.Logger) {
+// finish ends ev as delivered or failed and returns the outcome.
+func (d *Dispatcher) finish(ev *store.Event, status string, code int, msg string) string {
 	ev.Status, ev.LastStatus, ev.LastError, ev.FinishedAt = status, code, msg, time.Now()
 	if status == store.EventFailed {
-		log.Warn("webhook delivery given up", "attempts", ev.Attempts, "status", code, "error", msg)
-	} else {
-		log.Debug("webhook delivered", "attempts", ev.Attempts, "status", code)
+		d.log.Warn("webhook delivery given up", "instance", ev.InstanceName, "event", ev.Name, "delivery", ev.DeliveryID,
+			"attempts", ev.Attempts, "status", code, "error", msg)
+		return AttemptFailed
 	}
-	d.save(ev, log)
-}
-
-func (d *Dispatcher) save(ev *store.Event, log *slog.Logger) {
-	// The attempt happened; record it even if shutdown began meanwhile.
-	if err := d.store.UpdateEventAttempt(context.WithoutCancel(d.ctx), ev); err != nil {
-		log.Error("recording webhook attempt failed", "error", err)
-	}
+	return AttemptDelivered
 }
 
 // backoff is base·2^(attempt-1), capped at max, with "equal jitter": half
