@@ -30,7 +30,7 @@ const (
 // answer asks the model for a reply to the turn and sends it.
 func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error {
 	start := time.Now()
-	creds, err := c.e.store.Creds(ctx, c.inst.ID, b.eff.CredsID)
+	creds, err := c.e.credsFor(ctx, c.cfg, b.eff.CredsID)
 	var (
 		reply string
 		usage Usage
@@ -90,6 +90,7 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 		if err := c.e.store.UpdateSession(ctx, c.session); err != nil {
 			return err
 		}
+		c.sessionDirty = false
 		return c.mark(ctx, turn, store.MessageAnswered, "", b.ID)
 	})
 }
@@ -112,6 +113,12 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 		})
 		if err != nil {
 			return err
+		}
+		if c.sessionDirty {
+			if err := c.e.store.UpdateSession(ctx, c.session); err != nil {
+				return err
+			}
+			c.sessionDirty = false
 		}
 		return c.mark(ctx, turn, store.MessageFailed, reason, b.ID)
 	})

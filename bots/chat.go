@@ -43,6 +43,7 @@ type bot struct {
 // chat is one conversation as the engine sees it while deciding.
 type chat struct {
 	e        *Engine
+	cfg      *instanceConfig // shared: inst, settings and bots are read-only
 	inst     *store.Instance
 	jid      string // the conversation key: sessions are kept under it
 	replyTo  string // the chat as the channel named it in the latest message
@@ -50,36 +51,22 @@ type chat struct {
 	bots     []*bot
 	session  *store.Session // the live session, if any
 	log      *slog.Logger
+
+	// sessionDirty says the session has activity not saved yet; the
+	// transaction that records the turn, or step before a debounce wait,
+	// saves it.
+	sessionDirty bool
 }
 
 // loadChat reads what deciding on a chat needs. It returns nil when the
 // instance no longer exists (its messages went with it).
 func (e *Engine) loadChat(ctx context.Context, instanceID, jid string) (*chat, error) {
-	inst, err := e.store.InstanceByID(ctx, instanceID)
-	if wagate.ErrorCode(err) == wagate.ENOTFOUND {
-		return nil, nil
-	} else if err != nil {
+	cfg, err := e.config(ctx, instanceID)
+	if err != nil || cfg == nil {
 		return nil, err
 	}
-	settings, err := e.store.OpenAISettings(ctx, instanceID)
-	if wagate.ErrorCode(err) == wagate.ENOTFOUND {
-		settings = DefaultSettings(instanceID)
-	} else if err != nil {
-		return nil, err
-	}
-	list, err := e.store.ListBots(ctx, instanceID)
-	if err != nil {
-		return nil, err
-	}
-	c := &chat{e: e, inst: inst, jid: jid, settings: settings, log: e.log.With("instance", inst.Name, "chat", jid)}
-	for _, b := range list {
-		tr, err := CompileTrigger(b.TriggerType, b.TriggerOperator, b.TriggerValue)
-		if err != nil { // validated at save time; a bot saved by an older version may not compile
-			c.log.Warn("bot trigger does not compile; the bot answers only its sessions", "bot", b.ID, "error", err)
-			tr = &Trigger{typ: TriggerNone}
-		}
-		c.bots = append(c.bots, &bot{Bot: b, trigger: tr, eff: EffectiveFor(b, settings)})
-	}
+	c := &chat{e: e, cfg: cfg, inst: cfg.inst, jid: jid, settings: cfg.settings, bots: cfg.bots,
+		log: e.log.With("instance", cfg.inst.Name, "chat", jid)}
 	if c.session, err = e.store.LiveSession(ctx, instanceID, jid); err != nil {
 		return nil, err
 	}
@@ -196,9 +183,9 @@ func (c *chat) inSession(ctx context.Context, m *store.Message, now time.Time) (
 	if c.session.PushName == "" {
 		c.session.PushName = m.PushName
 	}
-	if err := c.e.store.UpdateSession(ctx, c.session); err != nil {
-		return decision{}, err
-	}
+	// Saved with the turn's answer (or before a debounce wait): one write
+	// less per message.
+	c.sessionDirty = true
 	return decision{join: true, botID: b.ID}, nil
 }
 

@@ -71,6 +71,8 @@ type Engine struct {
 	mu      sync.Mutex
 	workers map[store.Chat]chan struct{}
 	stopped bool
+
+	configs configCache
 }
 
 // NewEngine returns an engine; Start begins work.

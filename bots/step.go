@@ -65,6 +65,14 @@ func (e *Engine) step(key store.Chat, log *slog.Logger) (time.Duration, error) {
 			deadline = capped
 		}
 		if wait := deadline.Sub(now); wait > 0 {
+			if c.sessionDirty {
+				// The session's activity counts from this message, for
+				// expiry while the window is open.
+				if err := c.e.store.UpdateSession(ctx, c.session); err != nil {
+					return 0, err
+				}
+				c.sessionDirty = false
+			}
 			return wait, nil
 		}
 	}

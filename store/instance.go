@@ -71,6 +71,7 @@ func scanInstance(row scanner) (*Instance, error) {
 // CreateInstance stores a new instance. Name, number and token hash must be
 // unique; a clash is an ECONFLICT naming the field.
 func (s *Store) CreateInstance(ctx context.Context, in *Instance) error {
+	defer s.configChanged()
 	settings, err := json.Marshal(in.Settings)
 	if err != nil {
 		return err
@@ -129,6 +130,7 @@ func (s *Store) ListInstances(ctx context.Context) ([]*Instance, error) {
 // SetInstanceToken replaces the instance's token hash; the old token stops
 // working with the commit.
 func (s *Store) SetInstanceToken(ctx context.Context, id, hash, prefix string) error {
+	defer s.configChanged()
 	res, err := s.db.Exec(ctx, "UPDATE instances SET token_hash = $2, token_prefix = $3, updated_at = $4 WHERE id = $1",
 		id, hash, prefix, millis(time.Now()))
 	if isUniqueViolation(err) {
@@ -139,6 +141,7 @@ func (s *Store) SetInstanceToken(ctx context.Context, id, hash, prefix string) e
 
 // DeleteInstance deletes the instance; foreign keys cascade to everything it owns.
 func (s *Store) DeleteInstance(ctx context.Context, id string) error {
+	defer s.configChanged()
 	res, err := s.db.Exec(ctx, "DELETE FROM instances WHERE id = $1", id)
 	return mustAffect(res, err, "instance %s does not exist", id)
 }

@@ -116,6 +116,7 @@ type Session struct {
 
 // CreateCreds stores c; its name must be unique in the instance.
 func (s *Store) CreateCreds(ctx context.Context, c *Creds) error {
+	defer s.configChanged()
 	_, err := s.db.Exec(ctx, `INSERT INTO openai_creds (id, instance_id, name, api_key, key_hint, base_url, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		c.ID, c.InstanceID, c.Name, s.seal.seal([]byte(c.APIKey), "openai.creds:"+c.ID), c.KeyHint, c.BaseURL,
@@ -160,6 +161,7 @@ func (s *Store) ListCreds(ctx context.Context, instanceID string) ([]*Creds, err
 // DeleteCreds deletes the instance's credentials id, unless bots or the
 // settings still use them: then the ECONFLICT names each user.
 func (s *Store) DeleteCreds(ctx context.Context, instanceID, id string) error {
+	defer s.configChanged()
 	return s.DoTxn(ctx, func(ctx context.Context) error {
 		if _, err := s.Creds(ctx, instanceID, id); err != nil {
 			return err
@@ -256,6 +258,7 @@ func botArgs(b *Bot) ([]any, error) {
 
 // CreateBot stores a new bot.
 func (s *Store) CreateBot(ctx context.Context, b *Bot) error {
+	defer s.configChanged()
 	args, err := botArgs(b)
 	if err != nil {
 		return err
@@ -268,6 +271,7 @@ func (s *Store) CreateBot(ctx context.Context, b *Bot) error {
 // UpdateBot replaces every field of the instance's bot b.ID except its
 // creation time.
 func (s *Store) UpdateBot(ctx context.Context, b *Bot) error {
+	defer s.configChanged()
 	args, err := botArgs(b)
 	if err != nil {
 		return err
@@ -294,6 +298,7 @@ func (s *Store) ListBots(ctx context.Context, instanceID string) ([]*Bot, error)
 // DeleteBot deletes the instance's bot with its sessions; a settings
 // fallback that named it is cleared.
 func (s *Store) DeleteBot(ctx context.Context, instanceID, id string) error {
+	defer s.configChanged()
 	res, err := s.db.Exec(ctx, "DELETE FROM openai_bots WHERE instance_id = $1 AND id = $2", instanceID, id)
 	return mustAffect(res, err, "botId: no bot %q in this instance", id)
 }
@@ -332,6 +337,7 @@ func (s *Store) OpenAISettings(ctx context.Context, instanceID string) (*OpenAIS
 
 // PutOpenAISettings creates or replaces the instance's settings.
 func (s *Store) PutOpenAISettings(ctx context.Context, st *OpenAISettings) error {
+	defer s.configChanged()
 	behaviour, err := json.Marshal(st.Behaviour)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,6 +38,8 @@ type Store struct {
 	db       *dbutil.Database
 	seal     *sealer
 	postgres bool
+
+	configVersion atomic.Uint64 // see ConfigVersion
 }
 
 // Options say which database Open connects to and how.
@@ -94,14 +97,20 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := sql.Open("sqlite", sqliteDSN)
+	connector, err := newCachingConnector(sqliteDSN)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	// SQLite has a single writer; queueing in the pool is cheaper than
-	// connections spinning on busy_timeout.
-	raw.SetMaxOpenConns(8)
-	raw.SetMaxIdleConns(8)
+	raw := sql.OpenDB(connector)
+	// One connection: SQLite has a single writer, and a writer that finds
+	// the lock taken sleeps in busy_timeout steps of milliseconds, while
+	// queueing for the connection in the pool wakes at once. Readers gain
+	// little from parallel connections on a small machine and lose more:
+	// every commit by one connection empties the page cache of the others.
+	// Measured with cmd/loadgen (BENCHMARKS.md): 537 replies/s with one
+	// connection, 339 with eight.
+	raw.SetMaxOpenConns(1)
+	raw.SetMaxIdleConns(1)
 	db, err := newDatabase(raw, "sqlite", log)
 	if err == nil {
 		err = migrate(ctx, db)
@@ -242,7 +251,19 @@ func (s *Store) Ping(ctx context.Context) error {
 // DoTxn runs fn in one transaction: the store methods fn calls with the
 // context it receives join it, and it commits only if fn returns nil.
 func (s *Store) DoTxn(ctx context.Context, fn func(ctx context.Context) error) error {
-	return s.db.DoTxn(ctx, nil, fn)
+	return s.doTxn(ctx, fn)
+}
+
+// doTxn runs fn in a transaction. A rolled-back transaction that wrote
+// configuration moves the configuration version on again: what was read
+// inside it, after the write, must not stay cached (see ConfigVersion).
+func (s *Store) doTxn(ctx context.Context, fn func(ctx context.Context) error) error {
+	before := s.configVersion.Load()
+	err := s.db.DoTxn(ctx, nil, fn)
+	if err != nil && s.configVersion.Load() != before {
+		s.configChanged()
+	}
+	return err
 }
 
 // DoTxnRetry is DoTxn for a fn that may run more than once: it reruns the
@@ -256,7 +277,7 @@ func (s *Store) DoTxnRetry(ctx context.Context, fn func(ctx context.Context) err
 		return fn(ctx)
 	}
 	return retry(ctx, func() error {
-		err := s.db.DoTxn(ctx, nil, fn)
+		err := s.doTxn(ctx, fn)
 		if errors.Is(err, dbutil.ErrTxnCommit) && !rolledBack(err) {
 			// The commit may have happened: running fn again could apply it twice.
 			return noRetry{err}

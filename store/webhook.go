@@ -58,6 +58,7 @@ func (s *Store) Webhook(ctx context.Context, instanceID string) (*Webhook, error
 
 // PutWebhook creates or replaces the instance's webhook.
 func (s *Store) PutWebhook(ctx context.Context, w *Webhook) error {
+	defer s.configChanged()
 	events := w.Events
 	if events == nil {
 		events = []string{}

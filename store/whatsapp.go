@@ -23,6 +23,7 @@ type PairedInstance struct {
 // SetDeviceJID records the WhatsApp device the instance is paired with; ""
 // records that it is not paired (any more).
 func (s *Store) SetDeviceJID(ctx context.Context, instanceID, jid string) error {
+	defer s.configChanged()
 	res, err := s.db.Exec(ctx, "UPDATE instances SET device_jid = $2, updated_at = $3 WHERE id = $1",
 		instanceID, nullable(jid), millis(time.Now()))
 	return mustAffect(res, err, "instance %s does not exist", instanceID)

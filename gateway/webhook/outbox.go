@@ -17,7 +17,22 @@ import (
 type Outbox struct {
 	store *store.Store
 	disp  *Dispatcher
+
+	mu   sync.Mutex
+	subs map[string]subscription // by instance id
 }
+
+// subscription is an instance's webhook as Emit needs it, kept while the
+// store's configuration version stays the same (store.ConfigVersion):
+// reading it was one query per event.
+type subscription struct {
+	version uint64
+	active  bool // enabled, with a URL
+	events  []string
+}
+
+// maxSubscriptions bounds the cache; past it the cache starts over.
+const maxSubscriptions = 10_000
 
 // NewOutbox returns an outbox whose events d delivers.
 func NewOutbox(s *store.Store, d *Dispatcher) *Outbox { return &Outbox{store: s, disp: d} }
@@ -51,8 +66,8 @@ func (o *Outbox) Tx(ctx context.Context, fn func(ctx context.Context) error) err
 // enabled and subscribed to it. Inside Tx the event commits with the
 // transaction; outside it is committed at once.
 func (o *Outbox) Emit(ctx context.Context, inst *store.Instance, event string, data any) error {
-	wanted, err := o.store.WebhookWants(ctx, inst.ID, func(events []string) bool { return Wants(events, event) })
-	if err != nil || !wanted {
+	sub, err := o.subscription(ctx, inst.ID)
+	if err != nil || !sub.active || !Wants(sub.events, event) {
 		return err
 	}
 	return o.insert(ctx, &store.Event{InstanceID: inst.ID, Lane: inst.ID}, inst, event, data)
@@ -94,4 +109,32 @@ func (o *Outbox) insert(ctx context.Context, e *store.Event, inst *store.Instanc
 		o.disp.Wake(e.Lane)
 	}
 	return nil
+}
+
+// subscription returns the instance's webhook subscription.
+func (o *Outbox) subscription(ctx context.Context, instanceID string) (subscription, error) {
+	version, cacheable := o.store.ConfigVersion()
+	if cacheable {
+		o.mu.Lock()
+		sub, ok := o.subs[instanceID]
+		o.mu.Unlock()
+		if ok && sub.version == version {
+			return sub, nil
+		}
+	}
+	sub := subscription{version: version}
+	_, err := o.store.WebhookWants(ctx, instanceID, func(events []string) bool {
+		sub.active, sub.events = true, events
+		return true
+	})
+	if err != nil || !cacheable {
+		return sub, err
+	}
+	o.mu.Lock()
+	if o.subs == nil || len(o.subs) >= maxSubscriptions {
+		o.subs = map[string]subscription{}
+	}
+	o.subs[instanceID] = sub
+	o.mu.Unlock()
+	return sub, nil
 }
