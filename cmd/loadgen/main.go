@@ -1,0 +1,212 @@
+// Command loadgen drives a running wagate through its public API and
+// measures it: it creates an EVOLUTION instance whose webhook posts to its
+// own receiver, credentials pointing at a fake model server and a bot that
+// answers everything at once, sends messages across conversations, and
+// times every message from its inbound POST to the matching send.message
+// webhook. With -bare it also runs a minimal pipeline with the same hops on
+// the same machine and prints the ratio: the machine's own limit is the
+// anchor. See BENCHMARKS.md.
+//
+// It talks only to loopback addresses, and every run is bounded in messages
+// and time.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/wagate/wagate/fakeai"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line.
+type options struct {
+	gateway       string // base URL of the gateway; "none" runs only -bare
+	apiKey        string
+	metricsToken  string
+	aiURL         string // fake model server; empty starts one in-process
+	aiLatency     time.Duration
+	messages      int
+	conversations int
+	rate          float64 // messages per second; 0 means as fast as possible
+	senders       int
+	modelCalls    int // -bare: model calls in flight at once
+	bare          bool
+	duration      time.Duration // hard limit of the whole run
+	drain         time.Duration // how long to wait for replies after the last send
+	settle        time.Duration // how long goroutines may take to return to the baseline
+	keep          bool
+	idle          int  // create this many idle instances instead of sending
+	ready         bool // wait for /readyz and report the time to it
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	start := time.Now()
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.StringVar(&o.gateway, "gateway", "http://127.0.0.1:8080", `gateway base URL (loopback only); "none" with -bare runs only the reference pipeline`)
+	fs.StringVar(&o.apiKey, "apikey", "", "the gateway's global API key (required)")
+	fs.StringVar(&o.metricsToken, "metrics-token", "", "bearer token for /metrics when WAGATE_METRICS_TOKEN is set (default: the API key)")
+	fs.StringVar(&o.aiURL, "ai", "", "base URL of a running fakeai (loopback only); empty starts one in-process")
+	fs.DurationVar(&o.aiLatency, "ai-latency", 0, "model latency of the in-process fakeai")
+	fs.IntVar(&o.messages, "messages", 2000, "messages to send (at most 1,000,000)")
+	fs.IntVar(&o.conversations, "conversations", 100, "conversations the messages are spread over, round robin")
+	fs.Float64Var(&o.rate, "rate", 0, "messages per second; 0 sends as fast as the senders can")
+	fs.IntVar(&o.senders, "senders", 32, "concurrent inbound POSTs at most")
+	fs.IntVar(&o.modelCalls, "bare-model-calls", 64, "-bare: model calls in flight at once (the gateway's WAGATE_MAX_CONCURRENT_MODEL_CALLS)")
+	fs.BoolVar(&o.bare, "bare", false, "also run the reference pipeline (HTTP in, one model call, HTTP webhook out; no storage, no engine) and print the ratio")
+	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "hard limit of the whole run")
+	fs.DurationVar(&o.drain, "drain", 60*time.Second, "how long to wait for replies after the last message is sent")
+	fs.DurationVar(&o.settle, "settle", 15*time.Second, "how long the gateway's goroutines may take to return to the baseline after the run")
+	fs.BoolVar(&o.keep, "keep", false, "keep the load instance (deleted by default)")
+	fs.IntVar(&o.idle, "idle-instances", 0, "create this many idle EVOLUTION instances (no load), then report memory")
+	fs.BoolVar(&o.ready, "ready", false, "poll /readyz until it answers 200 and report the time since loadgen started, and memory")
+	fs.SetOutput(out)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	var gw *gatewayClient
+	if o.gateway != "none" {
+		gw = newGatewayClient(o.gateway, o.apiKey, o.metricsToken, o.senders)
+	}
+	switch {
+	case o.ready:
+		return waitReady(ctx, gw, start, out)
+	case o.idle > 0:
+		return createIdle(ctx, gw, o.idle, out)
+	}
+
+	aiURL := o.aiURL
+	if aiURL == "" {
+		ai := fakeai.New(fakeai.Options{Latency: o.aiLatency, MaxRecorded: -1})
+		base, err := ai.Start("127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("fakeai: %w", err)
+		}
+		defer func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			ai.Shutdown(sctx)
+		}()
+		aiURL = base
+	}
+	w := workload{messages: o.messages, conversations: o.conversations, rate: o.rate, senders: o.senders, drain: o.drain}
+	fmt.Fprintf(out, "workload: %d messages over %d conversations, %s, %d senders, model latency %s\n",
+		o.messages, o.conversations, rateText(o.rate), o.senders, latencyText(o.aiURL, o.aiLatency))
+
+	var gwRes, bareRes *result
+	if gw != nil {
+		res, err := runGateway(ctx, gw, aiURL, w, o, log)
+		if err != nil {
+			return err
+		}
+		gwRes = res
+		res.print(out, "gateway")
+	}
+	if o.bare {
+		res, err := runBare(ctx, aiURL, w, o.modelCalls, log)
+		if err != nil {
+			return err
+		}
+		bareRes = res
+		res.print(out, "bare")
+	}
+	if gwRes != nil && bareRes != nil && bareRes.throughput() > 0 {
+		fmt.Fprintf(out, "ratio gateway/bare throughput: %.2f\n", gwRes.throughput()/bareRes.throughput())
+	}
+	if (gwRes != nil && !gwRes.clean()) || (bareRes != nil && !bareRes.clean()) {
+		return errors.New("messages were lost, duplicated or refused")
+	}
+	return nil
+}
+
+func (o *options) validate() error {
+	switch {
+	case o.gateway == "none" && !o.bare:
+		return errors.New("-gateway none needs -bare")
+	case o.gateway != "none" && o.apiKey == "":
+		return errors.New("-apikey is required")
+	case o.messages < 1 || o.messages > 1_000_000:
+		return errors.New("-messages must be from 1 to 1000000")
+	case o.conversations < 1 || o.conversations > o.messages:
+		return errors.New("-conversations must be from 1 to -messages")
+	case o.senders < 1 || o.senders > 4096:
+		return errors.New("-senders must be from 1 to 4096")
+	case o.rate < 0:
+		return errors.New("-rate must not be negative")
+	case o.idle < 0 || o.idle > 100_000:
+		return errors.New("-idle-instances must be from 0 to 100000")
+	case o.duration <= 0 || o.duration > time.Hour:
+		return errors.New("-duration must be positive and at most 1h")
+	}
+	if o.gateway != "none" {
+		if err := loopbackOnly(o.gateway); err != nil {
+			return fmt.Errorf("-gateway: %w", err)
+		}
+	}
+	if o.aiURL != "" {
+		if err := loopbackOnly(o.aiURL); err != nil {
+			return fmt.Errorf("-ai: %w", err)
+		}
+	}
+	return nil
+}
+
+// loopbackOnly refuses URLs that do not name this machine: a load test
+// never sends traffic anywhere else.
+func loopbackOnly(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return errors.New("must be an http URL")
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%s is not a loopback address (127.0.0.0/8, ::1, localhost)", host)
+}
+
+func rateText(rate float64) string {
+	if rate == 0 {
+		return "as fast as possible"
+	}
+	return fmt.Sprintf("%.0f messages/s", rate)
+}
+
+func latencyText(aiURL string, d time.Duration) string {
+	if aiURL != "" {
+		return "of " + aiURL
+	}
+	return d.String()
+}
