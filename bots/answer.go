@@ -53,6 +53,17 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 	usage.Latency = time.Since(start)
 
 	parts := SplitReply(ToWhatsApp(reply), *b.eff.SplitMessages)
+	// Parts sent are recorded with the turn, in one transaction; once any
+	// is sent, even if the engine is stopping meanwhile.
+	var records []func(ctx context.Context) error
+	recordSent := func(ctx context.Context) error {
+		for _, rec := range records {
+			if err := rec(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for i, p := range parts {
 		out := Outbound{
 			ChatJID: c.replyTo, ChatKey: c.jid, Text: p, BotID: b.ID, SessionID: c.session.ID,
@@ -61,7 +72,13 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 		if i == 0 {
 			out.Usage = usage
 		}
-		if err := c.e.replier.Reply(ctx, c.inst, out); err != nil {
+		rec, err := c.reply(ctx, out)
+		if err != nil {
+			if len(records) > 0 {
+				if err := c.e.outbox.Tx(context.WithoutCancel(ctx), recordSent); err != nil {
+					return err
+				}
+			}
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -70,9 +87,15 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 			c.log.Warn("bot reply not delivered", "bot", b.ID, "error", err)
 			return c.mark(ctx, turn, store.MessageFailed, "reply not delivered: "+wagate.ErrorMessages(err)[0], b.ID)
 		}
+		if rec != nil {
+			records = append(records, rec)
+		}
 	}
 	now := time.Now()
-	return c.e.outbox.Tx(ctx, func(ctx context.Context) error {
+	return c.e.outbox.Tx(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		if err := recordSent(ctx); err != nil {
+			return err
+		}
 		if len(turns) > 0 {
 			hist := make([]*store.Turn, len(turns))
 			for i, t := range turns {
@@ -93,6 +116,15 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 		c.sessionDirty = false
 		return c.mark(ctx, turn, store.MessageAnswered, "", b.ID)
 	})
+}
+
+// reply sends out, and returns what records it when the replier can defer
+// that (nil when it recorded it already).
+func (c *chat) reply(ctx context.Context, out Outbound) (func(ctx context.Context) error, error) {
+	if dr, ok := c.e.replier.(DeferredReplier); ok {
+		return dr.SendReply(ctx, c.inst, out)
+	}
+	return nil, c.e.replier.Reply(ctx, c.inst, out)
 }
 
 // fail tells the user the bot's unknownMessage (never the provider's
@@ -204,7 +236,7 @@ func (c *chat) complete(ctx context.Context, b *bot, creds *store.Creds, user op
 			msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: b.Prompts.Assistant[i]})
 		}
 	}
-	history, err := c.e.store.RecentTurns(ctx, c.session.ID, c.e.cfg.HistoryTokens)
+	history, err := c.recentTurns(ctx)
 	if err != nil {
 		return "", Usage{}, nil, err
 	}

@@ -56,6 +56,12 @@ type chat struct {
 	// transaction that records the turn, or step before a debounce wait,
 	// saves it.
 	sessionDirty bool
+	// pending are the chat's undecided messages as loaded.
+	pending []*store.Message
+	// history is the history of session historyOf as loaded ("" when not
+	// loaded, or changed since).
+	history   []*store.Turn
+	historyOf string
 }
 
 // loadChat reads what deciding on a chat needs. It returns nil when the
@@ -67,7 +73,21 @@ func (e *Engine) loadChat(ctx context.Context, instanceID, jid string) (*chat, e
 	}
 	c := &chat{e: e, cfg: cfg, inst: cfg.inst, jid: jid, settings: cfg.settings, bots: cfg.bots,
 		log: e.log.With("instance", cfg.inst.Name, "chat", jid)}
-	if c.session, err = e.store.LiveSession(ctx, instanceID, jid); err != nil {
+	// One transaction for the reads, so that they share a commit group
+	// (store.DoTxn) instead of each queueing for the connection.
+	err = e.store.DoTxn(ctx, func(ctx context.Context) error {
+		var err error
+		if c.session, err = e.store.LiveSession(ctx, instanceID, jid); err != nil {
+			return err
+		}
+		if c.pending, err = e.store.PendingMessages(ctx, instanceID, jid); err != nil || c.session == nil || len(c.pending) == 0 {
+			return err
+		}
+		c.history, err = e.store.RecentTurns(ctx, c.session.ID, e.cfg.HistoryTokens)
+		c.historyOf = c.session.ID
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -227,6 +247,7 @@ func (c *chat) operatorHistory(ctx context.Context, b *bot, m *store.Message, no
 		if err := c.e.store.AppendTurns(ctx, turnOf(c.session.ID, msg, 0, now)); err != nil {
 			return decision{}, err
 		}
+		c.historyOf = ""
 	}
 	c.session.UpdatedAt = now
 	if err := c.e.store.UpdateSession(ctx, c.session); err != nil {
@@ -334,6 +355,7 @@ func (c *chat) open(ctx context.Context, b *bot, pushName, reason string, now ti
 			return err
 		}
 		c.session = s
+		c.history, c.historyOf = nil, s.ID // a new session has no history
 		return c.emit(ctx, EventSessionOpened, reason)
 	})
 }
@@ -462,4 +484,12 @@ func (c *chat) text(ctx context.Context, m *store.Message, speechToText bool, b 
 		return "", nil, err
 	}
 	return transcript, nil, nil
+}
+
+// recentTurns returns the session's history within the token budget.
+func (c *chat) recentTurns(ctx context.Context) ([]*store.Turn, error) {
+	if c.historyOf != "" && c.historyOf == c.session.ID {
+		return c.history, nil
+	}
+	return c.e.store.RecentTurns(ctx, c.session.ID, c.e.cfg.HistoryTokens)
 }

@@ -39,6 +39,16 @@ type Replier interface {
 	Reply(ctx context.Context, inst *store.Instance, out Outbound) error
 }
 
+// DeferredReplier is a Replier that can send a reply at once and record it
+// later: the engine then records a turn's replies in the transaction that
+// records the turn, one commit for all instead of one per part plus one.
+type DeferredReplier interface {
+	Replier
+	// SendReply sends out and returns what records it (stores it, reports
+	// send.message), to run in an Outbox transaction.
+	SendReply(ctx context.Context, inst *store.Instance, out Outbound) (record func(ctx context.Context) error, err error)
+}
+
 // MediaFetcher returns the bytes of a message's media (audio to
 // transcribe), size-capped, from wherever its channel keeps them.
 type MediaFetcher func(ctx context.Context, inst *store.Instance, m *store.Message) (data []byte, filename string, err error)

@@ -20,9 +20,9 @@ func (e *Engine) step(key store.Chat, log *slog.Logger) (time.Duration, error) {
 	if _, err := c.checkExpiry(ctx, now); err != nil {
 		return 0, err
 	}
-	pending, err := e.store.PendingMessages(ctx, key.InstanceID, key.Key)
-	if err != nil || len(pending) == 0 {
-		return -1, err
+	pending := c.pending
+	if len(pending) == 0 {
+		return -1, nil
 	}
 	var (
 		turn  []*store.Message

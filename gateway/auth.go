@@ -83,7 +83,7 @@ func (g *Gateway) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		// The lookup is by hash of a high-entropy token; comparing the hashes
 		// again in constant time keeps the check independent of the index.
 		hash := hex.EncodeToString(d[:])
-		inst, err := g.store.InstanceByTokenHash(c.Request().Context(), hash)
+		inst, err := g.instanceByTokenHash(c.Request().Context(), hash)
 		if wagate.ErrorCode(err) == wagate.ENOTFOUND || (err == nil && subtle.ConstantTimeCompare([]byte(inst.TokenHash), []byte(hash)) != 1) {
 			return wagate.Errorf(wagate.EUNAUTHORIZED, "apikey: invalid")
 		} else if err != nil {

@@ -37,6 +37,7 @@ type Gateway struct {
 	clients  bots.Clients
 	engine   *bots.Engine
 	metrics  *metrics
+	tokens   tokenCache
 	apiKey   keyDigest
 	echo     *echo.Echo
 }

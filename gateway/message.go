@@ -158,10 +158,22 @@ func (g *Gateway) sendText(c echo.Context) error {
 // send delivers out through the instance's channel, then stores it and
 // reports send.message in one transaction.
 func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbound) (*store.Message, error) {
+	m, rec, err := g.deliver(ctx, inst, out)
+	if err != nil {
+		return nil, err
+	}
+	// The channel has sent it: record it even if the caller went away.
+	return m, g.outbox.Tx(context.WithoutCancel(ctx), rec)
+}
+
+// deliver sends out through the instance's channel and returns the message
+// and what records it (stores it and reports send.message), to run in an
+// outbox transaction.
+func (g *Gateway) deliver(ctx context.Context, inst *store.Instance, out bots.Outbound) (*store.Message, func(ctx context.Context) error, error) {
 	out.ID = strings.ToUpper(uuid.NewString())
 	sent, err := g.channelOf(inst).Send(ctx, inst.ID, out)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	content, messageType := map[string]any{"conversation": out.Text}, "conversation"
 	if out.QuotedID != "" {
@@ -172,7 +184,7 @@ func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbo
 	}
 	raw, err := json.Marshal(content)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m := &store.Message{
 		InstanceID:  inst.ID,
@@ -195,14 +207,12 @@ func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbo
 		CompletionTokens: out.Usage.CompletionTokens,
 		LatencyMS:        int(out.Usage.Latency / time.Millisecond),
 	}
-	// The channel has sent it: record it even if the caller went away.
-	err = g.outbox.Tx(context.WithoutCancel(ctx), func(ctx context.Context) error {
+	return m, func(ctx context.Context) error {
 		if _, err := g.store.InsertMessage(ctx, m); err != nil {
 			return err
 		}
 		return g.outbox.Emit(ctx, inst, webhook.SendMessage, record(m))
-	})
-	return m, err
+	}, nil
 }
 
 // normalizeNumber keeps a JID as given (suffix included, unlike Evolution)

@@ -40,6 +40,7 @@ type Store struct {
 	postgres bool
 
 	configVersion atomic.Uint64 // see ConfigVersion
+	group         groupCommit   // SQLite's transactions
 }
 
 // Options say which database Open connects to and how.
@@ -119,7 +120,9 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		raw.Close()
 		return nil, err
 	}
-	return &Store{db: db, seal: seal}, nil
+	st := &Store{db: db, seal: seal}
+	st.group.start(st)
+	return st, nil
 }
 
 func newDatabase(raw *sql.DB, dialect string, log *slog.Logger) (*dbutil.Database, error) {
@@ -232,7 +235,7 @@ func sqliteDSN(dsn string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("database: %w", err)
 	}
-	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "temp_store(MEMORY)", "wal_autocheckpoint(8000)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -240,7 +243,12 @@ func sqliteDSN(dsn string) (string, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if !s.postgres {
+		s.group.stop()
+	}
+	return s.db.Close()
+}
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -259,7 +267,12 @@ func (s *Store) DoTxn(ctx context.Context, fn func(ctx context.Context) error) e
 // inside it, after the write, must not stay cached (see ConfigVersion).
 func (s *Store) doTxn(ctx context.Context, fn func(ctx context.Context) error) error {
 	before := s.configVersion.Load()
-	err := s.db.DoTxn(ctx, nil, fn)
+	var err error
+	if s.postgres || s.inTxn(ctx) {
+		err = s.db.DoTxn(ctx, nil, fn)
+	} else {
+		err = s.group.do(ctx, fn)
+	}
 	if err != nil && s.configVersion.Load() != before {
 		s.configChanged()
 	}

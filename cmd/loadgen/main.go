@@ -122,7 +122,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "workload: %d messages over %d conversations, %s, %d senders, model latency %s\n",
 		o.messages, o.conversations, rateText(o.rate), o.senders, latencyText(o.aiURL, o.aiLatency))
 
-	var gwRes, bareRes *result
+	// With -bare the reference runs before and after the gateway, and the
+	// ratio is to their mean: on a machine shared with other work the load
+	// changes between runs, and bracketing the gateway run evens it out.
+	var gwRes *result
+	var bares []*result
+	runRef := func(name string) error {
+		res, err := runBare(ctx, aiURL, w, o.modelCalls, log)
+		if err != nil {
+			return err
+		}
+		bares = append(bares, res)
+		res.print(out, name)
+		return nil
+	}
+	if o.bare {
+		if err := runRef("bare (before)"); err != nil {
+			return err
+		}
+	}
 	if gw != nil {
 		res, err := runGateway(ctx, gw, aiURL, w, o, log)
 		if err != nil {
@@ -131,18 +149,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		gwRes = res
 		res.print(out, "gateway")
 	}
-	if o.bare {
-		res, err := runBare(ctx, aiURL, w, o.modelCalls, log)
-		if err != nil {
+	if o.bare && gw != nil {
+		if err := runRef("bare (after)"); err != nil {
 			return err
 		}
-		bareRes = res
-		res.print(out, "bare")
 	}
-	if gwRes != nil && bareRes != nil && bareRes.throughput() > 0 {
-		fmt.Fprintf(out, "ratio gateway/bare throughput: %.2f\n", gwRes.throughput()/bareRes.throughput())
+	var bareTP float64
+	for _, r := range bares {
+		bareTP += r.throughput() / float64(len(bares))
 	}
-	if (gwRes != nil && !gwRes.clean()) || (bareRes != nil && !bareRes.clean()) {
+	if gwRes != nil && bareTP > 0 {
+		fmt.Fprintf(out, "ratio gateway/bare throughput: %.2f (gateway %.0f/s, bare mean %.0f/s)\n",
+			gwRes.throughput()/bareTP, gwRes.throughput(), bareTP)
+	}
+	clean := gwRes == nil || gwRes.clean()
+	for _, r := range bares {
+		clean = clean && r.clean()
+	}
+	if !clean {
 		return errors.New("messages were lost, duplicated or refused")
 	}
 	return nil

@@ -175,6 +175,10 @@ func RawDB(t testing.TB, url string) *sql.DB {
 	driver, dsn := "sqlite", url
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		driver = "pgx"
+	} else if !strings.Contains(dsn, "?") {
+		// Like any second SQLite client, wait for the gateway's write lock
+		// rather than fail at once.
+		dsn += "?_pragma=busy_timeout(10000)"
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
