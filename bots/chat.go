@@ -262,8 +262,9 @@ func (c *chat) operatorHistory(ctx context.Context, b *bot, m *store.Message, no
 func (c *chat) match(ctx context.Context, m *store.Message, text string) (*bot, string) {
 	var best *bot
 	why := "no bot trigger matched"
+	tx := NewText(text)
 	for _, b := range c.bots {
-		if !b.Enabled || !b.trigger.Match(text) {
+		if !b.Enabled || !b.trigger.MatchText(tx) {
 			continue
 		}
 		if jidListed(b.IgnoreJids, m.RemoteJID) || jidListed(b.IgnoreJids, c.jid) {

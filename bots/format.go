@@ -33,6 +33,11 @@ const boldMark = "\x00"
 // __b__ → *b*, *i* → _i_, ~~s~~ → ~s~, headings → bold lines, [text](url)
 // → text (url), bullets → "- ". Code blocks are left alone.
 func ToWhatsApp(md string) string {
+	if !strings.ContainsAny(md, "#*+[_~`【") && !strings.Contains(md, "\n\n\n") {
+		// No pattern below can match: skip a dozen regexp passes, the
+		// bulk of formatting a plain reply.
+		return strings.TrimSpace(md)
+	}
 	var blocks []string
 	md = codeBlock.ReplaceAllStringFunc(md, func(b string) string {
 		blocks = append(blocks, b)

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
@@ -128,7 +130,29 @@ func parseAdvanced(value string) (advanced, error) {
 
 // Match reports whether the message text triggers. text is the message
 // text or audio transcript, never a media placeholder.
-func (t *Trigger) Match(text string) bool {
+func (t *Trigger) Match(text string) bool { return t.MatchText(NewText(text)) }
+
+// Text is a message text to match against several triggers, normalised
+// once: normalising it again for each of a hundred bots took half a
+// millisecond and 800 KB per message (BenchmarkTriggerMatch100Bots).
+type Text struct {
+	raw, norm  string
+	normalised bool
+}
+
+// NewText prepares text for matching.
+func NewText(text string) *Text { return &Text{raw: text} }
+
+func (x *Text) normal() string {
+	if !x.normalised {
+		x.norm, x.normalised = Normalize(x.raw), true
+	}
+	return x.norm
+}
+
+// MatchText is Match for a prepared text.
+func (t *Trigger) MatchText(x *Text) bool {
+	text := x.raw
 	if strings.TrimSpace(text) == "" {
 		return false
 	}
@@ -139,7 +163,7 @@ func (t *Trigger) Match(text string) bool {
 		if t.re != nil {
 			return t.re.MatchString(text)
 		}
-		n := Normalize(text)
+		n := x.normal()
 		switch t.op {
 		case OpEquals:
 			return n == t.value
@@ -151,7 +175,7 @@ func (t *Trigger) Match(text string) bool {
 			return strings.HasSuffix(n, t.value)
 		}
 	case TriggerAdvanced:
-		n := Normalize(text)
+		n := x.normal()
 		for op, alternatives := range t.adv {
 			if !anyAlternative(op, alternatives, n) {
 				return false
@@ -220,11 +244,31 @@ func (t *Trigger) Rank() int {
 // Normalize is how keywords and messages are compared: trimmed, lower
 // case, without accents ("  Olá " → "ola").
 func Normalize(s string) string {
-	out, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
+	if isASCII(s) { // nothing to decompose: skip the Unicode transform
+		return strings.ToLower(strings.TrimSpace(s))
+	}
+	t := normalizers.Get().(transform.Transformer)
+	out, _, err := transform.String(t, s)
+	normalizers.Put(t)
 	if err != nil {
 		out = s
 	}
 	return strings.ToLower(strings.TrimSpace(out))
+}
+
+// normalizers are reusable accent-stripping transformers (a chain is not
+// safe for concurrent use; building one per call was most of its cost).
+var normalizers = sync.Pool{New: func() any {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+}}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func fieldErr(field, format string, args ...any) error {

@@ -295,3 +295,14 @@ func TestWants(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSign signs a typical send.message delivery body.
+func BenchmarkSign(b *testing.B) {
+	body := []byte(`{"event":"send.message","instance":"shop","data":{"key":{"id":"3EB0C431C26A1916E2D7","remoteJid":"5511999990000@s.whatsapp.net","fromMe":true},"pushName":"","message":{"conversation":"Olá! Nossa loja abre de segunda a sexta, das 9h às 18h."},"messageType":"conversation","messageTimestamp":1700000000,"status":"SERVER_ACK","instanceId":"0b6b3f8e-8f5e-4b2a-9d59-2f1c1c8e9a10"},"destination":"https://example.com/hook","date_time":"2026-11-21T10:00:00.000Z","sender":"5511988887777","server_url":"https://wagate.example.com"}`)
+	at := time.Unix(1_700_000_000, 0)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		Sign("whsec_0123456789abcdef0123456789abcdef", at, body)
+	}
+}
