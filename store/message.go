@@ -68,14 +68,38 @@ const messageColumns = `seq, instance_id, message_id, direction, remote_jid, cha
 // direction exists. It reports whether m was new; a redelivery is a no-op.
 // An empty State becomes received (inbound) or sent (outbound).
 func (s *Store) InsertMessage(ctx context.Context, m *Message) (bool, error) {
-	if m.ChatKey == "" {
-		m.ChatKey = m.RemoteJID
-	}
 	if m.State == "" {
 		m.State = MessageReceived
 		if m.Direction == Outbound {
 			m.State = MessageSent
 		}
+	}
+	// The message and its conversation's summary change together.
+	var isNew bool
+	err := s.DoTxn(ctx, func(ctx context.Context) error {
+		var err error
+		if isNew, err = s.insertMessage(ctx, m); err != nil || !isNew {
+			return err
+		}
+		return s.touchConversation(ctx, m)
+	})
+	return isNew, err
+}
+
+func (s *Store) insertMessage(ctx context.Context, m *Message) (bool, error) {
+	if m.ChatKey == "" && m.Direction == Outbound {
+		// A send through the API names the chat as the channel does; it
+		// belongs with the messages exchanged with that JID.
+		key, ok, err := s.chatKeyOf(ctx, m.InstanceID, m.RemoteJID)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			m.ChatKey = key
+		}
+	}
+	if m.ChatKey == "" {
+		m.ChatKey = m.RemoteJID
 	}
 	err := s.db.QueryRow(ctx, `INSERT INTO messages (instance_id, message_id, direction, remote_jid, participant, from_me,
 			push_name, message_type, message, text, status, sent_at, created_at, ignore_reason, mentions_me, quoted_id,

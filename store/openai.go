@@ -107,6 +107,7 @@ type Session struct {
 	PausedUntil        time.Time // zero: paused until reopened
 	PreviousResponseID string    // Responses API continuation of assistant bots
 	CloseReason        string
+	Reason             string // why it has its status: trigger, fallback, operator, keyword, expire, api, pause expired
 	CreatedAt          time.Time
 	UpdatedAt          time.Time // last activity
 	ClosedAt           time.Time
@@ -360,7 +361,7 @@ func (s *Store) PutOpenAISettings(ctx context.Context, st *OpenAISettings) error
 // ---- sessions
 
 const sessionColumns = `id, instance_id, bot_id, remote_jid, push_name, status, paused_until, previous_response_id,
-	close_reason, created_at, updated_at, closed_at`
+	close_reason, created_at, updated_at, closed_at, status_reason`
 
 func scanSession(row scanner) (*Session, error) {
 	var (
@@ -369,7 +370,7 @@ func scanSession(row scanner) (*Session, error) {
 		created, updated    int64
 	)
 	err := row.Scan(&se.ID, &se.InstanceID, &se.BotID, &se.RemoteJID, &se.PushName, &se.Status, &pausedUntil,
-		&se.PreviousResponseID, &se.CloseReason, &created, &updated, &closed)
+		&se.PreviousResponseID, &se.CloseReason, &created, &updated, &closed, &se.Reason)
 	if err != nil {
 		return nil, err
 	}
@@ -395,9 +396,10 @@ func optionalMillis(t time.Time) *int64 {
 // an ECONFLICT: the database allows one live session per chat.
 func (s *Store) CreateSession(ctx context.Context, se *Session) error {
 	_, err := s.db.Exec(ctx, "INSERT INTO openai_sessions ("+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		se.ID, se.InstanceID, se.BotID, se.RemoteJID, se.PushName, se.Status, optionalMillis(se.PausedUntil),
-		se.PreviousResponseID, se.CloseReason, millis(se.CreatedAt), millis(se.UpdatedAt), optionalMillis(se.ClosedAt))
+		se.PreviousResponseID, se.CloseReason, millis(se.CreatedAt), millis(se.UpdatedAt), optionalMillis(se.ClosedAt),
+		se.Reason)
 	if isUniqueViolation(err) {
 		return wagate.FieldError(wagate.ECONFLICT, "remoteJid", "this chat already has a live session")
 	}
@@ -407,9 +409,10 @@ func (s *Store) CreateSession(ctx context.Context, se *Session) error {
 // UpdateSession saves the mutable fields of the instance's session se.ID.
 func (s *Store) UpdateSession(ctx context.Context, se *Session) error {
 	res, err := s.db.Exec(ctx, `UPDATE openai_sessions SET push_name = $3, status = $4, paused_until = $5,
-		previous_response_id = $6, close_reason = $7, updated_at = $8, closed_at = $9 WHERE instance_id = $1 AND id = $2`,
+		previous_response_id = $6, close_reason = $7, updated_at = $8, closed_at = $9, status_reason = $10
+		WHERE instance_id = $1 AND id = $2`,
 		se.InstanceID, se.ID, se.PushName, se.Status, optionalMillis(se.PausedUntil), se.PreviousResponseID,
-		se.CloseReason, millis(se.UpdatedAt), optionalMillis(se.ClosedAt))
+		se.CloseReason, millis(se.UpdatedAt), optionalMillis(se.ClosedAt), se.Reason)
 	if isUniqueViolation(err) {
 		return wagate.FieldError(wagate.ECONFLICT, "remoteJid", "this chat already has a live session")
 	}
