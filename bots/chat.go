@@ -349,7 +349,7 @@ func (c *chat) emit(ctx context.Context, event, reason string) error {
 func (c *chat) open(ctx context.Context, b *bot, pushName, reason string, now time.Time) error {
 	s := &store.Session{
 		ID: uuid.NewString(), InstanceID: c.inst.ID, BotID: b.ID, RemoteJID: c.jid, PushName: pushName,
-		Status: store.SessionOpened, CreatedAt: now, UpdatedAt: now,
+		Status: store.SessionOpened, Reason: reason, CreatedAt: now, UpdatedAt: now,
 	}
 	return c.e.outbox.Tx(ctx, func(ctx context.Context) error {
 		if err := c.e.store.CreateSession(ctx, s); err != nil {
@@ -368,6 +368,7 @@ func (c *chat) close(ctx context.Context, reason string, now time.Time) error {
 	s := c.session
 	b := c.bot(s.BotID)
 	s.Status, s.CloseReason, s.ClosedAt, s.UpdatedAt, s.PausedUntil = store.SessionClosed, reason, now, now, time.Time{}
+	s.Reason = reason
 	err := c.e.outbox.Tx(ctx, func(ctx context.Context) error {
 		var err error
 		if b != nil && *b.eff.KeepOpen {
@@ -389,7 +390,7 @@ func (c *chat) close(ctx context.Context, reason string, now time.Time) error {
 func (c *chat) pause(ctx context.Context, minutes int, now time.Time) error {
 	s := c.session
 	wasOpen := s.Status == store.SessionOpened
-	s.Status, s.UpdatedAt, s.PausedUntil = store.SessionPaused, now, time.Time{}
+	s.Status, s.Reason, s.UpdatedAt, s.PausedUntil = store.SessionPaused, ReasonOperator, now, time.Time{}
 	if minutes > 0 {
 		s.PausedUntil = now.Add(time.Duration(minutes) * time.Minute)
 	}
@@ -419,7 +420,7 @@ func (c *chat) checkExpiry(ctx context.Context, now time.Time) (bool, error) {
 		return true, c.close(ctx, ReasonExpire, now)
 	}
 	if s.Status == store.SessionPaused && !s.PausedUntil.IsZero() && now.After(s.PausedUntil) {
-		s.Status, s.PausedUntil = store.SessionOpened, time.Time{}
+		s.Status, s.Reason, s.PausedUntil = store.SessionOpened, ReasonPauseExpired, time.Time{}
 		return true, c.e.outbox.Tx(ctx, func(ctx context.Context) error {
 			if err := c.e.store.UpdateSession(ctx, s); err != nil {
 				return err
