@@ -49,6 +49,9 @@ type Config struct {
 	ModelRetryBase   time.Duration // first delay between retries of a failed model call
 	SessionSweepEach time.Duration // how often idle sessions are expired
 
+	MessageRetentionDays int           // messages and closed sessions older than this are deleted; 0 keeps them
+	RetentionSweepEach   time.Duration // fixed tuning: how often the retention job runs
+
 	WebhookTimeout    time.Duration // per delivery attempt
 	WebhookRetryBase  time.Duration // first retry delay; doubles per attempt
 	WebhookMaxBackoff time.Duration // longest delay between two attempts
@@ -162,6 +165,15 @@ var options = []option{
 			c.TranscribeModel = v
 			return nil
 		}},
+	{"WAGATE_MESSAGE_RETENTION_DAYS", "message-retention-days", "0", "messages and closed bot sessions older than this many days are deleted, in the background; 0 keeps them",
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 36500 {
+				return errors.New("must be a whole number of days from 0 (keep everything) to 36500")
+			}
+			c.MessageRetentionDays = n
+			return nil
+		}},
 	{"WAGATE_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "timeout of one webhook delivery attempt",
 		func(c *Config, v string) error { return positiveDuration(v, &c.WebhookTimeout) }},
 	{"WAGATE_WEBHOOK_RETRY_BASE", "webhook-retry-base", "2s", "delay before the first webhook retry; doubles with each attempt (with jitter)",
@@ -212,6 +224,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	c.ModelRetryBase, c.SessionSweepEach = time.Second, 30*time.Second
+	c.RetentionSweepEach = time.Hour
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "file:" + filepath.Join(c.DataDir, "wagate.db")
 	}

@@ -127,6 +127,7 @@ func TestLoadEnvAndFlags(t *testing.T) {
 				"-webhook-retry-base", "1s",
 				"-webhook-max-backoff", "10s",
 				"-webhook-max-age", "30m",
+				"-message-retention-days", "30",
 			},
 			want: Config{
 				Listen:             "[::1]:7000",
@@ -148,6 +149,8 @@ func TestLoadEnvAndFlags(t *testing.T) {
 				WebhookRetryBase:   time.Second,
 				WebhookMaxBackoff:  10 * time.Second,
 				WebhookMaxAge:      30 * time.Minute,
+
+				MessageRetentionDays: 30,
 			},
 		},
 		{
@@ -249,6 +252,9 @@ func TestLoadValidation(t *testing.T) {
 		{"WAGATE_HISTORY_TOKENS", "-1"},
 		{"WAGATE_MODEL_TIMEOUT", "1"},
 		{"WAGATE_TRANSCRIBE_MODEL", " "},
+		{"WAGATE_MESSAGE_RETENTION_DAYS", "-1"},
+		{"WAGATE_MESSAGE_RETENTION_DAYS", "30d"},
+		{"WAGATE_MESSAGE_RETENTION_DAYS", "36501"},
 		{"WAGATE_WEBHOOK_TIMEOUT", "soon"},
 		{"WAGATE_WEBHOOK_RETRY_BASE", "0"},
 		{"WAGATE_WEBHOOK_MAX_BACKOFF", "-5m"},
@@ -378,6 +384,7 @@ func assertConfig(t *testing.T, got, want Config) {
 		want.TranscribeModel = "gpt-4o-mini-transcribe"
 	}
 	want.ModelRetryBase, want.SessionSweepEach = time.Second, 30*time.Second
+	want.RetentionSweepEach = time.Hour
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config mismatch\n got: %+v\nwant: %+v", got, want)
 	}
