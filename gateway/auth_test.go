@@ -26,6 +26,9 @@ func TestAuthMatrix(t *testing.T) {
 		{"POST", "/webhook/set/%s", map[string]any{"webhook": map[string]any{"enabled": false}}},
 		{"GET", "/webhook/deliveries/%s", nil},
 		{"POST", "/message/sendText/%s", map[string]any{"number": "5511", "text": "hi"}},
+		{"GET", "/conversations/%s", nil},
+		{"POST", "/chat/findMessages/%s", map[string]any{}},
+		{"POST", "/chat/findChats/%s", nil},
 	}
 	keys := []struct {
 		name   string

@@ -301,14 +301,16 @@ func TestEngineGroups(t *testing.T) {
 	var rec map[string]any
 	json.Unmarshal(reply.Envelope.Data, &rec)
 	ourID := rec["key"].(map[string]any)["id"].(string)
-	e.s.must(http.StatusOK, "POST", "/openai/changeStatus/shop", e.inst.Token, map[string]any{"remoteJid": g, "status": "delete"})
+	// Closing (not deleting, which would delete the chat's messages too,
+	// ours included) lets the next message start a new session.
+	e.s.must(http.StatusOK, "POST", "/openai/changeStatus/shop", e.inst.Token, map[string]any{"remoteJid": g, "status": "closed"})
 	quoted := part("g4")
 	quoted["message"] = map[string]any{"extendedTextMessage": map[string]any{"text": "bot thanks", "contextInfo": map[string]any{"stanzaId": ourID}}}
 	e.say("g4", g, "", quoted)
 	if got := e.replies(2)[1]; got != "echo: Ana: bot thanks" {
 		t.Fatalf("reply to our message = %q", got)
 	}
-	e.s.must(http.StatusOK, "POST", "/openai/changeStatus/shop", e.inst.Token, map[string]any{"remoteJid": g, "status": "delete"})
+	e.s.must(http.StatusOK, "POST", "/openai/changeStatus/shop", e.inst.Token, map[string]any{"remoteJid": g, "status": "closed"})
 	e.say("g5", g, "everyone listen", part("g5"))
 	if got := e.replies(3)[2]; got != "echo: Ana: everyone listen" {
 		t.Fatalf("groupMode all = %q", got)

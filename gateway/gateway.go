@@ -38,6 +38,7 @@ type Gateway struct {
 	engine   *bots.Engine
 	metrics  *metrics
 	tokens   tokenCache
+	retain   *retention
 	apiKey   keyDigest
 	echo     *echo.Echo
 }
@@ -86,6 +87,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})
 	g.channels[store.IntegrationWhatsAppBaileys] = g.whatsapp
 	g.channels[store.IntegrationWhatsApp] = g.whatsapp
+	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))
 	g.echo = g.routes()
 	return g
 }
@@ -115,6 +117,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		g.disp.Stop()
 		return err
 	}
+	g.retain.Start(ctx)
 	// Connections that have not sent a request yet (clients open spares)
 	// would hold up a graceful shutdown for 5 s; they are closed at once.
 	var fresh sync.Map
@@ -151,6 +154,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		err = <-shut
 		cancel()
 	}
+	g.retain.Stop()
 	g.whatsapp.Stop()
 	g.engine.Stop()
 	g.disp.Stop()
@@ -196,6 +200,12 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodPost, "/webhook/evolution", g.evolutionInbound)
 
 	auth(http.MethodPost, "/message/sendText/:instance", g.sendText, g.scoped)
+
+	auth(http.MethodPost, "/chat/findMessages/:instance", g.findMessages, g.scoped)
+	auth(http.MethodPost, "/chat/findChats/:instance", g.findChats, g.scoped)
+	auth(http.MethodGet, "/conversations/:instance", g.listConversations, g.scoped)
+	auth(http.MethodGet, "/conversations/:instance/:remoteJid", g.getConversation, g.scoped)
+	auth(http.MethodGet, "/conversations/:instance/:remoteJid/messages", g.listChatMessages, g.scoped)
 
 	auth(http.MethodPost, "/openai/creds/:instance", g.createCreds, g.scoped)
 	auth(http.MethodGet, "/openai/creds/:instance", g.listCreds, g.scoped)

@@ -420,7 +420,8 @@ func mergePatch(doc, patch map[string]any) map[string]any {
 	return doc
 }
 
-// deleteBot removes the bot with its sessions and their history.
+// deleteBot removes the bot with its sessions and their history, and the
+// messages it handled or sent: deleting a bot forgets its conversations.
 func (g *Gateway) deleteBot(c echo.Context) error {
 	inst := instanceOf(c)
 	id := c.Param("botId")
@@ -436,6 +437,10 @@ func (g *Gateway) deleteBot(c echo.Context) error {
 					return err
 				}
 			}
+		}
+		// Before the bot goes: deleting it would clear the messages' bot_id.
+		if _, err := g.store.DeleteBotHistory(ctx, inst.ID, id); err != nil {
+			return err
 		}
 		return g.store.DeleteBot(ctx, inst.ID, id)
 	})

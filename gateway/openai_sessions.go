@@ -31,6 +31,7 @@ type sessionView struct {
 	Status      string     `json:"status"`
 	PausedUntil *time.Time `json:"pausedUntil,omitempty"`
 	CloseReason string     `json:"closeReason,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
 	CreatedAt   time.Time  `json:"createdAt"`
 	UpdatedAt   time.Time  `json:"updatedAt"`
 	ClosedAt    *time.Time `json:"closedAt,omitempty"`
@@ -39,7 +40,7 @@ type sessionView struct {
 func viewSession(s *store.Session) sessionView {
 	v := sessionView{
 		ID: s.ID, BotID: s.BotID, RemoteJID: s.RemoteJID, PushName: s.PushName, Status: s.Status,
-		CloseReason: s.CloseReason, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		CloseReason: s.CloseReason, Reason: s.Reason, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
 	}
 	if !s.PausedUntil.IsZero() {
 		v.PausedUntil = &s.PausedUntil
@@ -62,7 +63,8 @@ func sessionEvent(s *store.Session, reason string) map[string]string {
 // (Evolution's acts on every instance): opened resumes a paused session, or
 // opens one for botId; paused holds the bot until reopened; closed ends the
 // live session (kept for the record when the bot's keepOpen says so);
-// delete removes the chat's sessions.
+// delete removes the chat's sessions and messages (with botId, only that
+// bot's sessions and the messages it handled or sent).
 func (g *Gateway) changeStatus(c echo.Context) error {
 	var req struct {
 		RemoteJID string `json:"remoteJid"`
@@ -88,8 +90,8 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 	}
 	inst := instanceOf(c)
 	var (
-		result  *store.Session
-		deleted int64
+		result                  *store.Session
+		deleted, deletedHistory int64
 	)
 	err := g.outbox.Tx(c.Request().Context(), func(ctx context.Context) error {
 		var bot *store.Bot
@@ -113,6 +115,11 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 			if deleted, err = g.store.DeleteChatSessions(ctx, inst.ID, req.RemoteJID, req.BotID); err != nil {
 				return err
 			}
+			// The chat's history goes with its sessions: all of it, or
+			// with a botId what that bot handled and said.
+			if deletedHistory, err = g.store.DeleteChatHistory(ctx, inst.ID, req.RemoteJID, req.BotID); err != nil {
+				return err
+			}
 			if live != nil {
 				live.Status = store.SessionClosed
 				return g.outbox.Emit(ctx, inst, webhook.SessionClosed, sessionEvent(live, ReasonAPI))
@@ -128,7 +135,7 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 			}
 			result = &store.Session{
 				ID: uuid.NewString(), InstanceID: inst.ID, BotID: bot.ID, RemoteJID: req.RemoteJID,
-				Status: store.SessionOpened, CreatedAt: now, UpdatedAt: now,
+				Status: store.SessionOpened, Reason: ReasonAPI, CreatedAt: now, UpdatedAt: now,
 			}
 			if err := g.store.CreateSession(ctx, result); err != nil {
 				return err
@@ -142,6 +149,7 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 		result = live
 		result.UpdatedAt = now
 		result.PausedUntil = time.Time{}
+		result.Reason = ReasonAPI
 		event := webhook.SessionOpened
 		switch req.Status {
 		case store.SessionOpened:
@@ -171,7 +179,7 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 	}
 	resp := map[string]any{"bot": map[string]string{"remoteJid": req.RemoteJID, "status": req.Status}}
 	if req.Status == "delete" {
-		resp["deleted"] = deleted
+		resp["deleted"], resp["deletedMessages"] = deleted, deletedHistory
 	} else {
 		resp["session"] = viewSession(result)
 	}
