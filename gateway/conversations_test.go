@@ -310,17 +310,19 @@ func TestConversationsCursorsWhileMessagesArrive(t *testing.T) {
 	}
 	wantChats = append([]string{busy}, wantChats...)
 
-	// A writer posts to old chats, to the busy chat and to new chats until
-	// the reader is done.
-	stop := make(chan struct{})
+	// A writer posts to old chats, to the busy chat and to new chats from
+	// when the first page has been read until the reader is done.
+	start, stop := make(chan struct{}), make(chan struct{})
 	var (
 		wg      sync.WaitGroup
 		written atomic.Int64
 	)
 	writeErr := make(chan error, 1)
+	var once sync.Once
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		<-start
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
@@ -351,6 +353,7 @@ func TestConversationsCursorsWhileMessagesArrive(t *testing.T) {
 			if !writing {
 				continue
 			}
+			once.Do(func() { close(start) })
 			n := written.Load() + 2
 			eventually(t, func() bool { return written.Load() >= n || len(writeErr) > 0 }, "more concurrent writes")
 		}
@@ -359,6 +362,7 @@ func TestConversationsCursorsWhileMessagesArrive(t *testing.T) {
 	}
 	gotChats := collect("/conversations/shop?limit=3", "remoteJid", true)
 	gotMsgs := collect("/conversations/shop/"+busy+"/messages?limit=3", "id", true)
+	once.Do(func() { close(start) })
 	close(stop)
 	wg.Wait()
 	select {
@@ -370,8 +374,9 @@ func TestConversationsCursorsWhileMessagesArrive(t *testing.T) {
 	if !slices.Equal(gotChats, wantChats) {
 		t.Fatalf("paged conversations = %v\nwant %v", gotChats, wantChats)
 	}
-	// Messages that arrived before the first page may lead it; after that
-	// the listing is exactly the messages that were there, each once.
+	// The writer was already running when this listing began: messages
+	// newer than its first page may lead it; after them come exactly the
+	// messages that were there, each once.
 	first := slices.Index(gotMsgs, wantMsgs[0])
 	if first < 0 || !slices.Equal(gotMsgs[first:], wantMsgs) {
 		t.Fatalf("paged messages = %v\nwant, after any newer ones, %v", gotMsgs, wantMsgs)
