@@ -470,8 +470,9 @@ func viewChatRecord(conv *store.Conversation) chatRecord {
 	return r
 }
 
-// findChatsBatch is how many chats findChats reads at a time.
-const findChatsBatch = 1000
+// findChatsBatch is how many chats findChats reads at a time: a length the
+// store's IN lists are padded to anyway.
+const findChatsBatch = 256
 
 // findChats is Evolution's chat list: every chat of the instance (or the
 // one in where.remoteJid), newest activity first, with its last message and

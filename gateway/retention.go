@@ -12,7 +12,7 @@ import (
 const (
 	// retentionBatch bounds each purge transaction, so the message path
 	// never waits long for the database's writer.
-	retentionBatch = 500
+	retentionBatch = 256
 	// retentionPause is left between batches for other writers.
 	retentionPause = 20 * time.Millisecond
 )
