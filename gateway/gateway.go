@@ -114,7 +114,11 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	}
 	// Paired WhatsApp numbers reconnect in the background.
 	if err := g.whatsapp.Start(ctx); err != nil {
+		g.engine.Stop()
 		g.disp.Stop()
+		if ctx.Err() != nil {
+			return nil // stopped while starting, as above
+		}
 		return err
 	}
 	g.retain.Start(ctx)

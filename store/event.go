@@ -142,13 +142,13 @@ func (s *Store) NextPendingEvent(ctx context.Context, lane string) (*Event, erro
 	return e, err
 }
 
-// PendingEvents returns up to limit of the oldest pending events of lane,
-// in delivery order.
-func (s *Store) PendingEvents(ctx context.Context, lane string, limit int) ([]*Event, error) {
+// PendingEvents returns up to limit of the oldest pending events of lane
+// after seq (0 for all), in delivery order.
+func (s *Store) PendingEvents(ctx context.Context, lane string, after int64, limit int) ([]*Event, error) {
 	var evs []*Event
 	err := s.retryIdempotent(ctx, func() (err error) {
 		evs, err = collect(s.scanEvent)(s.db.Query(ctx, "SELECT "+eventColumns+` FROM webhook_events
-			WHERE lane = $1 AND status = 'pending' ORDER BY seq LIMIT $2`, lane, limit))
+			WHERE lane = $1 AND status = 'pending' AND seq > $2 ORDER BY seq LIMIT $3`, lane, after, limit))
 		return err
 	})
 	return evs, err

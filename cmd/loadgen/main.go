@@ -81,13 +81,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.settle, "settle", 15*time.Second, "how long the gateway's goroutines may take to return to the baseline after the run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the load instance (deleted by default)")
 	fs.IntVar(&o.idle, "idle-instances", 0, "create this many idle EVOLUTION instances (no load), then report memory")
-	fs.BoolVar(&o.ready, "ready", false, "poll /readyz until it answers 200 and report the time since loadgen started, and memory")
+	fs.BoolVar(&o.ready, "ready", false, "poll /readyz until it answers 200 and report the time since -since, and memory")
+	since := fs.Int64("since", 0, "-ready: when the gateway was started, in Unix nanoseconds (date +%s%N); 0 means when loadgen started")
 	fs.SetOutput(out)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := o.validate(); err != nil {
 		return err
+	}
+	if *since > 0 {
+		start = time.Unix(0, *since)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()

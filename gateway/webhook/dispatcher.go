@@ -135,19 +135,31 @@ func (d *Dispatcher) Wake(lane string) {
 
 func (d *Dispatcher) work(lane string, wake chan struct{}) {
 	defer d.wg.Done()
+	rec := d.newRecorder()
+	defer rec.close()
+	// after is the last event delivered whose outcome may not be saved
+	// yet: reads continue past it. It goes back to 0, after the recorder
+	// has caught up, whenever the lane must look at its head again.
+	var after int64
+	restart := func() { rec.flush(); after = 0 }
 	for {
-		evs, err := d.store.PendingEvents(d.ctx, lane, batchSize)
+		evs, err := d.store.PendingEvents(d.ctx, lane, after, batchSize)
 		if err != nil {
 			if d.ctx.Err() != nil {
 				return
 			}
 			d.log.Error("webhook outbox read failed", "lane", lane, "error", err)
+			restart()
 			if !d.sleep(time.Second, nil) {
 				return
 			}
 			continue
 		}
 		if len(evs) == 0 {
+			if after > 0 {
+				restart() // make sure by reading from the head
+				continue
+			}
 			d.mu.Lock()
 			select {
 			case <-wake: // woken between the read and the lock: look again
@@ -160,12 +172,23 @@ func (d *Dispatcher) work(lane string, wake chan struct{}) {
 			}
 		}
 		if wait := time.Until(evs[0].NextAttemptAt); wait > 0 {
+			if after > 0 {
+				restart()
+				continue
+			}
 			if !d.sleep(wait, wake) {
 				return
 			}
 			continue // re-read: the event may have been purged with its instance
 		}
-		d.deliver(evs)
+		done, stopped := d.deliver(evs)
+		if len(done) > 0 {
+			rec.add(done)
+			after = done[len(done)-1].Seq
+		}
+		if stopped {
+			restart()
+		}
 		if d.ctx.Err() != nil {
 			return
 		}
@@ -176,34 +199,68 @@ func (d *Dispatcher) work(lane string, wake chan struct{}) {
 // outcomes are recorded with one commit. A crash between a delivery and
 // that commit sends those events again, which receivers tell by the
 // delivery id, as after any crash mid-attempt.
-const batchSize = 32
+const batchSize = 256
 
-// deliver attempts evs in lane order until one must wait for a retry (the
-// events behind it wait too), then records every attempt made. The webhook
-// of each instance is read once per batch.
-func (d *Dispatcher) deliver(evs []*store.Event) {
+// deliver attempts evs in lane order and returns those attempted. It stops
+// early, reporting so, at an event that must wait for a retry (the events
+// behind it wait too) or at shutdown.
+func (d *Dispatcher) deliver(evs []*store.Event) (done []*store.Event, stopped bool) {
 	targets := map[string]targetResult{}
-	done := evs[:0:0]
+	done = evs[:0:0]
 	for _, ev := range evs {
 		if time.Until(ev.NextAttemptAt) > 0 {
-			break
+			return done, true
 		}
 		outcome, attempted := d.attempt(ev, targets)
 		if !attempted {
-			break // shutting down: the event stays pending
+			return done, true // shutting down: the event stays pending
 		}
 		done = append(done, ev)
 		if outcome == AttemptRetry {
-			break
+			return done, true
 		}
 	}
-	if len(done) == 0 {
-		return
+	return done, false
+}
+
+// recorder saves a lane's delivery outcomes in order, in the background:
+// the lane posts the next events while the last ones are being committed,
+// instead of waiting for each commit.
+type recorder struct {
+	d       *Dispatcher
+	batches chan []*store.Event
+	pending sync.WaitGroup
+	done    chan struct{}
+}
+
+func (d *Dispatcher) newRecorder() *recorder {
+	r := &recorder{d: d, batches: make(chan []*store.Event, 4), done: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+func (r *recorder) run() {
+	defer close(r.done)
+	for evs := range r.batches {
+		// The attempts happened; record them even if shutdown began meanwhile.
+		if err := r.d.store.UpdateEventAttempts(context.WithoutCancel(r.d.ctx), evs); err != nil {
+			r.d.log.Error("recording webhook attempts failed", "lane", evs[0].Lane, "events", len(evs), "error", err)
+		}
+		r.pending.Done()
 	}
-	// The attempts happened; record them even if shutdown began meanwhile.
-	if err := d.store.UpdateEventAttempts(context.WithoutCancel(d.ctx), done); err != nil {
-		d.log.Error("recording webhook attempts failed", "lane", done[0].Lane, "events", len(done), "error", err)
-	}
+}
+
+func (r *recorder) add(evs []*store.Event) {
+	r.pending.Add(1)
+	r.batches <- evs
+}
+
+// flush waits until everything added is saved.
+func (r *recorder) flush() { r.pending.Wait() }
+
+func (r *recorder) close() {
+	close(r.batches)
+	<-r.done
 }
 
 // sleep waits for d, a wake-up or shutdown, and reports false on shutdown.
