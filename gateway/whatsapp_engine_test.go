@@ -24,17 +24,7 @@ func TestWhatsAppBotAnswers(t *testing.T) {
 	s := startWhatsAppServer(t, "", fac)
 	rc := newReceiver(t)
 	inst := s.createWhatsApp("wa", rc)
-	done := make(chan response, 1)
-	go func() { done <- s.call("GET", "/instance/connect/wa", inst.Token, nil) }()
-	cl, err := fac.Next(15 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.WaitConnect(15 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	cl.QR(whatsmeow.QRChannelItem{Event: whatsmeow.QRChannelEventCode, Code: "2@x", Timeout: time.Minute})
-	<-done
+	cl, _ := connectQR(t, s, fac, "wa", inst.Token, "2@x")
 	own := types.JID{User: "5511900000000", Device: 7, Server: types.DefaultUserServer}
 	cl.QR(whatsmeow.QRChannelSuccess)
 	cl.CloseQR()

@@ -23,6 +23,24 @@ func startWhatsAppServer(t *testing.T, dir string, fac *watest.Factory) *server 
 	return startServer(t, dir, withWhatsApp(fac))
 }
 
+// connectQR asks the gateway to connect the instance with key, lets the
+// fake client it creates show the QR code, and returns the client with the
+// connect response.
+func connectQR(t *testing.T, s *server, fac *watest.Factory, name, key, code string) (*watest.Client, response) {
+	t.Helper()
+	got := make(chan response, 1)
+	go func() { got <- s.call("GET", "/instance/connect/"+name, key, nil) }()
+	cl, err := fac.Next(15 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WaitConnect(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cl.QR(whatsmeow.QRChannelItem{Event: whatsmeow.QRChannelEventCode, Code: code, Timeout: time.Minute})
+	return cl, <-got
+}
+
 // createWhatsApp creates a WHATSAPP instance whose webhook posts to rc.
 func (s *server) createWhatsApp(name string, rc *receiver) instance {
 	s.t.Helper()
@@ -51,17 +69,7 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 	inst := s.createWhatsApp("wa", rc)
 
 	// Connect: pairing starts and the first QR code comes back.
-	got := make(chan response, 1)
-	go func() { got <- s.call("GET", "/instance/connect/wa", inst.Token, nil) }()
-	cl, err := fac.Next(15 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.WaitConnect(15 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	cl.QR(whatsmeow.QRChannelItem{Event: whatsmeow.QRChannelEventCode, Code: "2@ref,noise,identity,adv", Timeout: time.Minute})
-	r := <-got
+	cl, r := connectQR(t, s, fac, "wa", inst.Token, "2@ref,noise,identity,adv")
 	if r.Status != http.StatusOK {
 		t.Fatalf("connect: %d %s", r.Status, r.Body)
 	}
@@ -171,16 +179,7 @@ func TestWhatsAppStateSurvivesRestart(t *testing.T) {
 	s := startWhatsAppServer(t, dir, fac)
 	rc := newReceiver(t)
 	s.createWhatsApp("wa", rc)
-	connected := make(chan response, 1)
-	go func() { connected <- s.call("GET", "/instance/connect/wa", testAPIKey, nil) }()
-	cl, err := fac.Next(15 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.WaitConnect(15 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	cl.QR(whatsmeow.QRChannelItem{Event: whatsmeow.QRChannelEventCode, Code: "2@x"})
+	cl, connected := connectQR(t, s, fac, "wa", testAPIKey, "2@x")
 	cl.QR(whatsmeow.QRChannelSuccess)
 	cl.CloseQR()
 	cl.Emit(&events.PairSuccess{ID: types.JID{User: "5511900000000", Device: 7, Server: types.DefaultUserServer}})
@@ -190,7 +189,7 @@ func TestWhatsAppStateSurvivesRestart(t *testing.T) {
 	}
 	// The connect request returns once the QR is shown; a gateway stopping
 	// while it still waited would have to wait for it.
-	if r := <-connected; r.Status != http.StatusOK {
+	if r := connected; r.Status != http.StatusOK {
 		t.Fatalf("connect: %d %s", r.Status, r.Body)
 	}
 	if err := s.stop(); err != nil {
