@@ -92,16 +92,8 @@ func (s *Server) serveTranscription(w http.ResponseWriter, r *http.Request, req 
 		writeError(w, e)
 		return
 	}
-	out := s.take(&s.transcripts, req)
-	if !s.wait(r.Context(), out.delay) {
-		return
-	}
-	switch out.kind {
-	case kindError:
-		writeError(w, out.err)
-		return
-	case kindDisconnect:
-		disconnect(w)
+	out, ok := s.answer(w, r, &s.transcripts, req)
+	if !ok {
 		return
 	}
 	text := out.text

@@ -268,16 +268,8 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, req *Request)
 		writeError(w, e)
 		return
 	}
-	out := s.take(&s.script, req)
-	if !s.wait(r.Context(), out.delay) {
-		return
-	}
-	switch out.kind {
-	case kindError:
-		writeError(w, out.err)
-		return
-	case kindDisconnect:
-		disconnect(w)
+	out, ok := s.answer(w, r, &s.script, req)
+	if !ok {
 		return
 	}
 	text, calls := out.text, []ToolCall(nil)

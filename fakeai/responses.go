@@ -276,16 +276,8 @@ func (s *Server) serveResponses(w http.ResponseWriter, r *http.Request, req *Req
 		writeError(w, e)
 		return
 	}
-	out := s.take(&s.script, req)
-	if !s.wait(r.Context(), out.delay) {
-		return
-	}
-	switch out.kind {
-	case kindError:
-		writeError(w, out.err)
-		return
-	case kindDisconnect:
-		disconnect(w)
+	out, ok := s.answer(w, r, &s.script, req)
+	if !ok {
 		return
 	}
 	cr := req.Responses

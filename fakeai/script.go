@@ -168,3 +168,22 @@ func (s *Server) toolCalls(o Outcome) []ToolCall {
 	}
 	return calls
 }
+
+// answer takes the next outcome for req from q and waits out its latency.
+// Errors and disconnections are answered here; ok says whether the caller
+// should write the reply.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, q *[]Outcome, req *Request) (out Outcome, ok bool) {
+	out = s.take(q, req)
+	if !s.wait(r.Context(), out.delay) {
+		return out, false
+	}
+	switch out.kind {
+	case kindError:
+		writeError(w, out.err)
+		return out, false
+	case kindDisconnect:
+		disconnect(w)
+		return out, false
+	}
+	return out, true
+}
