@@ -230,6 +230,6 @@ func (g *Gateway) routes() *echo.Echo {
 	return e
 }
 
-// now is the time stamped on records: UTC at the millisecond precision the
+// stamp is the time stamped on records: UTC at the millisecond precision the
 // store keeps, so a record reads back as it was returned.
-func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+func stamp() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }

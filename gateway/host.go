@@ -32,7 +32,7 @@ func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inb
 		Text:        in.Text,
 		Status:      "DELIVERY_ACK",
 		Timestamp:   in.Timestamp,
-		CreatedAt:   now(),
+		CreatedAt:   stamp(),
 	}
 	if in.IsGroup && in.SenderJID != in.ChatJID {
 		m.Participant = in.SenderJID

@@ -124,7 +124,7 @@ func (g *Gateway) createInstance(c echo.Context) error {
 	if token == "" {
 		token = newToken()
 	}
-	now := now()
+	now := stamp()
 	inst := &store.Instance{
 		ID:          uuid.NewString(),
 		Name:        req.InstanceName,

@@ -198,7 +198,7 @@ func (g *Gateway) deliver(ctx context.Context, inst *store.Instance, out bots.Ou
 		Text:        out.Text,
 		Status:      sent.Status,
 		Timestamp:   sent.Timestamp,
-		CreatedAt:   now(),
+		CreatedAt:   stamp(),
 		QuotedID:    out.QuotedID,
 		BotID:       out.BotID,
 		SessionID:   out.SessionID,

@@ -294,7 +294,7 @@ func (g *Gateway) createBot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	now := now()
+	now := stamp()
 	b.ID, b.CreatedAt, b.UpdatedAt = uuid.NewString(), now, now
 	if err := g.store.CreateBot(ctx, b); err != nil {
 		return err
@@ -368,7 +368,7 @@ func (g *Gateway) updateBot(c echo.Context) error {
 		if b, err = g.toBot(ctx, inst, &body.botFields); err != nil {
 			return err
 		}
-		b.ID, b.CreatedAt, b.UpdatedAt = old.ID, old.CreatedAt, now()
+		b.ID, b.CreatedAt, b.UpdatedAt = old.ID, old.CreatedAt, stamp()
 		return g.store.UpdateBot(ctx, b)
 	})
 	if err != nil {

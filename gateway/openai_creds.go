@@ -75,7 +75,7 @@ func (g *Gateway) createCreds(c echo.Context) error {
 		return err
 	}
 	inst := instanceOf(c)
-	now := now()
+	now := stamp()
 	cr := &store.Creds{
 		ID: uuid.NewString(), InstanceID: inst.ID, Name: req.Name, APIKey: req.APIKey, KeyHint: maskKey(req.APIKey),
 		BaseURL: strings.TrimRight(req.BaseURL, "/"), CreatedAt: now, UpdatedAt: now,

@@ -110,7 +110,7 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 		if live != nil && bot != nil && live.BotID != bot.ID {
 			return wagate.FieldError(wagate.ECONFLICT, "botId", "the chat's live session belongs to bot "+live.BotID)
 		}
-		now := now()
+		now := stamp()
 		if req.Status == "delete" {
 			if deleted, err = g.store.DeleteChatSessions(ctx, inst.ID, req.RemoteJID, req.BotID); err != nil {
 				return err

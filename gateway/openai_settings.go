@@ -167,7 +167,7 @@ func (g *Gateway) saveSettings(c echo.Context) error {
 			}
 			st.FallbackID = *fallback
 		}
-		now := now()
+		now := stamp()
 		st.CreatedAt, st.UpdatedAt = now, now
 		if old, err := g.store.OpenAISettings(ctx, inst.ID); err == nil {
 			st.CreatedAt = old.CreatedAt
@@ -235,7 +235,7 @@ func (g *Gateway) ignoreJid(c echo.Context) error {
 		case req.Action == "remove" && i >= 0:
 			st.IgnoreJids = slices.Delete(st.IgnoreJids, i, i+1)
 		}
-		now := now()
+		now := stamp()
 		if st.CreatedAt.IsZero() {
 			st.CreatedAt = now
 		}

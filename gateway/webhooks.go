@@ -148,7 +148,7 @@ func (g *Gateway) setWebhook(c echo.Context) error {
 	}
 	inst := instanceOf(c)
 	ctx := c.Request().Context()
-	now := now()
+	now := stamp()
 	w.InstanceID, w.CreatedAt, w.UpdatedAt = inst.ID, now, now
 	var newSecret bool
 	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
@@ -193,7 +193,7 @@ func (g *Gateway) rotateWebhookSecret(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		w.Secret, w.UpdatedAt = newWebhookSecret(), now()
+		w.Secret, w.UpdatedAt = newWebhookSecret(), stamp()
 		secret = w.Secret
 		return g.store.PutWebhook(ctx, w)
 	})
