@@ -85,8 +85,13 @@ func (g *Gateway) createInstance(c echo.Context) error {
 		return err
 	}
 	var problems wagate.Problems
-	if !instanceNamePattern.MatchString(req.InstanceName) {
+	switch {
+	case !instanceNamePattern.MatchString(req.InstanceName):
 		problems.Add("instanceName", "required: 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")
+	case strings.Trim(req.InstanceName, ".") == "":
+		// "." and ".." are path segments clients and proxies resolve away:
+		// /instance/connect/.. would never reach the instance.
+		problems.Add("instanceName", "must not consist of dots only: it is a segment of the API's paths")
 	}
 	if req.Integration == "" {
 		req.Integration = store.IntegrationWhatsAppBaileys // Evolution's default

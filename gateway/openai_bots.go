@@ -82,6 +82,9 @@ const (
 	maxMaxTokens  = 1_000_000
 	maxPrompts    = 100
 	maxPromptText = 100_000
+	// maxTools is OpenAI's own limit on the tools of one request: a bot
+	// with more could never call the model.
+	maxTools = 128
 )
 
 var toolNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -205,6 +208,10 @@ func checkTools(raw json.RawMessage, p *wagate.Problems) (json.RawMessage, bool)
 	}
 	if len(list) == 0 {
 		return nil, true
+	}
+	if len(list) > maxTools {
+		p.Add("tools", fmt.Sprintf("more than %d tools; OpenAI accepts at most %d per request", maxTools, maxTools))
+		return nil, false
 	}
 	type function struct {
 		Name        string          `json:"name"`

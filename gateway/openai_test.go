@@ -200,6 +200,13 @@ func TestOpenAIBotValidation(t *testing.T) {
 		{"tools bad type", func(m map[string]any) {
 			m["functionUrl"], m["tools"] = "https://example.com/fn", []any{map[string]any{"type": "code_interpreter"}}
 		}, `tools[0].type: must be "function"`},
+		{"too many tools", func(m map[string]any) {
+			list := make([]any, 129)
+			for i := range list {
+				list[i] = map[string]any{"name": fmt.Sprintf("tool_%d", i)}
+			}
+			m["functionUrl"], m["tools"] = "https://example.com/fn", list
+		}, "tools: more than 128 tools"},
 		{"tools not array", func(m map[string]any) { m["tools"] = map[string]any{} }, "tools: must be an array"},
 		{"tools for assistant", func(m map[string]any) {
 			m["botType"], m["assistantId"], m["functionUrl"] = "assistant", "pmpt_123", "https://example.com/fn"
@@ -236,6 +243,11 @@ func TestOpenAIBotValidation(t *testing.T) {
 	if ts := tools["tools"].([]any); len(ts) != 2 || ts[1].(map[string]any)["type"] != "function" {
 		t.Fatalf("tools = %v", tools["tools"])
 	}
+	most := make([]any, 128) // OpenAI's limit, accepted
+	for i := range most {
+		most[i] = map[string]any{"name": fmt.Sprintf("tool_%d", i)}
+	}
+	s.createBot(a, simpleBot(creds, func(m map[string]any) { m["functionUrl"], m["tools"] = "https://example.com/fn", most }))
 	s.must(http.StatusOK, "POST", "/openai/settings/alpha", a.Token, map[string]any{"openaiCredsId": creds})
 	inherits := s.createBot(a, simpleBot("", func(m map[string]any) { delete(m, "openaiCredsId") }))
 	if inherits["openaiCredsId"] != nil {
