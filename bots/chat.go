@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/wagate/wagate"
@@ -348,7 +347,7 @@ func (c *chat) emit(ctx context.Context, event, reason string) error {
 
 func (c *chat) open(ctx context.Context, b *bot, pushName, reason string, now time.Time) error {
 	s := &store.Session{
-		ID: uuid.NewString(), InstanceID: c.inst.ID, BotID: b.ID, RemoteJID: c.jid, PushName: pushName,
+		ID: store.NewSessionID(), InstanceID: c.inst.ID, BotID: b.ID, RemoteJID: c.jid, PushName: pushName,
 		Status: store.SessionOpened, Reason: reason, CreatedAt: now, UpdatedAt: now,
 	}
 	return c.e.outbox.Tx(ctx, func(ctx context.Context) error {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
@@ -134,7 +133,7 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 				return wagate.FieldError(wagate.EUNPROCESSABLE, "botId", "the bot is disabled")
 			}
 			result = &store.Session{
-				ID: uuid.NewString(), InstanceID: inst.ID, BotID: bot.ID, RemoteJID: req.RemoteJID,
+				ID: store.NewSessionID(), InstanceID: inst.ID, BotID: bot.ID, RemoteJID: req.RemoteJID,
 				Status: store.SessionOpened, Reason: ReasonAPI, CreatedAt: now, UpdatedAt: now,
 			}
 			if err := g.store.CreateSession(ctx, result); err != nil {

@@ -450,3 +450,46 @@ func TestOutboxLaneInsertWaitsForOpenTransaction(t *testing.T) {
 		}
 	})
 }
+
+func TestSessionsSameMillisecondNewestFirst(t *testing.T) {
+	storetest.Run(t, testSessionsSameMillisecondNewestFirst)
+}
+
+// Sessions created in one millisecond (a chat's session closed and the next
+// opened at once) list in creation order, newest first, page by page.
+func testSessionsSameMillisecondNewestFirst(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
+	ctx := t.Context()
+	a := mustCreate(t, s, newInstance("alpha", "5511"))
+	bot := mustCreateBot(t, s, a.ID, "bot-1")
+	const chat = "5511@s.whatsapp.net"
+	var created []string
+	for range 40 {
+		se := newSession(a.ID, bot.ID, chat, store.NewSessionID()) // all at t0
+		se.Status = store.SessionClosed
+		if err := s.CreateSession(ctx, se); err != nil {
+			t.Fatal(err)
+		}
+		created = append(created, se.ID)
+	}
+	var got []string
+	f := store.SessionFilter{RemoteJID: chat, Limit: 7}
+	for {
+		page, err := s.ListSessions(ctx, a.ID, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, se := range page {
+			got = append(got, se.ID)
+		}
+		if len(page) < f.Limit {
+			break
+		}
+		last := page[len(page)-1]
+		f.Before = &store.SessionCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	slices.Reverse(created)
+	if !slices.Equal(got, created) {
+		t.Fatalf("sessions listed\n%v\nwant newest first\n%v", got, created)
+	}
+}

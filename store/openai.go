@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/wagate/wagate"
 )
 
@@ -360,6 +362,16 @@ func (s *Store) PutOpenAISettings(ctx context.Context, st *OpenAISettings) error
 
 // ---- sessions
 
+// NewSessionID returns an id for a new session. Sessions are listed newest
+// first by (created_at, id), and created_at has millisecond precision: two
+// sessions of one chat can share it (a session closed and the next opened
+// at once), and random ids would then order them by chance. These ids are
+// UUIDv7, whose time and sub-millisecond counter make every id greater than
+// the ones this process made before, so the id breaks such ties in creation
+// order. Sessions stored with older random ids keep an arbitrary but stable
+// order among those created in the same millisecond.
+func NewSessionID() string { return uuid.Must(uuid.NewV7()).String() }
+
 const sessionColumns = `id, instance_id, bot_id, remote_jid, push_name, status, paused_until, previous_response_id,
 	close_reason, created_at, updated_at, closed_at, status_reason`
 
@@ -444,7 +456,9 @@ type SessionCursor struct {
 	ID        string
 }
 
-// ListSessions returns the instance's sessions matching f, newest first.
+// ListSessions returns the instance's sessions matching f, newest first:
+// by created_at, then by id, which for ids from NewSessionID is creation
+// order. The cursor is the same pair.
 func (s *Store) ListSessions(ctx context.Context, instanceID string, f SessionFilter) ([]*Session, error) {
 	var beforeAt int64
 	var beforeID string
