@@ -15,7 +15,7 @@ import (
 	"github.com/wagate/wagate"
 )
 
-// decode reads the request body as one JSON value into v. With strict,
+// decode reads the request body as one JSON object into v. With strict,
 // fields v does not declare are rejected by name. Every failure is an error
 // naming the field or the byte where the JSON went wrong.
 func decode(c echo.Context, v any, strict bool) error {
@@ -27,8 +27,13 @@ func decode(c echo.Context, v any, strict bool) error {
 		}
 		return wagate.Invalid("body", "could not be read")
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	switch trimmed := bytes.TrimSpace(body); {
+	case len(trimmed) == 0:
 		return wagate.Invalid("body", "empty; a JSON object is required")
+	case string(trimmed) == "null":
+		// encoding/json leaves v untouched for null: a handler would go on
+		// with zero values, e.g. reset every setting to its default.
+		return wagate.Invalid("body", "null; a JSON object is required")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if strict {

@@ -115,6 +115,7 @@ func TestCreateInstanceValidation(t *testing.T) {
 		{"empty body", testAPIKey, "", 400, "body: empty"},
 		{"malformed JSON", testAPIKey, `{"instanceName":`, 400, "body: malformed JSON"},
 		{"not an object", testAPIKey, `[1]`, 400, "body: must be an object"},
+		{"null body", testAPIKey, " null ", 400, "body: null; a JSON object is required"},
 		{"trailing data", testAPIKey, `{"instanceName":"a","integration":"EVOLUTION","number":"1"} {}`, 400, "body: unexpected data"},
 		{"unknown field", testAPIKey, map[string]any{"instanceName": "a", "number": "1", "integration": "EVOLUTION", "colour": "red"}, 400, "colour: unknown field"},
 		{"wrong type", testAPIKey, map[string]any{"instanceName": 5}, 400, "instanceName: must be a string"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -282,11 +283,67 @@ func checkTools(raw json.RawMessage, p *wagate.Problems) (json.RawMessage, bool)
 // read-only ones of a fetched bot, which Evolution clients send back whole.
 type botBody struct {
 	botFields
+	botReadOnly
+}
+
+// botReadOnly are the fields fetch shows that no request can change. A
+// client that fetches a bot, edits it and sends it back (as Evolution
+// clients do) sends them unchanged: they are accepted when they equal the
+// stored bot's, and refused when they differ, so that nobody believes an
+// id or a time was changed. On create there is no stored bot: they are
+// refused.
+type botReadOnly struct {
 	ID         json.RawMessage `json:"id"`
 	InstanceID json.RawMessage `json:"instanceId"`
 	CreatedAt  json.RawMessage `json:"createdAt"`
 	UpdatedAt  json.RawMessage `json:"updatedAt"`
 	Effective  json.RawMessage `json:"effective"`
+}
+
+// check reports every read-only field sent that differs from old, the bot
+// as stored (nil on create) whose effective values are eff.
+func (ro *botReadOnly) check(inst *store.Instance, old *store.Bot, eff *bots.Effective, p *wagate.Problems) {
+	sent := func(raw json.RawMessage) bool { t := bytes.TrimSpace(raw); return len(t) > 0 && string(t) != "null" }
+	fields := []struct {
+		name string
+		raw  json.RawMessage
+		same func(json.RawMessage) bool
+	}{
+		{"id", ro.ID, func(raw json.RawMessage) bool { return sameString(raw, old.ID) }},
+		{"instanceId", ro.InstanceID, func(raw json.RawMessage) bool { return sameString(raw, inst.ID) }},
+		{"createdAt", ro.CreatedAt, func(raw json.RawMessage) bool { return sameTime(raw, old.CreatedAt) }},
+		{"updatedAt", ro.UpdatedAt, func(raw json.RawMessage) bool { return sameTime(raw, old.UpdatedAt) }},
+		{"effective", ro.Effective, func(raw json.RawMessage) bool { return sameJSON(raw, eff) }},
+	}
+	for _, f := range fields {
+		switch {
+		case !sent(f.raw):
+		case old == nil:
+			p.Add(f.name, "read-only: set by wagate; leave it out")
+		case !f.same(f.raw):
+			p.Add(f.name, "read-only: must be left out or equal the stored bot's")
+		}
+	}
+}
+
+func sameString(raw json.RawMessage, want string) bool {
+	var s string
+	return json.Unmarshal(raw, &s) == nil && s == want
+}
+
+func sameTime(raw json.RawMessage, want time.Time) bool {
+	var t time.Time
+	return json.Unmarshal(raw, &t) == nil && t.Equal(want)
+}
+
+// sameJSON reports whether raw is want as JSON, whatever its layout.
+func sameJSON(raw json.RawMessage, want any) bool {
+	enc, err := json.Marshal(want)
+	if err != nil {
+		return false
+	}
+	var a, b any
+	return json.Unmarshal(raw, &a) == nil && json.Unmarshal(enc, &b) == nil && reflect.DeepEqual(a, b)
 }
 
 func (g *Gateway) createBot(c echo.Context) error {
@@ -297,6 +354,11 @@ func (g *Gateway) createBot(c echo.Context) error {
 	f := body.botFields
 	inst := instanceOf(c)
 	ctx := c.Request().Context()
+	var p wagate.Problems
+	body.botReadOnly.check(inst, nil, nil, &p)
+	if err := p.Err(); err != nil {
+		return err
+	}
 	b, err := g.toBot(ctx, inst, &f)
 	if err != nil {
 		return err
@@ -358,6 +420,11 @@ func (g *Gateway) updateBot(c echo.Context) error {
 		if err := decode(c, &patch, false); err != nil {
 			return err
 		}
+		// A merge patch that is not an object would replace the whole
+		// bot (RFC 7386); decode already refused null, this is a guard.
+		if patch == nil {
+			return wagate.Invalid("body", "a JSON object is required")
+		}
 	} else if err := decode(c, &body, true); err != nil {
 		return err
 	}
@@ -372,6 +439,16 @@ func (g *Gateway) updateBot(c echo.Context) error {
 				return err
 			}
 		}
+		settings, err := g.openAISettings(ctx, inst)
+		if err != nil {
+			return err
+		}
+		eff := bots.EffectiveFor(old, settings)
+		var p wagate.Problems
+		body.botReadOnly.check(inst, old, &eff, &p)
+		if err := p.Err(); err != nil {
+			return err
+		}
 		if b, err = g.toBot(ctx, inst, &body.botFields); err != nil {
 			return err
 		}
@@ -385,9 +462,22 @@ func (g *Gateway) updateBot(c echo.Context) error {
 }
 
 // mergeBot applies a merge patch to the bot as the API shows it, and reads
-// the result back as strictly as a request body.
+// the result back as strictly as a request body. Read-only fields in the
+// patch are kept aside for botReadOnly.check rather than merged.
 func mergeBot(old *store.Bot, patch map[string]any) (botBody, error) {
 	var body botBody
+	readOnly := map[string]*json.RawMessage{"id": &body.ID, "instanceId": &body.InstanceID,
+		"createdAt": &body.CreatedAt, "updatedAt": &body.UpdatedAt, "effective": &body.Effective}
+	for k, dst := range readOnly {
+		if v, ok := patch[k]; ok {
+			raw, err := json.Marshal(v)
+			if err != nil {
+				return body, err
+			}
+			*dst = raw
+			delete(patch, k)
+		}
+	}
 	current, err := json.Marshal(viewBot(old).botFields)
 	if err != nil {
 		return body, err
@@ -402,7 +492,7 @@ func mergeBot(old *store.Bot, patch map[string]any) (botBody, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(merged))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
+	if err := dec.Decode(&body.botFields); err != nil {
 		return body, decodeError(err)
 	}
 	return body, nil

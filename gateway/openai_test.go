@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -293,6 +294,29 @@ func TestOpenAIBotPutAndPatch(t *testing.T) {
 	if r := s.must(http.StatusOK, "PUT", path, a.Token, fetched).json(t); r["description"] != "round trip" || r["createdAt"] != bot["createdAt"] {
 		t.Fatalf("PUT of a fetched bot = %v", r)
 	}
+	// Read-only fields are accepted as fetched, and refused when they differ.
+	for field, value := range map[string]any{
+		"id": "another-id", "instanceId": "another-instance", "createdAt": "2020-01-01T00:00:00Z",
+		"updatedAt": "2020-01-01T00:00:00Z", "effective": map[string]any{"expire": 1},
+	} {
+		edited := maps.Clone(fetched)
+		edited[field] = value
+		hasMessage(t, s.must(http.StatusBadRequest, "PUT", path, a.Token, edited), field+": read-only")
+		hasMessage(t, s.must(http.StatusBadRequest, "PATCH", path, a.Token, map[string]any{field: value}), field+": read-only")
+		hasMessage(t, s.must(http.StatusBadRequest, "POST", "/openai/create/alpha", a.Token, simpleBot(creds, func(m map[string]any) { m[field] = value })), field+": read-only")
+	}
+	fetched = s.must(http.StatusOK, "GET", "/openai/fetch/"+bot["id"].(string)+"/alpha", a.Token, nil).json(t)
+	if r := s.must(http.StatusOK, "PATCH", path, a.Token, map[string]any{"id": fetched["id"], "createdAt": fetched["createdAt"],
+		"updatedAt": fetched["updatedAt"], "effective": fetched["effective"], "description": "patched as fetched"}).json(t); r["description"] != "patched as fetched" {
+		t.Fatalf("PATCH with unchanged read-only fields = %v", r)
+	}
+	// null is not a bot, nor a patch.
+	for _, method := range []string{"PUT", "PATCH"} {
+		hasMessage(t, s.must(http.StatusBadRequest, method, path, a.Token, "null"), "body: null")
+	}
+	if r := s.must(http.StatusOK, "GET", "/openai/fetch/"+bot["id"].(string)+"/alpha", a.Token, nil).json(t); r["description"] != "patched as fetched" {
+		t.Fatalf("after refused updates = %v", r)
+	}
 	s.must(http.StatusNotFound, "PUT", "/openai/update/nope/alpha", a.Token, simpleBot(creds, nil))
 	s.must(http.StatusNotFound, "PATCH", "/openai/update/nope/alpha", a.Token, map[string]any{})
 
@@ -342,6 +366,11 @@ func TestOpenAISettingsAndInheritance(t *testing.T) {
 	if saved["openaiIdFallback"] != fallback["id"] || saved["fallbackId"] != fallback["id"] || saved["expire"] != 45.0 ||
 		saved["delayMessage"] != 1000.0 || saved["transcriptionErrorMessage"] != "Please type." {
 		t.Fatalf("saved settings = %v", saved)
+	}
+	// A null body is not settings: refused, and nothing is reset.
+	hasMessage(t, s.must(http.StatusBadRequest, "POST", "/openai/settings/alpha", a.Token, "null"), "body: null")
+	if kept := s.must(http.StatusOK, "GET", "/openai/fetchSettings/alpha", a.Token, nil).json(t); kept["openaiCredsId"] != creds || kept["fallbackId"] != fallback["id"] {
+		t.Fatalf("settings after a null body = %v", kept)
 	}
 	// The bot was not copied at creation: the change applies now; the bot's
 	// own keepOpen still wins.
