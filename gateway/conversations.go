@@ -357,6 +357,11 @@ func viewFindRecord(m *store.Message) findRecord {
 const (
 	defaultFindPageSize = 50
 	maxFindPageSize     = 1000
+	// maxFindPage bounds page numbers so that the offset, (page-1)·size,
+	// stays far inside every integer type on the way to the database: an
+	// unbounded page wrapped the offset negative. Deeper reading is the
+	// cursor-paginated messages route's job.
+	maxFindPage = 1_000_000
 )
 
 // findMessages is Evolution's message search: where.key filters, page
@@ -390,8 +395,8 @@ func (g *Gateway) findMessages(c echo.Context) error {
 	}
 	page, size := 1, defaultFindPageSize
 	if req.Page != nil {
-		if page = *req.Page; page < 1 {
-			p.Add("page", "must be 1 or more")
+		if page = *req.Page; page < 1 || page > maxFindPage {
+			p.Add("page", fmt.Sprintf("must be from 1 to %d", maxFindPage))
 		}
 	}
 	if req.Offset != nil {

@@ -503,8 +503,23 @@ func TestEvolutionFindMessagesAndChats(t *testing.T) {
 	if len(body.Messages.Records) != 0 || body.Messages.Total != 11 {
 		t.Fatalf("past the end: %+v", body.Messages)
 	}
-	for _, bad := range []map[string]any{{"page": 0}, {"offset": 0}, {"offset": 1001}, {"where": map[string]any{"key": map[string]any{"remoteJid": "abc"}}}} {
-		e.s.must(http.StatusBadRequest, "POST", "/chat/findMessages/shop", tok, bad)
+	find(map[string]any{"page": 1_000_000, "offset": 1000}) // the last page number accepted
+	if len(body.Messages.Records) != 0 || body.Messages.CurrentPage != 1_000_000 {
+		t.Fatalf("last page: %+v", body.Messages)
+	}
+	for _, tt := range []struct {
+		body any
+		want string
+	}{
+		{map[string]any{"page": 0}, "page: must be from 1 to 1000000"},
+		{map[string]any{"page": 1_000_001}, "page: must be from 1 to 1000000"},
+		{`{"page": 9223372036854775807}`, "page: must be from 1 to 1000000"}, // wrapped the offset negative
+		{`{"page": 9223372036854775808}`, "page: must be an integer"},
+		{map[string]any{"offset": 0}, "offset: must be a page size from 1 to 1000"},
+		{map[string]any{"offset": 1001}, "offset: must be a page size from 1 to 1000"},
+		{map[string]any{"where": map[string]any{"key": map[string]any{"remoteJid": "abc"}}}, "where.key.remoteJid:"},
+	} {
+		hasMessage(t, e.s.must(http.StatusBadRequest, "POST", "/chat/findMessages/shop", tok, tt.body), tt.want)
 	}
 
 	var chats []map[string]any
