@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -242,18 +243,42 @@ func (g *Gateway) chatKey(c echo.Context) (string, error) {
 	if err != nil {
 		return "", wagate.Invalid("remoteJid", "not a valid JID")
 	}
-	jid, problem := normalizeNumber(raw)
-	if problem != "" {
-		return "", wagate.Invalid("remoteJid", problem)
-	}
-	key, ok, err := g.store.ConversationKey(c.Request().Context(), instanceOf(c).ID, jid)
+	key, ok, err := g.lookupChat(c.Request().Context(), instanceOf(c).ID, raw, "remoteJid")
 	if err != nil {
 		return "", err
 	}
 	if !ok {
+		jid, _ := normalizeNumber(raw)
 		return "", wagate.FieldError(wagate.ENOTFOUND, "remoteJid", "no conversation with "+jid+" in this instance")
 	}
 	return key, nil
+}
+
+// maxLegacyKeyLen is the longest remoteJid inbound ever accepted.
+const maxLegacyKeyLen = 256
+
+// lookupChat finds the conversation a client names with raw (a JID or a
+// phone number), reporting a problem under field when raw names none by
+// the rules and no chat is stored under it. Versions that did not check
+// the inbound remoteJid stored chats under keys no rule accepts ("not a
+// jid", control characters): they are found by their exact key, so that
+// they stay readable.
+func (g *Gateway) lookupChat(ctx context.Context, instanceID, raw, field string) (key string, ok bool, err error) {
+	jid, problem := normalizeNumber(raw)
+	if problem == "" {
+		if key, ok, err = g.store.ConversationKey(ctx, instanceID, jid); err != nil || ok {
+			return key, ok, err
+		}
+	}
+	if raw != jid && raw != "" && len(raw) <= maxLegacyKeyLen {
+		if key, ok, err = g.store.ConversationKey(ctx, instanceID, raw); err != nil || ok {
+			return key, ok, err
+		}
+	}
+	if problem != "" {
+		return "", false, wagate.Invalid(field, problem)
+	}
+	return "", false, nil
 }
 
 // maxChatSessions bounds the sessions shown with a conversation.
@@ -386,13 +411,7 @@ func (g *Gateway) findMessages(c echo.Context) error {
 	}
 	var p wagate.Problems
 	f := store.FindMessagesFilter{ID: strings.TrimSpace(req.Where.Key.ID), FromMe: req.Where.Key.FromMe}
-	jid := strings.TrimSpace(req.Where.Key.RemoteJID)
-	if jid != "" {
-		var problem string
-		if jid, problem = normalizeNumber(jid); problem != "" {
-			p.Add("where.key.remoteJid", problem)
-		}
-	}
+	jid := req.Where.Key.RemoteJID
 	page, size := 1, defaultFindPageSize
 	if req.Page != nil {
 		if page = *req.Page; page < 1 || page > maxFindPage {
@@ -409,10 +428,10 @@ func (g *Gateway) findMessages(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	inst := instanceOf(c)
-	if jid != "" {
+	if strings.TrimSpace(jid) != "" {
 		// The chat is its whole conversation: a person's messages from a
 		// LID are found by the phone number too.
-		key, ok, err := g.store.ConversationKey(ctx, inst.ID, jid)
+		key, ok, err := g.lookupChat(ctx, inst.ID, jid, "where.key.remoteJid")
 		if err != nil {
 			return err
 		}
@@ -496,12 +515,8 @@ func (g *Gateway) findChats(c echo.Context) error {
 	inst := instanceOf(c)
 	ctx := c.Request().Context()
 	out := []chatRecord{}
-	if jid := strings.TrimSpace(req.Where.RemoteJID); jid != "" {
-		jid, problem := normalizeNumber(jid)
-		if problem != "" {
-			return wagate.Invalid("where.remoteJid", problem)
-		}
-		key, ok, err := g.store.ConversationKey(ctx, inst.ID, jid)
+	if jid := req.Where.RemoteJID; strings.TrimSpace(jid) != "" {
+		key, ok, err := g.lookupChat(ctx, inst.ID, jid, "where.remoteJid")
 		if err != nil {
 			return err
 		}

@@ -216,31 +216,6 @@ func (g *Gateway) deliver(ctx context.Context, inst *store.Instance, out bots.Ou
 }
 
 // normalizeNumber keeps a JID as given (suffix included, unlike Evolution)
-// and turns a phone number into a WhatsApp user JID.
-func normalizeNumber(n string) (jid, problem string) {
-	n = strings.TrimSpace(n)
-	switch {
-	case n == "":
-		return "", "required"
-	case len(n) > 256:
-		return "", "longer than 256 characters"
-	case strings.Contains(n, "@"):
-		if strings.HasPrefix(n, "@") || strings.HasSuffix(n, "@") || strings.ContainsFunc(n, isSpaceOrControl) {
-			return "", "not a valid JID"
-		}
-		return n, ""
-	}
-	digits := strings.Map(func(r rune) rune {
-		switch {
-		case r >= '0' && r <= '9':
-			return r
-		case r == '+' || r == ' ' || r == '-' || r == '(' || r == ')' || r == '.':
-			return -1
-		}
-		return 'x'
-	}, n)
-	if digits == "" || strings.Contains(digits, "x") {
-		return "", "must be a phone number (digits, country code first) or a full JID"
-	}
-	return digits + "@s.whatsapp.net", ""
-}
+// and turns a phone number into a WhatsApp user JID: evolution.NormalizeJID,
+// the rule the inbound route applies too.
+func normalizeNumber(n string) (jid, problem string) { return evolution.NormalizeJID(n) }

@@ -138,6 +138,9 @@ func (s *Store) chatKeyOf(ctx context.Context, instanceID, jid string) (string, 
 // key its messages are kept under (a LID chat kept under the phone number).
 // It reports false when the instance has no such conversation.
 func (s *Store) ConversationKey(ctx context.Context, instanceID, jid string) (string, bool, error) {
+	if s.postgres && strings.ContainsRune(jid, 0) {
+		return "", false, nil // PostgreSQL text cannot hold NUL: no key has one, and binding one fails
+	}
 	var n int
 	err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM conversations WHERE instance_id = $1 AND chat_key = $2",
 		instanceID, jid).Scan(&n)

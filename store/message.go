@@ -19,6 +19,10 @@ const (
 	Outbound Direction = "out"
 )
 
+// maxClockSkew is how far ahead of its receipt a message's own timestamp
+// may be before it is taken for garbage when read back.
+const maxClockSkew = 24 * time.Hour
+
 // Message states. An inbound message waits in MessageReceived until the bot
 // engine decides on it; outbound messages are MessageSent.
 const (
@@ -45,7 +49,7 @@ type Message struct {
 	Content      json.RawMessage // Evolution's "message" object
 	Text         string          // the text extracted from Content, for search and bots
 	Status       string          // Evolution's delivery status
-	Timestamp    time.Time       // when the message was sent
+	Timestamp    time.Time       // when the message was sent; read back as CreatedAt when implausible
 	CreatedAt    time.Time       // when the gateway stored it
 	IgnoreReason string          // set by the channel: a kind of message bots never answer
 	MentionsMe   bool
@@ -137,6 +141,11 @@ func scanMessage(row scanner) (*Message, error) {
 	}
 	m.Direction, m.Content = Direction(dir), json.RawMessage(content)
 	m.Timestamp, m.CreatedAt = fromMillis(sent), fromMillis(at)
+	if sent < 0 || sent > at+maxClockSkew.Milliseconds() {
+		// Not a time the message can have been sent (stored by a version
+		// that did not check): when it was received is the best guess.
+		m.Timestamp = m.CreatedAt
+	}
 	return &m, nil
 }
 

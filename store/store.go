@@ -318,7 +318,16 @@ func (s *Store) inTxn(ctx context.Context) bool {
 // millis and fromMillis convert between time.Time and the stored unix milliseconds.
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
-func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+// fromMillis clamps what it reads to the years 1 to 9999: a time outside
+// them has no JSON (RFC 3339) form, and one such value stored by an older
+// version (a sender's millisecond timestamp taken for seconds) made every
+// route that shows it fail.
+func fromMillis(ms int64) time.Time { return time.UnixMilli(min(max(ms, minMillis), maxMillis)).UTC() }
+
+var (
+	minMillis = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	maxMillis = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC).UnixMilli()
+)
 
 func notFound(err error, format string, args ...any) error {
 	if errors.Is(err, sql.ErrNoRows) {

@@ -46,9 +46,18 @@ var messageKinds = []string{
 	"pollUpdateMessage", "buttonsResponseMessage", "listResponseMessage", "templateButtonReplyMessage",
 }
 
+const maxIDLen = 256
+
+// Bounds of messageTimestamp. Senders use unix seconds (Baileys) or
+// milliseconds (many others): a value from msThreshold up is read as
+// milliseconds, as seconds it would be after the year 5138 and as
+// milliseconds it is after 1973. A timestamp more than maxFuture ahead of
+// the gateway's clock is refused rather than stored: it would sort the
+// chat's messages wrongly forever, and before these checks one could not
+// even be shown (a year past 9999 has no JSON form).
 const (
-	maxIDLen  = 256
-	maxJIDLen = 256
+	msThreshold = 100_000_000_000
+	maxFuture   = 24 * time.Hour
 )
 
 // Parsed is a validated inbound message: the channel-neutral form for the
@@ -69,14 +78,25 @@ func (p *Payload) Parse(ownNumber string) (*Parsed, error) {
 	if p.Key == nil {
 		problems.Add("key", "required")
 	} else {
-		if strings.TrimSpace(p.Key.RemoteJID) == "" {
-			problems.Add("key.remoteJid", "required")
-		} else if len(p.Key.RemoteJID) > maxJIDLen {
-			problems.Add("key.remoteJid", "longer than 256 characters")
+		// The chat routes must be able to name every chat stored: the same
+		// rule as theirs, a JID or a phone number made one.
+		var problem string
+		if p.Key.RemoteJID, problem = NormalizeJID(p.Key.RemoteJID); problem != "" {
+			problems.Add("key.remoteJid", problem)
+		}
+		if p.Key.Participant != "" {
+			if p.Key.Participant, problem = NormalizeJID(p.Key.Participant); problem != "" {
+				problems.Add("key.participant", problem)
+			}
 		}
 		if len(p.Key.ID) > maxIDLen {
 			problems.Add("key.id", "longer than 256 characters")
 		}
+	}
+	now := time.Now()
+	ts, problem := messageTime(p.MessageTimestamp, now)
+	if problem != "" {
+		problems.Add("messageTimestamp", problem)
 	}
 	content, kind, text, ctxInfo := p.message(&problems)
 	if err := problems.Err(); err != nil {
@@ -88,10 +108,6 @@ func (p *Payload) Parse(ownNumber string) (*Parsed, error) {
 	messageType := p.MessageType
 	if messageType == "" {
 		messageType = kind
-	}
-	ts := time.Now()
-	if p.MessageTimestamp > 0 {
-		ts = time.Unix(p.MessageTimestamp, 0)
 	}
 	chat := p.Key.RemoteJID
 	in := bots.Inbound{
@@ -179,6 +195,27 @@ func (p *Payload) message(problems *wagate.Problems) (content json.RawMessage, k
 		}
 	}
 	return p.Message, kind, text, ci
+}
+
+// messageTime reads a messageTimestamp: unix seconds, or milliseconds by
+// magnitude; none (0) is now. It returns the problem with v instead when v
+// cannot be a time a message was sent.
+func messageTime(v int64, now time.Time) (time.Time, string) {
+	var t time.Time
+	switch {
+	case v == 0:
+		return now, ""
+	case v < 0:
+		return t, "must be unix time in seconds or milliseconds, not negative"
+	case v >= msThreshold:
+		t = time.UnixMilli(v)
+	default:
+		t = time.Unix(v, 0)
+	}
+	if t.After(now.Add(maxFuture)) {
+		return time.Time{}, "more than a day in the future; send unix time in seconds or milliseconds"
+	}
+	return t, ""
 }
 
 // user is the user part of a JID ("5511@s.whatsapp.net" → "5511"), without

@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 	"unicode"
 
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -27,6 +28,10 @@ const (
 	ignoreUnsupported = "unsupported message kind"
 	ignoreEcho        = "echo of a message the gateway sent"
 )
+
+// maxClockSkew is how far ahead of the gateway's clock a message's
+// timestamp may be.
+const maxClockSkew = 24 * time.Hour
 
 // own is the instance's own account in both address forms, without device.
 type own struct{ pn, lid types.JID }
@@ -61,6 +66,11 @@ func translate(evt *events.Message, me own) (in bots.Inbound, content json.RawMe
 		PushName:  info.PushName,
 		IsGroup:   info.Chat.Server == types.GroupServer,
 		Timestamp: info.Timestamp,
+	}
+	if now := time.Now(); in.Timestamp.IsZero() || in.Timestamp.After(now.Add(maxClockSkew)) {
+		// A stanza without its t attribute, or a sender's clock far ahead:
+		// the time it reached us is the best there is.
+		in.Timestamp = now
 	}
 	if in.IsGroup {
 		in.SenderJID = info.Sender.ToNonAD().String()

@@ -266,3 +266,33 @@ func TestEvolutionJSONNames(t *testing.T) {
 		t.Fatalf("JSON = %s\nwant  %s", raw, want)
 	}
 }
+
+// A message's time is its sender's unless that cannot be: missing, or
+// far ahead of our clock, it is when the message reached the gateway.
+func TestTranslateTimestamp(t *testing.T) {
+	text := &waE2E.Message{Conversation: proto.String("oi")}
+	tests := []struct {
+		name  string
+		ts    time.Time
+		keeps bool
+	}{
+		{"sender's time", msgTime, true},
+		{"a minute ahead", time.Now().Add(time.Minute), true},
+		{"missing", time.Time{}, false},
+		{"years ahead", time.Now().AddDate(40000, 0, 0), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			evt := dm("TS", text)
+			evt.Info.Timestamp = tt.ts
+			before := time.Now()
+			in, _ := mustTranslate(t, evt)
+			switch {
+			case tt.keeps && !in.Timestamp.Equal(tt.ts):
+				t.Fatalf("timestamp %v, want the sender's %v", in.Timestamp, tt.ts)
+			case !tt.keeps && (in.Timestamp.Before(before) || in.Timestamp.After(time.Now())):
+				t.Fatalf("timestamp %v, want the time of receipt", in.Timestamp)
+			}
+		})
+	}
+}
