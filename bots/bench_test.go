@@ -55,7 +55,7 @@ func BenchmarkTriggerMatch100Bots(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				if got, _ := c.match(ctx, m, m.Text); got == nil || got.ID != "bot-099" {
+				if got, _, _ := c.match(ctx, m, m.Text); got == nil || got.ID != "bot-099" {
 					b.Fatalf("matched %v", got)
 				}
 			}
@@ -104,5 +104,19 @@ func BenchmarkSplitReply(b *testing.B) {
 				SplitReply(text, paragraphs)
 			}
 		})
+	}
+}
+
+// BenchmarkRegexTriggerWorstCase is the costliest regex the program bound
+// admits, on a 1 MB message: what one bot's trigger can cost per message
+// once the text bound applies (without it, about 25 s).
+func BenchmarkRegexTriggerWorstCase(b *testing.B) {
+	tr, err := CompileTrigger(TriggerKeyword, OpRegex, `(.*){499}z`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := strings.Repeat("x", 1<<20)
+	for b.Loop() {
+		tr.Match(text)
 	}
 }

@@ -152,7 +152,10 @@ func (c *chat) decide(ctx context.Context, m *store.Message, now time.Time) (dec
 	if err != nil || d != nil {
 		return orDecision(d), err
 	}
-	b, reason := c.match(ctx, m, text)
+	b, reason, err := c.match(ctx, m, text)
+	if err != nil {
+		return decision{}, err
+	}
 	if b == nil {
 		return ignore(reason), nil
 	}
@@ -214,7 +217,10 @@ func (c *chat) operator(ctx context.Context, m *store.Message, now time.Time) (d
 	if c.session == nil {
 		// An operator never starts a session unless the bot listens to
 		// them; then their message opens it as the bot's own turn.
-		b, reason := c.match(ctx, m, m.Text)
+		b, reason, err := c.match(ctx, m, m.Text)
+		if err != nil {
+			return decision{}, err
+		}
 		if b == nil || !*b.eff.ListeningFromMe {
 			return ignore("operator message"), nil
 		}
@@ -257,12 +263,18 @@ func (c *chat) operatorHistory(ctx context.Context, b *bot, m *store.Message, no
 
 // match picks the bot whose trigger fits text: highest priority, then the
 // most specific trigger, then the oldest; else the settings' fallback. With
-// no bot it returns why.
-func (c *chat) match(ctx context.Context, m *store.Message, text string) (*bot, string) {
+// no bot it returns why. It stops with ctx's error when the engine is
+// stopping: each trigger's cost is bounded, but an instance may have many
+// bots, and shutdown should not wait for all of them (the message stays
+// pending and is decided after the restart).
+func (c *chat) match(ctx context.Context, m *store.Message, text string) (*bot, string, error) {
 	var best *bot
 	why := "no bot trigger matched"
 	tx := NewText(text)
 	for _, b := range c.bots {
+		if err := ctx.Err(); err != nil {
+			return nil, "", err
+		}
 		if !b.Enabled || !b.trigger.MatchText(tx) {
 			continue
 		}
@@ -280,13 +292,13 @@ func (c *chat) match(ctx context.Context, m *store.Message, text string) (*bot, 
 		}
 	}
 	if best != nil {
-		return best, ReasonTrigger
+		return best, ReasonTrigger, nil
 	}
 	if fb := c.bot(c.settings.FallbackID); fb != nil && fb.Enabled && strings.TrimSpace(text) != "" &&
 		!jidListed(fb.IgnoreJids, m.RemoteJID) && !jidListed(fb.IgnoreJids, c.jid) && c.groupAllowed(ctx, fb, m) {
-		return fb, ReasonFallback
+		return fb, ReasonFallback, nil
 	}
-	return nil, why
+	return nil, why, nil
 }
 
 // groupAllowed applies the bot's groupMode to a group message: off never

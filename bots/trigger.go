@@ -3,6 +3,7 @@ package bots
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"sync"
 	"unicode"
@@ -39,6 +40,24 @@ var (
 // but a huge pattern still costs memory per bot.
 const maxTriggerLen = 1000
 
+// RE2 matches in time linear in the text, but the factor is the size of
+// the compiled program: (.*){1000}z is 12 characters, compiles to 4003
+// instructions and took about 50 s on a 1 MB message (3 ns per instruction
+// and byte on the NFA). Both factors are bounded:
+//
+//   - MaxRegexInsts bounds the program, measured as regexp compiles it
+//     (regexp/syntax's Compile of the simplified expression). 2000 admits
+//     any pattern of maxTriggerLen characters without counted repetition
+//     (a 1000-character literal is 1002 instructions) and every reasonable
+//     one with it; (.*){1000} does not pass.
+//   - MaxRegexText bounds the text a regex is matched against: its first
+//     4096 bytes, cut at a character boundary. The worst admitted pattern
+//     then costs about 25 ms per message and bot.
+const (
+	MaxRegexInsts = 2000
+	MaxRegexText  = 4096
+)
+
 // Trigger is a compiled bot trigger.
 type Trigger struct {
 	typ, op string
@@ -72,9 +91,9 @@ func CompileTrigger(typ, op, value string) (*Trigger, error) {
 			if value == "" {
 				return nil, fieldErr("triggerValue", "required for keyword triggers")
 			}
-			re, err := regexp.Compile(value)
+			re, err := compileRegex(value)
 			if err != nil {
-				return nil, fieldErr("triggerValue", "invalid regular expression: %v", err)
+				return nil, err
 			}
 			t.re = re
 		case OpEquals, OpContains, OpStartsWith, OpEndsWith:
@@ -95,6 +114,44 @@ func CompileTrigger(typ, op, value string) (*Trigger, error) {
 		return t, nil
 	}
 	return nil, fieldErr("triggerType", "must be one of %s", strings.Join(TriggerTypes, ", "))
+}
+
+// compileRegex compiles a regex trigger, refusing one whose program is
+// too large to match in bounded time (see MaxRegexInsts). Bots saved by
+// older versions are compiled again when loaded, so a stored pattern over
+// the bound is refused then, and the bot does not match by trigger.
+func compileRegex(value string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile(value)
+	if err != nil {
+		return nil, fieldErr("triggerValue", "invalid regular expression: %v", err)
+	}
+	// regexp.Compile parses with syntax.Perl and runs this program.
+	ast, err := syntax.Parse(value, syntax.Perl)
+	if err != nil {
+		return nil, fieldErr("triggerValue", "invalid regular expression: %v", err)
+	}
+	prog, err := syntax.Compile(ast.Simplify())
+	if err != nil {
+		return nil, fieldErr("triggerValue", "invalid regular expression: %v", err)
+	}
+	if n := len(prog.Inst); n > MaxRegexInsts {
+		return nil, fieldErr("triggerValue", "pattern too complex: it compiles to %d instructions, at most %d are allowed; "+
+			"use fewer or smaller counted repetitions such as {1000}", n, MaxRegexInsts)
+	}
+	return re, nil
+}
+
+// regexText is the part of text a regex trigger looks at: the first
+// MaxRegexText bytes, without splitting a character.
+func regexText(text string) string {
+	if len(text) <= MaxRegexText {
+		return text
+	}
+	cut := MaxRegexText
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut]
 }
 
 func parseAdvanced(value string) (advanced, error) {
@@ -161,7 +218,7 @@ func (t *Trigger) MatchText(x *Text) bool {
 		return true
 	case TriggerKeyword:
 		if t.re != nil {
-			return t.re.MatchString(text)
+			return t.re.MatchString(regexText(text))
 		}
 		n := x.normal()
 		switch t.op {

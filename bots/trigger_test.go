@@ -1,9 +1,13 @@
 package bots
 
 import (
+	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/store"
 )
 
 func TestNormalize(t *testing.T) {
@@ -41,6 +45,12 @@ func TestTriggerMatch(t *testing.T) {
 		{TriggerKeyword, OpRegex, `^order #\d+$`, "order #42", true},
 		{TriggerKeyword, OpRegex, `^order #\d+$`, "Order #42", false}, // case-sensitive by default
 		{TriggerKeyword, OpRegex, `(?i)^order #\d+$`, "ORDER #42", true},
+		// A regex sees the first MaxRegexText bytes, cut at a character.
+		{TriggerKeyword, OpRegex, `pedido`, strings.Repeat("x", MaxRegexText-6) + "pedido", true},
+		{TriggerKeyword, OpRegex, `pedido`, strings.Repeat("x", MaxRegexText-5) + "pedido", false},
+		{TriggerKeyword, OpRegex, `^x+é$`, strings.Repeat("x", MaxRegexText-1) + "é", false},
+		{TriggerKeyword, OpRegex, `^x+$`, strings.Repeat("x", MaxRegexText-1) + "é", true},
+		{TriggerKeyword, OpContains, "pedido", strings.Repeat("x", MaxRegexText) + " pedido", true}, // keywords see it all
 		// advanced: different operators AND, repeated operator OR, commas AND
 		{TriggerAdvanced, "", "contains:pedido,status startswith:oi startswith:ola", "Olá, status do pedido?", true},
 		{TriggerAdvanced, "", "contains:pedido,status startswith:oi startswith:ola", "oi, meu pedido", false},
@@ -82,6 +92,9 @@ func TestCompileTriggerErrors(t *testing.T) {
 		{TriggerAdvanced, "", "contains:a,,b", "triggerValue"},
 		{TriggerAdvanced, "", "has:a", "triggerValue"},
 		{TriggerKeyword, OpContains, string(make([]byte, 1001)), "triggerValue"},
+		{TriggerKeyword, OpRegex, `(.*){1000}z`, "triggerValue"}, // RE2 accepts it; 4003 instructions
+		{TriggerKeyword, OpRegex, `(ab|cd){600}`, "triggerValue"},
+		{TriggerKeyword, OpRegex, `[a-z]{1000}[0-9]{1000}`, "triggerValue"},
 	}
 	for _, tt := range tests {
 		_, err := CompileTrigger(tt.typ, tt.op, tt.value)
@@ -136,4 +149,46 @@ func FuzzAdvancedTrigger(f *testing.F) {
 		}
 		tr.Match(text)
 	})
+}
+
+// Patterns RE2 accepts and people write stay accepted under the program
+// bound, including a literal of the longest trigger.
+func TestCompileTriggerAcceptsReasonableRegexes(t *testing.T) {
+	for _, re := range []string{
+		`(?i)^order #\d+$`,
+		`(?i)^(oi|ola|olá|bom dia|boa tarde|boa noite|hello|hi|hey)\b`,
+		`\d{3}-\d{4}-\d{4}`,
+		`(\w+\s+){1,20}`,
+		`.{1,500}`,
+		`[\p{Greek}\p{Han}]+`,
+		strings.Repeat("a", maxTriggerLen),
+		"(?i)" + strings.Repeat("é", 497),
+		strings.Repeat("(ab|cd)", 140),
+	} {
+		if _, err := CompileTrigger(TriggerKeyword, OpRegex, re); err != nil {
+			t.Errorf("CompileTrigger(regex %.40q): %v", re, err)
+		}
+	}
+}
+
+// A stopping engine stops matching between bots instead of finishing a
+// long list of triggers; the message stays undecided.
+func TestMatchStopsWhenStopping(t *testing.T) {
+	tr, err := CompileTrigger(TriggerAll, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := DefaultSettings("inst")
+	sb := &store.Bot{ID: "bot", InstanceID: "inst", Enabled: true, TriggerType: TriggerAll, CreatedAt: time.Unix(1, 0)}
+	c := &chat{inst: &store.Instance{ID: "inst"}, jid: "5511@s.whatsapp.net", settings: settings,
+		bots: []*bot{{Bot: sb, trigger: tr, eff: EffectiveFor(sb, settings)}}}
+	m := &store.Message{RemoteJID: c.jid, Text: "oi"}
+	if b, _, err := c.match(context.Background(), m, m.Text); err != nil || b == nil {
+		t.Fatalf("match = %v, %v; want the bot", b, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if b, _, err := c.match(ctx, m, m.Text); err == nil || b != nil {
+		t.Fatalf("match after stop = %v, %v; want the context's error", b, err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -249,4 +250,38 @@ func TestLegacyRowsStayReadable(t *testing.T) {
 	s.must(http.StatusOK, "POST", "/chat/findMessages/shop", inst.Token, map[string]any{})
 	// A name that is no JID and no stored chat is still refused.
 	hasMessage(t, s.must(http.StatusBadRequest, "GET", "/conversations/shop/"+url.PathEscape("no such thing")+"/messages", inst.Token, nil), "remoteJid: must be a phone number")
+}
+
+// A bot an older version stored with a regex over today's program bound
+// does not match by trigger (instead of pinning a CPU per message), and
+// the gateway says why in its log.
+func TestStoredTooComplexRegexDoesNotMatch(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	inst := s.createInstance("shop", "")
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t, dir)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	err := st.CreateBot(context.Background(), &store.Bot{ID: "old-bot", InstanceID: inst.ID, Enabled: true, BotType: "chatCompletion",
+		Model: "gpt-test", TriggerType: "keyword", TriggerOperator: "regex", TriggerValue: `(.*){1000}z`, CreatedAt: now, UpdatedAt: now})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = startServer(t, dir)
+	s.must(http.StatusOK, "POST", "/webhook/evolution", inst.Token, inboundBody(inst, "BIG-1", "5511999990000@s.whatsapp.net", ""))
+	var msgs []map[string]any
+	eventually(t, func() bool {
+		msgs = s.chatMessages(inst, "5511999990000@s.whatsapp.net")
+		return len(msgs) == 1 && msgs[0]["status"] != "received"
+	}, "the message decided")
+	if msgs[0]["status"] != "ignored" || msgs[0]["reason"] != "no bot trigger matched" {
+		t.Fatalf("message = %v", msgs[0])
+	}
+	if logs := s.logs.String(); !strings.Contains(logs, "bot trigger does not compile") || !strings.Contains(logs, "pattern too complex") {
+		t.Fatalf("no log line about the stored trigger:\n%s", logs)
+	}
 }

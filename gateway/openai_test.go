@@ -177,6 +177,9 @@ func TestOpenAIBotValidation(t *testing.T) {
 		{"backtracking regex", func(m map[string]any) {
 			m["triggerType"], m["triggerOperator"], m["triggerValue"] = "keyword", "regex", `(a)\1`
 		}, "triggerValue: invalid regular expression"},
+		{"regex too complex", func(m map[string]any) {
+			m["triggerType"], m["triggerOperator"], m["triggerValue"] = "keyword", "regex", `(.*){1000}z`
+		}, "triggerValue: pattern too complex"},
 		{"advanced without value", func(m map[string]any) { m["triggerType"] = "advanced" }, "triggerValue: required for advanced"},
 		{"advanced bad token", func(m map[string]any) { m["triggerType"], m["triggerValue"] = "advanced", "contains" }, "must be operator:value"},
 		{"advanced bad operator", func(m map[string]any) { m["triggerType"], m["triggerValue"] = "advanced", "has:x" }, `unknown operator "has"`},
