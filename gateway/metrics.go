@@ -15,6 +15,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
 )
 
@@ -67,7 +68,7 @@ func newMetrics(conversations func() int, stats func(context.Context) (store.Sta
 		}, []string{"kind"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wagate_webhook_deliveries_total",
-			Help: "Webhook delivery attempts by outcome (delivered, retry, failed).",
+			Help: "Webhook delivery attempts by outcome (delivered, retry, failed, misconfigured: not sendable as configured).",
 		}, []string{"outcome"}),
 		deliverySecs: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wagate_webhook_delivery_seconds",
@@ -96,7 +97,9 @@ func (m *metrics) modelCall(d time.Duration, status int, err error) {
 
 func (m *metrics) webhookAttempt(outcome string, d time.Duration) {
 	m.deliveries.WithLabelValues(outcome).Inc()
-	m.deliverySecs.Observe(d.Seconds())
+	if outcome != webhook.AttemptMisconfigured { // nothing was sent: no receiver's time to measure
+		m.deliverySecs.Observe(d.Seconds())
+	}
 }
 
 func (m *metrics) reply(inst *store.Instance, u bots.Usage) {

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -134,7 +135,15 @@ func TestWebhookSetValidation(t *testing.T) {
 		{map[string]any{"webhook": map[string]any{"url": "/relative"}}, "webhook.url"},
 		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "events": []string{"MESSAGES_UPSERTED"}}}, "webhook.events[0]: unknown event"},
 		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "headers": map[string]string{"Bad Name": "x"}}}, "not a valid header name"},
-		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "headers": map[string]string{"X-A": "a\r\nb"}}}, "line breaks"},
+		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "headers": map[string]string{"X-A": "a\r\nb"}}}, "webhook.headers.X-A: must not contain control characters"},
+		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "headers": map[string]string{"X-A": "a\x00b"}}}, "webhook.headers.X-A: must not contain control characters"},
+		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "headers": map[string]string{"x-a": "a\x7fb"}}}, "webhook.headers.x-a: must not contain control characters"},
+		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "headers": map[string]string{"X-A": strings.Repeat("v", 70_000)}}}, "webhook.headers.X-A: longer than 8192 bytes"},
+		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "headers": map[string]string{"X-A": strings.Repeat("v", 900_000)}}}, "webhook.headers.X-A: longer than 8192 bytes"},
+		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "headers": map[string]string{
+			"X-A": strings.Repeat("a", 6000), "X-B": strings.Repeat("b", 6000), "X-C": strings.Repeat("c", 6000)}}}, "webhook.headers: 18009 bytes of names and values, more than 16384 in all"},
+		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "headers": map[string]string{"Connection": "close"}}}, "webhook.headers.Connection: manages the connection"},
+		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "headers": map[string]string{"transfer-encoding": "chunked"}}}, "webhook.headers.transfer-encoding: manages the connection"},
 		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "byEvents": "yes"}}, "webhook.byEvents: must be a boolean"},
 		{map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1", "secret": "mine"}}, "secret: unknown field"},
 	} {
@@ -397,4 +406,54 @@ func TestGracefulShutdownFinishesRequests(t *testing.T) {
 	// dispatcher stopped, or by the next start.
 	startServer(t, s.dir)
 	rc.waitEvents(t, "send.message", 1)
+}
+
+// A webhook stored by a version that did not check its headers, with one
+// net/http refuses to send, fails each delivery at once as misconfigured
+// instead of retrying it for a day: the lane moves on, the deliveries say
+// why, the metrics count it, and a corrected webhook delivers again.
+func TestWebhookMisconfiguredHeaderDoesNotStallTheLane(t *testing.T) {
+	dir := t.TempDir()
+	rc := newReceiver(t)
+	s := startServer(t, dir)
+	inst := s.createInstance("shop", rc.URL)
+	rc.setSecret(inst.Secret)
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t, dir)
+	w, err := st.Webhook(context.Background(), inst.ID)
+	if err == nil {
+		w.Headers = map[string]string{"X-Token": "a\x00b"}
+		err = st.PutWebhook(context.Background(), w)
+	}
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = startServer(t, dir)
+	s.inbound(inst, "M1", "5511@s.whatsapp.net", "one")
+	s.inbound(inst, "M2", "5511@s.whatsapp.net", "two")
+	eventually(t, func() bool { return len(deliveries(t, s, inst, "?status=failed")) == 2 }, "both deliveries failed")
+	for _, d := range deliveries(t, s, inst, "?status=failed") {
+		if d["attempts"] != 0.0 || !strings.Contains(d["lastError"].(string), "webhook misconfigured: header X-Token: must not contain control characters") {
+			t.Fatalf("delivery = %v", d)
+		}
+	}
+	if n := len(deliveries(t, s, inst, "?status=pending")); n != 0 {
+		t.Fatalf("%d deliveries still pending", n)
+	}
+	if _, page := s.scrape(testAPIKey); !strings.Contains(page, `wagate_webhook_deliveries_total{outcome="misconfigured"} 2`) {
+		t.Fatalf("metrics lack the misconfigured outcome:\n%s", page)
+	}
+	if len(rc.deliveries()) != 0 {
+		t.Fatalf("receiver got %d requests", len(rc.deliveries()))
+	}
+	// Setting the webhook again (now validated) delivers what comes next.
+	s.must(http.StatusOK, "POST", "/webhook/set/shop", inst.Token, map[string]any{"webhook": map[string]any{"url": rc.URL, "headers": map[string]string{"X-Token": "ab"}}})
+	s.inbound(inst, "M3", "5511@s.whatsapp.net", "three")
+	if got := rc.waitEvents(t, "messages.upsert", 1)[0]; got.Header.Get("X-Token") != "ab" || got.record(t)["key"].(map[string]any)["id"] != "M3" {
+		t.Fatalf("delivery after the fix: %v", got.Header)
+	}
 }

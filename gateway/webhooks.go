@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -30,10 +31,6 @@ type webhookRequest struct {
 	Events   []string          `json:"events"`
 	Headers  map[string]string `json:"headers"`
 }
-
-// reservedHeaders are set by the dispatcher and cannot be overridden.
-var reservedHeaders = []string{"Content-Type", "Content-Length", "Host", "User-Agent",
-	webhook.SignatureHeader, webhook.EventHeader, webhook.DeliveryHeader}
 
 // toWebhook validates r. A webhook with a URL is enabled unless it says
 // "enabled": false, as Evolution's instance create has it.
@@ -67,18 +64,24 @@ func (r *webhookRequest) toWebhook(problems *wagate.Problems, prefix string) *st
 			w.Events = append(w.Events, name)
 		}
 	}
-	for k, v := range r.Headers {
+	// Headers are checked as net/http sends them: a value it refuses, or
+	// one receivers refuse (431), would fail every delivery of the instance.
+	keys := slices.Sorted(maps.Keys(r.Headers))
+	for _, k := range keys {
+		v := r.Headers[k]
 		name := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(k))
-		switch {
-		case name == "" || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) }):
-			problems.Add(prefix+"headers", fmt.Sprintf("%q is not a valid header name", k))
-		case slices.Contains(reservedHeaders, name):
-			problems.Add(prefix+"headers."+k, "is set by wagate and cannot be overridden")
-		case strings.ContainsAny(v, "\r\n"):
-			problems.Add(prefix+"headers."+k, "must not contain line breaks")
-		default:
+		if p := webhook.HeaderNameProblem(name); p != "" && webhook.ReservedProblem(name) == "" {
+			problems.Add(prefix+"headers", p) // a bad name is quoted in the message, not put in the path
+		} else if p != "" {
+			problems.Add(prefix+"headers."+k, p)
+		} else if p := webhook.HeaderValueProblem(v); p != "" {
+			problems.Add(prefix+"headers."+k, p)
+		} else {
 			w.Headers[name] = v
 		}
+	}
+	if n := webhook.HeadersSize(w.Headers); n > webhook.MaxHeadersTotal {
+		problems.Add(prefix+"headers", fmt.Sprintf("%d bytes of names and values, more than %d in all", n, webhook.MaxHeadersTotal))
 	}
 	return w
 }

@@ -38,6 +38,11 @@ const (
 	AttemptDelivered = "delivered" // 2xx
 	AttemptRetry     = "retry"     // failed; will be tried again
 	AttemptFailed    = "failed"    // failed; given up
+	// AttemptMisconfigured: the request could not be made for a reason of
+	// our own configuration (a header or URL net/http refuses). Retrying
+	// cannot help, and in a lane it would hold every later event for the
+	// maximum age: the event fails at once, saying why.
+	AttemptMisconfigured = "misconfigured"
 )
 
 const (
@@ -318,6 +323,9 @@ func (d *Dispatcher) attempt(ev *store.Event, targets map[string]targetResult) (
 	if target == nil {
 		return d.finish(ev, store.EventFailed, 0, "webhook is disabled"), true
 	}
+	if err := CheckHeaders(target.Headers); err != nil {
+		return d.misconfigured(ev, err), true
+	}
 	url := target.URL
 	if target.ByEvents {
 		url += "/" + PathSuffix(ev.Name)
@@ -336,7 +344,7 @@ func (d *Dispatcher) attempt(ev *store.Event, targets map[string]targetResult) (
 	}
 	req, err := http.NewRequestWithContext(d.ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return d.finish(ev, store.EventFailed, 0, "invalid webhook URL"), true
+		return d.misconfigured(ev, fmt.Errorf("invalid URL: %w", err)), true
 	}
 	for k, v := range target.Headers {
 		req.Header.Set(k, v)
@@ -411,6 +419,18 @@ func (d *Dispatcher) retry(ev *store.Event, code int, msg string, after time.Dur
 	d.log.Warn("webhook delivery failed, will retry", "instance", ev.InstanceName, "event", ev.Name, "delivery", ev.DeliveryID,
 		"attempt", ev.Attempts, "status", code, "error", msg, "retry_in", delay)
 	return AttemptRetry
+}
+
+// misconfigured fails ev because the webhook as configured cannot be
+// sent, reports it, and returns AttemptMisconfigured.
+func (d *Dispatcher) misconfigured(ev *store.Event, err error) string {
+	d.log.Error("webhook misconfigured; delivery failed without being sent", "instance", ev.InstanceName, "event", ev.Name,
+		"delivery", ev.DeliveryID, "error", err)
+	ev.Status, ev.LastStatus, ev.LastError, ev.FinishedAt = store.EventFailed, 0, "webhook misconfigured: "+err.Error(), time.Now()
+	if d.cfg.OnAttempt != nil {
+		d.cfg.OnAttempt(AttemptMisconfigured, 0)
+	}
+	return AttemptMisconfigured
 }
 
 // finish ends ev as delivered or failed and returns the outcome.

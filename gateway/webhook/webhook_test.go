@@ -306,3 +306,40 @@ func BenchmarkSign(b *testing.B) {
 		Sign("whsec_0123456789abcdef0123456789abcdef", at, body)
 	}
 }
+
+func TestHeaderProblem(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        string // substring of the problem; "" for none
+	}{
+		{"Authorization", "Bearer abc", ""},
+		{"X-Api-Key", "k\tv", ""}, // a tab is allowed inside a value
+		{"X-Obs", "café", ""},     // obs-text: bytes over 0x7f are sent as they are
+		{"X-Long", strings.Repeat("v", MaxHeaderValue), ""},
+		{"X-Nul", "a\x00b", "control characters"},
+		{"X-Del", "a\x7fb", "control characters"},
+		{"X-Crlf", "a\r\nX-Injected: 1", "control characters"},
+		{"X-Too-Long", strings.Repeat("v", MaxHeaderValue+1), "longer than 8192 bytes"},
+		{"Bad Name", "v", "not a valid header name"},
+		{"X-Ünicode", "v", "not a valid header name"},
+		{"", "v", "not a valid header name"},
+		{strings.Repeat("X", MaxHeaderName+1), "v", "not a valid header name"},
+		{"X-Wagate-Signature", "v", "set by wagate"},
+		{"Content-Length", "1", "set by wagate"},
+		{"Connection", "close", "hop-by-hop"},
+		{"Transfer-Encoding", "chunked", "hop-by-hop"},
+		{"Te", "trailers", "hop-by-hop"},
+	}
+	for _, tt := range tests {
+		got := HeaderProblem(tt.name, tt.value)
+		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("HeaderProblem(%.30q, %.30q) = %q, want %q", tt.name, tt.value, got, tt.want)
+		}
+	}
+	if err := CheckHeaders(map[string]string{"X-A": strings.Repeat("a", 8000), "X-B": strings.Repeat("b", 8000), "X-C": strings.Repeat("c", 500)}); err == nil {
+		t.Error("CheckHeaders accepted more than 16 KiB of headers")
+	}
+	if err := CheckHeaders(map[string]string{"x-lower": "fine", "X-Other": "too"}); err != nil {
+		t.Errorf("CheckHeaders of valid headers: %v", err)
+	}
+}
