@@ -248,6 +248,15 @@ func TestLegacyRowsStayReadable(t *testing.T) {
 	}
 	s.must(http.StatusOK, "POST", "/chat/findChats/shop", inst.Token, map[string]any{})
 	s.must(http.StatusOK, "POST", "/chat/findMessages/shop", inst.Token, map[string]any{})
+	// Odd chats can be deleted by their key, as any other.
+	for _, l := range legacy[3:] {
+		s.must(http.StatusOK, "POST", "/openai/changeStatus/shop", inst.Token, map[string]any{"remoteJid": l.chat, "status": "delete"})
+		// Gone, the key is just a name no rule accepts.
+		hasMessage(t, s.must(http.StatusBadRequest, "GET", "/conversations/shop/"+url.PathEscape(l.chat), inst.Token, nil), "remoteJid:")
+	}
+	if err := json.Unmarshal(s.must(http.StatusOK, "GET", "/conversations/shop", inst.Token, nil).Body, &list); err != nil || len(list.Data) != 3 {
+		t.Fatalf("conversations after deleting the odd ones = %v, %v", list.Data, err)
+	}
 	// A name that is no JID and no stored chat is still refused.
 	hasMessage(t, s.must(http.StatusBadRequest, "GET", "/conversations/shop/"+url.PathEscape("no such thing")+"/messages", inst.Token, nil), "remoteJid: must be a phone number")
 }

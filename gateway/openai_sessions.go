@@ -74,7 +74,19 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 		return err
 	}
 	var p wagate.Problems
+	inst := instanceOf(c)
 	jid, problem := normalizeNumber(req.RemoteJID)
+	if problem != "" {
+		// A chat an older version stored under a key no rule accepts can
+		// still have its sessions changed and be deleted, by that key.
+		key, ok, err := g.lookupChat(c.Request().Context(), inst.ID, req.RemoteJID, "remoteJid")
+		switch {
+		case ok:
+			jid, problem = key, ""
+		case err != nil && wagate.ErrorCode(err) != wagate.EINVALID:
+			return err
+		}
+	}
 	if problem != "" {
 		p.Add("remoteJid", problem)
 	}
@@ -87,7 +99,6 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	inst := instanceOf(c)
 	var (
 		result                  *store.Session
 		deleted, deletedHistory int64
