@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/store"
 )
 
@@ -405,7 +406,7 @@ func (g *Gateway) findMessages(c echo.Context) error {
 		Offset *int `json:"offset"`
 	}
 	if c.Request().ContentLength != 0 {
-		if err := decode(c, &req, false); err != nil {
+		if err := api.Decode(c, &req, false); err != nil {
 			return err
 		}
 	}
@@ -508,7 +509,7 @@ func (g *Gateway) findChats(c echo.Context) error {
 		} `json:"where"`
 	}
 	if c.Request().ContentLength != 0 {
-		if err := decode(c, &req, false); err != nil {
+		if err := api.Decode(c, &req, false); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
 )
@@ -81,7 +82,7 @@ func (u *unsupportedInstanceFields) check(problems *wagate.Problems) {
 
 func (g *Gateway) createInstance(c echo.Context) error {
 	var req createInstanceRequest
-	if err := decode(c, &req, true); err != nil {
+	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
 	var problems wagate.Problems

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/gateway/evolution"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
@@ -54,7 +55,7 @@ func record(m *store.Message) messageRecord {
 // (or the global key), and the numberId must be that instance's.
 func (g *Gateway) evolutionInbound(c echo.Context) error {
 	var p evolution.Payload
-	if err := decode(c, &p, false); err != nil {
+	if err := api.Decode(c, &p, false); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -117,7 +118,7 @@ type quotedRequest struct {
 // system receives the message.
 func (g *Gateway) sendText(c echo.Context) error {
 	var req sendTextRequest
-	if err := decode(c, &req, true); err != nil {
+	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
 	var problems wagate.Problems

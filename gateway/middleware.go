@@ -8,7 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/api"
 )
 
 // requestID gives every request an id, returned in X-Request-Id and logged,
@@ -45,13 +45,9 @@ func (g *Gateway) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		if req.ContentLength > g.cfg.MaxBodyBytes {
-			return tooLarge(g.cfg.MaxBodyBytes)
+			return api.TooLarge(g.cfg.MaxBodyBytes)
 		}
 		req.Body = http.MaxBytesReader(c.Response(), req.Body, g.cfg.MaxBodyBytes)
 		return next(c)
 	}
-}
-
-func tooLarge(limit int64) error {
-	return wagate.Errorf(wagate.ETOOLARGE, "body: larger than the limit of %d bytes", limit)
 }

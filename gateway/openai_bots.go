@@ -18,6 +18,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
 )
@@ -348,7 +349,7 @@ func sameJSON(raw json.RawMessage, want any) bool {
 
 func (g *Gateway) createBot(c echo.Context) error {
 	var body botBody
-	if err := decode(c, &body, true); err != nil {
+	if err := api.Decode(c, &body, true); err != nil {
 		return err
 	}
 	f := body.botFields
@@ -417,7 +418,7 @@ func (g *Gateway) updateBot(c echo.Context) error {
 	)
 	patching := c.Request().Method == http.MethodPatch
 	if patching {
-		if err := decode(c, &patch, false); err != nil {
+		if err := api.Decode(c, &patch, false); err != nil {
 			return err
 		}
 		// A merge patch that is not an object would replace the whole
@@ -425,7 +426,7 @@ func (g *Gateway) updateBot(c echo.Context) error {
 		if patch == nil {
 			return wagate.Invalid("body", "a JSON object is required")
 		}
-	} else if err := decode(c, &body, true); err != nil {
+	} else if err := api.Decode(c, &body, true); err != nil {
 		return err
 	}
 	var b *store.Bot
@@ -486,35 +487,16 @@ func mergeBot(old *store.Bot, patch map[string]any) (botBody, error) {
 	if err := json.Unmarshal(current, &doc); err != nil {
 		return body, err
 	}
-	merged, err := json.Marshal(mergePatch(doc, patch))
+	merged, err := json.Marshal(api.MergePatch(doc, patch))
 	if err != nil {
 		return body, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(merged))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body.botFields); err != nil {
-		return body, decodeError(err)
+		return body, api.DecodeError(err)
 	}
 	return body, nil
-}
-
-// mergePatch applies an RFC 7386 JSON merge patch.
-func mergePatch(doc, patch map[string]any) map[string]any {
-	for k, v := range patch {
-		switch pv := v.(type) {
-		case nil:
-			delete(doc, k)
-		case map[string]any:
-			dv, _ := doc[k].(map[string]any)
-			if dv == nil {
-				dv = map[string]any{}
-			}
-			doc[k] = mergePatch(dv, pv)
-		default:
-			doc[k] = v
-		}
-	}
-	return doc
 }
 
 // deleteBot removes the bot with its sessions and their history, and the

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/store"
 )
 
@@ -34,21 +35,9 @@ func (g *Gateway) viewCreds(c *store.Creds) credsView {
 	return credsView{ID: c.ID, Name: c.Name, APIKey: c.KeyHint, BaseURL: g.clients.BaseURL(c), CreatedAt: c.CreatedAt}
 }
 
-// maskKey keeps a key's scheme prefix and last four characters: "sk-…abcd".
-func maskKey(key string) string {
-	if len(key) < 12 {
-		return "…"
-	}
-	prefix := ""
-	if i := strings.IndexByte(key, '-'); i > 0 && i <= 4 {
-		prefix = key[:i+1]
-	}
-	return prefix + "…" + key[len(key)-4:]
-}
-
 func (g *Gateway) createCreds(c echo.Context) error {
 	var req credsRequest
-	if err := decode(c, &req, true); err != nil {
+	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
 	var problems wagate.Problems
@@ -77,7 +66,7 @@ func (g *Gateway) createCreds(c echo.Context) error {
 	inst := instanceOf(c)
 	now := stamp()
 	cr := &store.Creds{
-		ID: uuid.NewString(), InstanceID: inst.ID, Name: req.Name, APIKey: req.APIKey, KeyHint: maskKey(req.APIKey),
+		ID: uuid.NewString(), InstanceID: inst.ID, Name: req.Name, APIKey: req.APIKey, KeyHint: api.MaskKey(req.APIKey),
 		BaseURL: strings.TrimRight(req.BaseURL, "/"), CreatedAt: now, UpdatedAt: now,
 	}
 	if err := g.store.CreateCreds(c.Request().Context(), cr); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
 )
@@ -70,7 +71,7 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 		Status    string `json:"status"`
 		BotID     string `json:"botId"`
 	}
-	if err := decode(c, &req, true); err != nil {
+	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
 	var p wagate.Problems

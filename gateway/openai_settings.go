@@ -12,6 +12,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/store"
 )
 
@@ -124,7 +125,7 @@ func viewSettings(st *store.OpenAISettings) settingsView {
 // defaults. Settings may exist without credentials.
 func (g *Gateway) saveSettings(c echo.Context) error {
 	var req settingsRequest
-	if err := decode(c, &req, true); err != nil {
+	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
 	var p wagate.Problems
@@ -208,7 +209,7 @@ func (g *Gateway) ignoreJid(c echo.Context) error {
 		RemoteJID string `json:"remoteJid"`
 		Action    string `json:"action"`
 	}
-	if err := decode(c, &req, true); err != nil {
+	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
 	var p wagate.Problems

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
 )
@@ -138,7 +139,7 @@ func (g *Gateway) setWebhook(c echo.Context) error {
 	var req struct {
 		Webhook *webhookRequest `json:"webhook"`
 	}
-	if err := decode(c, &req, true); err != nil {
+	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
 	if req.Webhook == nil {

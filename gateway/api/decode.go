@@ -1,4 +1,8 @@
-package gateway
+// Package api is the kit the gateway's API families share: decoding
+// request bodies, and the principal a request authenticated as. It sits
+// below the families and the server that composes them, so a family never
+// imports the server.
+package api
 
 import (
 	"bytes"
@@ -15,15 +19,15 @@ import (
 	"github.com/wagate/wagate"
 )
 
-// decode reads the request body as one JSON object into v. With strict,
+// Decode reads the request body as one JSON object into v. With strict,
 // fields v does not declare are rejected by name. Every failure is an error
 // naming the field or the byte where the JSON went wrong.
-func decode(c echo.Context, v any, strict bool) error {
+func Decode(c echo.Context, v any, strict bool) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return tooLarge(mbe.Limit)
+			return TooLarge(mbe.Limit)
 		}
 		return wagate.Invalid("body", "could not be read")
 	}
@@ -40,7 +44,7 @@ func decode(c echo.Context, v any, strict bool) error {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+		return DecodeError(err)
 	}
 	if dec.More() {
 		return wagate.Invalid("body", "unexpected data after the JSON object")
@@ -48,7 +52,9 @@ func decode(c echo.Context, v any, strict bool) error {
 	return nil
 }
 
-func decodeError(err error) error {
+// DecodeError turns an encoding/json error into one naming the field or
+// the byte where the JSON went wrong.
+func DecodeError(err error) error {
 	var (
 		syntax *json.SyntaxError
 		typ    *json.UnmarshalTypeError
@@ -92,4 +98,9 @@ func jsonType(t reflect.Type) string {
 		return "an object"
 	}
 	return "a valid value"
+}
+
+// TooLarge is the error for a body over limit bytes.
+func TooLarge(limit int64) error {
+	return wagate.Errorf(wagate.ETOOLARGE, "body: larger than the limit of %d bytes", limit)
 }
