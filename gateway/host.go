@@ -62,18 +62,6 @@ func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inb
 	return err
 }
 
-// SendReply sends a bot's reply and returns what records it, which the
-// engine runs in the transaction that records the turn
-// (bots.DeferredReplier).
-func (g *Gateway) SendReply(ctx context.Context, inst *store.Instance, out bots.Outbound) (func(ctx context.Context) error, error) {
-	_, rec, err := g.deliver(ctx, inst, out)
-	if err != nil {
-		return nil, err
-	}
-	g.metrics.reply(inst, out.Usage)
-	return rec, nil
-}
-
 // Reply sends a bot's reply (bots.Replier).
 func (g *Gateway) Reply(ctx context.Context, inst *store.Instance, out bots.Outbound) error {
 	_, err := g.send(ctx, inst, out)
