@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -60,12 +61,21 @@ func (e *botEnv) queuedAt() (names []string, times []time.Time) {
 	return names, times
 }
 
-// chatReplies returns the texts of the send.message events received for chat.
+// chatReplies returns the texts of the send.message events received for
+// chat, each message once: a delivery cut off by a stop is made again.
 func (e *botEnv) chatReplies(chat string) []string {
 	e.t.Helper()
 	var out []string
+	seen := map[string]bool{}
 	for _, d := range e.rc.events(webhook.SendMessage) {
-		if strings.Contains(string(d.Envelope.Data), `"remoteJid":"`+chat+`"`) {
+		var rec struct {
+			Key struct{ ID, RemoteJID string } `json:"key"`
+		}
+		if err := json.Unmarshal(d.Envelope.Data, &rec); err != nil {
+			e.t.Fatal(err)
+		}
+		if rec.Key.RemoteJID == chat && !seen[rec.Key.ID] {
+			seen[rec.Key.ID] = true
 			out = append(out, replyText(e.t, d))
 		}
 	}
