@@ -52,48 +52,14 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 	}
 	usage.Latency = time.Since(start)
 
-	parts := SplitReply(ToWhatsApp(reply), *b.eff.SplitMessages)
-	// Parts sent are recorded with the turn, in one transaction; once any
-	// is sent, even if the engine is stopping meanwhile.
-	var records []func(ctx context.Context) error
-	recordSent := func(ctx context.Context) error {
-		for _, rec := range records {
-			if err := rec(ctx); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for i, p := range parts {
-		out := Outbound{
-			ChatJID: c.replyTo, ChatKey: c.jid, Text: p, BotID: b.ID, SessionID: c.session.ID,
-			Delay: TypingDelay(p, *b.eff.TimePerChar, *b.eff.DelayMessage),
-		}
-		if i == 0 {
-			out.Usage = usage
-		}
-		rec, err := c.reply(ctx, out)
-		if err != nil {
-			if len(records) > 0 {
-				if err := c.e.outbox.Tx(context.WithoutCancel(ctx), recordSent); err != nil {
-					return err
-				}
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			// Not retried: answering again would call the model again and
-			// repeat the parts already sent.
-			c.log.Warn("bot reply not delivered", "bot", b.ID, "error", err)
-			return c.mark(ctx, turn, store.MessageFailed, "reply not delivered: "+wagate.ErrorMessages(err)[0], b.ID)
-		}
-		if rec != nil {
-			records = append(records, rec)
-		}
-	}
 	now := time.Now()
-	return c.e.outbox.Tx(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		if err := recordSent(ctx); err != nil {
+	parts := c.plan(b, SplitReply(ToWhatsApp(reply), *b.eff.SplitMessages), turn, usage, now)
+	// The whole reply is stored with the turn before its first part goes
+	// out, even if the engine is stopping meanwhile: from here on the
+	// answer is owed, and a restart sends what is left of it instead of
+	// asking the model again.
+	err = c.e.outbox.Tx(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		if err := c.e.store.InsertReplyParts(ctx, parts...); err != nil {
 			return err
 		}
 		if len(turns) > 0 {
@@ -116,15 +82,70 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 		c.sessionDirty = false
 		return c.mark(ctx, turn, store.MessageAnswered, "", b.ID)
 	})
+	if err != nil {
+		return err
+	}
+	c.parts = parts
+	return c.deliver(ctx)
 }
 
-// reply sends out, and returns what records it when the replier can defer
-// that (nil when it recorded it already).
-func (c *chat) reply(ctx context.Context, out Outbound) (func(ctx context.Context) error, error) {
-	if dr, ok := c.e.replier.(DeferredReplier); ok {
-		return dr.SendReply(ctx, c.inst, out)
+// plan turns the texts of a reply to turn into the parts to send; the
+// first carries the turn's usage.
+func (c *chat) plan(b *bot, texts []string, turn []*store.Message, usage Usage, now time.Time) []*store.ReplyPart {
+	parts := make([]*store.ReplyPart, len(texts))
+	for i, text := range texts {
+		p := &store.ReplyPart{
+			InstanceID: c.inst.ID, ChatKey: c.jid, RemoteJID: c.replyTo, TurnSeq: turn[0].Seq, Text: text,
+			Delay: TypingDelay(text, *b.eff.TimePerChar, *b.eff.DelayMessage), BotID: b.ID, SessionID: c.session.ID,
+			CreatedAt: now,
+		}
+		if i == 0 {
+			p.PromptTokens, p.CompletionTokens = usage.PromptTokens, usage.CompletionTokens
+			p.LatencyMS = int(usage.Latency / time.Millisecond)
+		}
+		parts[i] = p
 	}
-	return nil, c.e.replier.Reply(ctx, c.inst, out)
+	return parts
+}
+
+// deliver sends the chat's reply parts not sent yet, in order, each after
+// its own typing delay and recorded as sent (which deletes it) before the
+// next. Stopped midway, it leaves the rest stored for the next start.
+func (c *chat) deliver(ctx context.Context) error {
+	for len(c.parts) > 0 {
+		p := c.parts[0]
+		if p.Sending {
+			// Left by a crash as it was leaving: it may have gone out, and
+			// a part goes out at most once.
+			c.log.Warn("bot reply part interrupted as it was sent; not sent again", "bot", p.BotID, "part", p.Seq)
+			if err := c.e.store.DeleteReplyPart(ctx, c.inst.ID, p.Seq); err != nil {
+				return err
+			}
+			c.parts = c.parts[1:]
+			continue
+		}
+		out := Outbound{
+			ChatJID: p.RemoteJID, ChatKey: p.ChatKey, Text: p.Text, Delay: p.Delay, BotID: p.BotID, SessionID: p.SessionID,
+			Usage: Usage{
+				PromptTokens: p.PromptTokens, CompletionTokens: p.CompletionTokens,
+				Latency: time.Duration(p.LatencyMS) * time.Millisecond,
+			},
+			BeforeSend: func(ctx context.Context) error { return c.e.store.SetReplyPartSending(ctx, c.inst.ID, p.Seq) },
+			Recorded:   func(ctx context.Context) error { return c.e.store.DeleteReplyPart(ctx, c.inst.ID, p.Seq) },
+		}
+		if err := c.e.replier.Reply(ctx, c.inst, out); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err() // shutting down: the rest goes out after the restart
+			}
+			// Not retried: the channel refused it, and what was sent of
+			// the reply stays sent.
+			c.log.Warn("bot reply not delivered", "bot", p.BotID, "error", err)
+			c.parts = nil
+			return c.e.store.AbandonReply(ctx, c.inst.ID, c.jid, p.TurnSeq, "reply not delivered: "+wagate.ErrorMessages(err)[0])
+		}
+		c.parts = c.parts[1:]
+	}
+	return nil
 }
 
 // fail tells the user the bot's unknownMessage (never the provider's
@@ -133,13 +154,11 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 	status := providerStatus(cause)
 	reason := wagate.ErrorMessages(cause)[0]
 	c.log.Warn("bot could not answer", "bot", b.ID, "provider_status", status, "error", reason)
+	var parts []*store.ReplyPart
 	if msg := *b.eff.UnknownMessage; msg != "" {
-		out := Outbound{ChatJID: c.replyTo, ChatKey: c.jid, Text: msg, BotID: b.ID, SessionID: c.session.ID, Delay: TypingDelay(msg, *b.eff.TimePerChar, *b.eff.DelayMessage)}
-		if err := c.e.replier.Reply(ctx, c.inst, out); err != nil {
-			c.log.Warn("unknownMessage not delivered", "bot", b.ID, "error", err)
-		}
+		parts = c.plan(b, []string{msg}, turn, Usage{}, time.Now())
 	}
-	return c.e.outbox.Tx(ctx, func(ctx context.Context) error {
+	err := c.e.outbox.Tx(ctx, func(ctx context.Context) error {
 		err := c.e.outbox.Emit(ctx, c.inst, EventError, map[string]any{
 			"botId": b.ID, "sessionId": c.session.ID, "remoteJid": c.replyTo, "status": status, "error": reason,
 		})
@@ -152,8 +171,16 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 			}
 			c.sessionDirty = false
 		}
+		if err := c.e.store.InsertReplyParts(ctx, parts...); err != nil {
+			return err
+		}
 		return c.mark(ctx, turn, store.MessageFailed, reason, b.ID)
 	})
+	if err != nil {
+		return err
+	}
+	c.parts = parts
+	return c.deliver(ctx)
 }
 
 // userMessage is the turn as one user message, each inbound message its

@@ -57,6 +57,9 @@ type chat struct {
 	sessionDirty bool
 	// pending are the chat's undecided messages as loaded.
 	pending []*store.Message
+	// parts are the chat's reply parts not sent yet, in order: they go
+	// out before anything newer is decided.
+	parts []*store.ReplyPart
 	// history is the history of session historyOf as loaded ("" when not
 	// loaded, or changed since).
 	history   []*store.Turn
@@ -77,6 +80,9 @@ func (e *Engine) loadChat(ctx context.Context, instanceID, jid string) (*chat, e
 	err = e.store.DoTxn(ctx, func(ctx context.Context) error {
 		var err error
 		if c.session, err = e.store.LiveSession(ctx, instanceID, jid); err != nil {
+			return err
+		}
+		if c.parts, err = e.store.ReplyParts(ctx, instanceID, jid); err != nil {
 			return err
 		}
 		if c.pending, err = e.store.PendingMessages(ctx, instanceID, jid); err != nil || c.session == nil || len(c.pending) == 0 {

@@ -34,19 +34,9 @@ type Outbox interface {
 }
 
 // Replier sends a bot's reply through the instance's channel and records
-// it (reported as send.message).
+// it (reported as send.message), with out.Recorded in the same transaction.
 type Replier interface {
 	Reply(ctx context.Context, inst *store.Instance, out Outbound) error
-}
-
-// DeferredReplier is a Replier that can send a reply at once and record it
-// later: the engine then records a turn's replies in the transaction that
-// records the turn, one commit for all instead of one per part plus one.
-type DeferredReplier interface {
-	Replier
-	// SendReply sends out and returns what records it (stores it, reports
-	// send.message), to run in an Outbox transaction.
-	SendReply(ctx context.Context, inst *store.Instance, out Outbound) (record func(ctx context.Context) error, err error)
 }
 
 // MediaFetcher returns the bytes of a message's media (audio to

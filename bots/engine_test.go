@@ -51,11 +51,16 @@ func (r *replier) Reply(ctx context.Context, inst *store.Instance, out bots.Outb
 	r.mu.Lock()
 	r.replies[out.ChatJID] = append(r.replies[out.ChatJID], out.Text)
 	r.mu.Unlock()
-	_, err := r.st.InsertMessage(ctx, &store.Message{
-		InstanceID: inst.ID, ID: uuid.NewString(), Direction: store.Outbound, RemoteJID: out.ChatJID, FromMe: true,
-		MessageType: "conversation", Content: []byte(`{}`), Text: out.Text, Timestamp: time.Now(), CreatedAt: time.Now(),
+	return r.st.DoTxn(ctx, func(ctx context.Context) error {
+		_, err := r.st.InsertMessage(ctx, &store.Message{
+			InstanceID: inst.ID, ID: uuid.NewString(), Direction: store.Outbound, RemoteJID: out.ChatJID, FromMe: true,
+			MessageType: "conversation", Content: []byte(`{}`), Text: out.Text, Timestamp: time.Now(), CreatedAt: time.Now(),
+		})
+		if err != nil || out.Recorded == nil {
+			return err
+		}
+		return out.Recorded(ctx)
 	})
-	return err
 }
 
 func (r *replier) count() int {

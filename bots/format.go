@@ -1,6 +1,7 @@
 package bots
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -9,6 +10,11 @@ import (
 
 // MaxMessageLen is the longest text WhatsApp shows as one message.
 const MaxMessageLen = 4096
+
+// MaxReplyParts bounds the messages one reply is sent as: a chat is busy
+// until its reply is out, and a customer reads a long answer in a few
+// messages, not in hundreds. The last part carries what is left, cut.
+const MaxReplyParts = 10
 
 var (
 	codeBlock  = regexp.MustCompile("(?s)```.*?```")
@@ -72,7 +78,9 @@ func linkText(m []string) string {
 
 // SplitReply cuts a reply into the messages to send: each paragraph on its
 // own when paragraphs is set, and any part longer than MaxMessageLen at the
-// last line break, sentence end or space before the limit.
+// last line break, sentence end or space before the limit; at most
+// MaxReplyParts of them, the last holding the rest of the reply, cut to
+// MaxMessageLen.
 func SplitReply(text string, paragraphs bool) []string {
 	var parts []string
 	if paragraphs {
@@ -95,7 +103,34 @@ func SplitReply(text string, paragraphs bool) []string {
 			out = append(out, p)
 		}
 	}
+	if len(out) > MaxReplyParts {
+		rest := strings.Join(out[MaxReplyParts-1:], "\n\n")
+		out = append(out[:MaxReplyParts-1], cut(rest, MaxMessageLen))
+	}
 	return out
+}
+
+// cut shortens text to at most limit characters, marking the cut with an
+// ellipsis.
+func cut(text string, limit int) string {
+	if utf8.RuneCountInString(text) <= limit {
+		return text
+	}
+	return strings.TrimSpace(string([]rune(text)[:limit-1])) + "…"
+}
+
+// CutInbound shortens an inbound message's text to at most limit
+// characters and says so at its end, for the bot and for whoever reads
+// the conversation; it reports whether it cut. A customer's text is what
+// the model reads and often echoes: a megabyte pasted in a chat would
+// otherwise become a reply of hundreds of messages.
+func CutInbound(text string, limit int) (string, bool) {
+	n := utf8.RuneCountInString(text)
+	if limit <= 0 || n <= limit {
+		return text, false
+	}
+	return strings.TrimSpace(string([]rune(text)[:limit])) +
+		fmt.Sprintf("\n\n[message cut: %d characters received, the first %d kept]", n, limit), true
 }
 
 // cutPoint returns the byte offset where p, longer than MaxMessageLen

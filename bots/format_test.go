@@ -1,6 +1,7 @@
 package bots
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,65 @@ func TestSplitReply(t *testing.T) {
 	dense := strings.Repeat("é", MaxMessageLen+10)
 	if parts := SplitReply(dense, false); len(parts) != 2 || utf8.RuneCountInString(parts[0]) != MaxMessageLen || !utf8.ValidString(parts[1]) {
 		t.Errorf("dense split = %d parts", len(parts))
+	}
+}
+
+func TestSplitReplyCapsParts(t *testing.T) {
+	para := func(n int) string {
+		var ps []string
+		for i := range n {
+			ps = append(ps, fmt.Sprintf("paragraph %d", i+1))
+		}
+		return strings.Join(ps, "\n\n")
+	}
+	tests := []struct {
+		name     string
+		text     string
+		split    bool
+		parts    int
+		lastHead string // how the last part begins
+		lastTail string // and ends
+	}{
+		{"at the bound", para(MaxReplyParts), true, MaxReplyParts, "paragraph 10", "paragraph 10"},
+		{"over: the rest merged into the last", para(12), true, MaxReplyParts, "paragraph 10", "paragraph 10\n\nparagraph 11\n\nparagraph 12"},
+		{"long text: the last cut", strings.Repeat("word ", 20*MaxMessageLen/5), false, MaxReplyParts, "word", "word…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := SplitReply(tt.text, tt.split)
+			if len(got) != tt.parts {
+				t.Fatalf("%d parts, want %d", len(got), tt.parts)
+			}
+			last := got[len(got)-1]
+			if !strings.HasPrefix(last, tt.lastHead) || !strings.HasSuffix(last, tt.lastTail) {
+				t.Errorf("last part = %q…%q", last[:min(len(last), 20)], last[max(0, len(last)-40):])
+			}
+			for _, p := range got {
+				if n := utf8.RuneCountInString(p); n > MaxMessageLen {
+					t.Errorf("part of %d characters", n)
+				}
+			}
+		})
+	}
+}
+
+func TestCutInbound(t *testing.T) {
+	tests := []struct {
+		text  string
+		limit int
+		want  string
+		cut   bool
+	}{
+		{"hello", 5, "hello", false},
+		{"hello", 0, "hello", false}, // no limit
+		{"hello world", 5, "hello\n\n[message cut: 11 characters received, the first 5 kept]", true},
+		{"ééééé", 2, "éé\n\n[message cut: 5 characters received, the first 2 kept]", true}, // characters, not bytes
+	}
+	for _, tt := range tests {
+		got, cut := CutInbound(tt.text, tt.limit)
+		if got != tt.want || cut != tt.cut {
+			t.Errorf("CutInbound(%q, %d) = %q, %v; want %q, %v", tt.text, tt.limit, got, cut, tt.want, tt.cut)
+		}
 	}
 }
 

@@ -75,6 +75,15 @@ type Outbound struct {
 	ChatKey          string // the conversation, when the engine knows it; "" means ChatJID
 	BotID, SessionID string
 	Usage            Usage
+
+	// A part of a bot's reply goes out at most once, even across a crash:
+	// BeforeSend, when set, commits that the part is leaving; a channel
+	// whose send does more than the gateway's record of it (WhatsApp) calls
+	// it after the typing delay, right before the message leaves, and does
+	// not send when it fails. Recorded, when set, runs in the transaction
+	// that records the message as sent.
+	BeforeSend func(ctx context.Context) error
+	Recorded   func(ctx context.Context) error
 }
 
 // Usage is what one model answer cost.

@@ -16,6 +16,10 @@ func (e *Engine) step(key store.Chat, log *slog.Logger) (time.Duration, error) {
 	if err != nil || c == nil {
 		return -1, err
 	}
+	if len(c.parts) > 0 {
+		// The rest of a reply interrupted by a restart.
+		return 0, c.deliver(ctx)
+	}
 	now := time.Now()
 	if _, err := c.checkExpiry(ctx, now); err != nil {
 		return 0, err

@@ -27,6 +27,7 @@ type Config struct {
 	SecretKey       []byte        // 32-byte master key for secrets at rest; nil means generated into DataDir
 	ServerURL       string        // public base URL, reported as server_url in webhook envelopes
 	MaxBodyBytes    int64         // request bodies above this size are rejected with 413
+	MaxInboundText  int           // characters of an inbound message's text kept; the rest is cut
 	ShutdownTimeout time.Duration // how long in-flight requests may take to finish on shutdown
 	LogLevel        slog.Level
 	LogFormat       string // "text" or "json"
@@ -119,6 +120,10 @@ var options = []option{
 		func(c *Config, v string) error { c.ServerURL = strings.TrimRight(v, "/"); return nil }},
 	{"WAGATE_MAX_BODY_BYTES", "max-body-bytes", "1048576", "largest accepted request body in bytes (413 above)",
 		func(c *Config, v string) error { return positiveInt(v, &c.MaxBodyBytes) }},
+	// 16384 characters is four WhatsApp screens of text, more than anyone
+	// types; a longer paste is cut rather than fed whole to the model.
+	{"WAGATE_MAX_INBOUND_TEXT", "max-inbound-text", "16384", "characters of an inbound message's text that are kept (and read by bots); the rest is cut, with a note saying so",
+		func(c *Config, v string) error { return positiveIntTo(v, &c.MaxInboundText) }},
 	{"WAGATE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "how long in-flight requests may take to finish on SIGINT/SIGTERM",
 		func(c *Config, v string) error { return positiveDuration(v, &c.ShutdownTimeout) }},
 	{"WAGATE_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",

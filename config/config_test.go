@@ -383,6 +383,9 @@ func assertConfig(t *testing.T, got, want Config) {
 		want.MaxConcurrentModelCalls, want.HistoryTokens, want.ModelTimeout = 64, 8000, time.Minute
 		want.TranscribeModel = "gpt-4o-mini-transcribe"
 	}
+	if want.MaxInboundText == 0 {
+		want.MaxInboundText = 16384
+	}
 	want.ModelRetryBase, want.SessionSweepEach = time.Second, 30*time.Second
 	want.RetentionSweepEach = time.Hour
 	if !reflect.DeepEqual(got, want) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
@@ -19,6 +20,12 @@ var _ channel.Host = (*Gateway)(nil)
 // acknowledged without being stored or reported again.
 func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inbound, content json.RawMessage) error {
 	in.InstanceID = inst.ID
+	// Cut here, where every channel's messages come in.
+	if text, cut := bots.CutInbound(in.Text, g.cfg.MaxInboundText); cut {
+		g.log.Info("inbound text cut", "instance", inst.Name, "message_id", in.MessageID,
+			"characters", utf8.RuneCountInString(in.Text), "kept", g.cfg.MaxInboundText)
+		in.Text = text
+	}
 	m := &store.Message{
 		InstanceID:  inst.ID,
 		ID:          in.MessageID,
@@ -60,18 +67,6 @@ func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inb
 		g.engine.Notify(store.Chat{InstanceID: inst.ID, Key: m.ChatKey})
 	}
 	return err
-}
-
-// SendReply sends a bot's reply and returns what records it, which the
-// engine runs in the transaction that records the turn
-// (bots.DeferredReplier).
-func (g *Gateway) SendReply(ctx context.Context, inst *store.Instance, out bots.Outbound) (func(ctx context.Context) error, error) {
-	_, rec, err := g.deliver(ctx, inst, out)
-	if err != nil {
-		return nil, err
-	}
-	g.metrics.reply(inst, out.Usage)
-	return rec, nil
 }
 
 // Reply sends a bot's reply (bots.Replier).

@@ -168,8 +168,8 @@ func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbo
 }
 
 // deliver sends out through the instance's channel and returns the message
-// and what records it (stores it and reports send.message), to run in an
-// outbox transaction.
+// and what records it (stores it, reports send.message and runs
+// out.Recorded), to run in an outbox transaction.
 func (g *Gateway) deliver(ctx context.Context, inst *store.Instance, out bots.Outbound) (*store.Message, func(ctx context.Context) error, error) {
 	out.ID = strings.ToUpper(uuid.NewString())
 	sent, err := g.channelOf(inst).Send(ctx, inst.ID, out)
@@ -212,7 +212,13 @@ func (g *Gateway) deliver(ctx context.Context, inst *store.Instance, out bots.Ou
 		if _, err := g.store.InsertMessage(ctx, m); err != nil {
 			return err
 		}
-		return g.outbox.Emit(ctx, inst, webhook.SendMessage, record(m))
+		if err := g.outbox.Emit(ctx, inst, webhook.SendMessage, record(m)); err != nil {
+			return err
+		}
+		if out.Recorded != nil {
+			return out.Recorded(ctx)
+		}
+		return nil
 	}, nil
 }
 

@@ -359,6 +359,7 @@ func testConversationsMigration(t *testing.T, backend storetest.Backend) {
 
 	db := rawDB(t, dsn)
 	for _, q := range []string{
+		"DROP TABLE reply_parts", // v7
 		"DROP TABLE conversations",
 		"DROP INDEX messages_conversation_idx",
 		"DROP INDEX messages_seq_idx",

@@ -171,12 +171,13 @@ func (s *Store) PendingMessages(ctx context.Context, instanceID, chatKey string)
 type Chat struct{ InstanceID, Key string }
 
 // PendingChats returns every conversation with messages the engine has not
-// decided on.
+// decided on, or with parts of a reply not yet sent.
 func (s *Store) PendingChats(ctx context.Context) ([]Chat, error) {
 	return collect(func(row scanner) (Chat, error) {
 		var c Chat
 		return c, row.Scan(&c.InstanceID, &c.Key)
-	})(s.db.Query(ctx, "SELECT DISTINCT instance_id, chat_key FROM messages WHERE state = 'received'"))
+	})(s.db.Query(ctx, `SELECT instance_id, chat_key FROM messages WHERE state = 'received'
+		UNION SELECT instance_id, chat_key FROM reply_parts`))
 }
 
 // MessageOutcome is what the engine decided for inbound messages.

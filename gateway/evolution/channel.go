@@ -19,7 +19,10 @@ type Channel struct{}
 
 var _ channel.Channel = Channel{}
 
-// Send waits out the typing delay and accepts the message.
+// Send waits out the typing delay and accepts the message. It leaves
+// msg.BeforeSend alone: the message goes out only when the gateway records
+// it (send.message), so there is no moment at which it may have left
+// unrecorded.
 func (Channel) Send(ctx context.Context, _ string, msg bots.Outbound) (bots.Sent, error) {
 	if msg.Delay > 0 {
 		t := time.NewTimer(msg.Delay)

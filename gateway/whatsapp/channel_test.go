@@ -492,6 +492,34 @@ func TestSendShowsComposingAndQuotes(t *testing.T) {
 	}
 }
 
+// TestSendCommitsBeforeTheMessageLeaves checks the at-most-once hook of a
+// bot's reply part: BeforeSend runs after the typing delay and before the
+// message leaves, and a failing one keeps it from leaving.
+func TestSendCommitsBeforeTheMessageLeaves(t *testing.T) {
+	f := newFixture(t)
+	inst := f.instance("shop", store.InstanceSettings{})
+	cl := f.pair(inst)
+	ctx := context.Background()
+	var sentBefore []int
+	_, err := f.ch.Send(ctx, inst.ID, bots.Outbound{ChatJID: ana.String(), Text: "one", Delay: time.Millisecond,
+		BeforeSend: func(context.Context) error {
+			sentBefore = append(sentBefore, len(cl.SentMessages()))
+			if n := len(cl.Presences()); n != 2 {
+				t.Errorf("BeforeSend ran with %d presences sent, want 2 (after the typing delay)", n)
+			}
+			return nil
+		}})
+	if err != nil || len(sentBefore) != 1 || sentBefore[0] != 0 || len(cl.SentMessages()) != 1 {
+		t.Fatalf("send: %v; messages sent when BeforeSend ran %v, after %d", err, sentBefore, len(cl.SentMessages()))
+	}
+	failed := errors.New("database gone")
+	_, err = f.ch.Send(ctx, inst.ID, bots.Outbound{ChatJID: ana.String(), Text: "two",
+		BeforeSend: func(context.Context) error { return failed }})
+	if !errors.Is(err, failed) || len(cl.SentMessages()) != 1 {
+		t.Fatalf("with a failing BeforeSend: %v, %d messages sent", err, len(cl.SentMessages()))
+	}
+}
+
 func dmEvent(id string, fromMe bool, m *waE2E.Message) *events.Message {
 	sender := ana
 	if fromMe {

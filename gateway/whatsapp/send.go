@@ -57,6 +57,13 @@ func (c *Channel) send(ctx context.Context, s *session, msg bots.Outbound) (bots
 			s.log.Debug("whatsapp: paused presence", "error", err)
 		}
 	}
+	if msg.BeforeSend != nil {
+		// Once this is committed a crash leaves the message as maybe
+		// sent, and it is not sent again.
+		if err := msg.BeforeSend(ctx); err != nil {
+			return bots.Sent{}, err
+		}
+	}
 
 	content := &waE2E.Message{Conversation: proto.String(msg.Text)}
 	if msg.QuotedID != "" {
