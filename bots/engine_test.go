@@ -99,8 +99,11 @@ func TestEngineWorkersGoAway(t *testing.T) {
 	defer front.Close()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	inst := &store.Instance{ID: "i", Name: "shop", Integration: store.IntegrationEvolution, Number: "1", TokenHash: "h", TokenPrefix: "p", CreatedAt: now, UpdatedAt: now}
+	org, err := st.DefaultOrganization(ctx)
+	must(t, err)
+	inst.OrganizationID = org.ID
 	must(t, st.CreateInstance(ctx, inst))
-	must(t, st.CreateCreds(ctx, &store.Creds{ID: "c", InstanceID: "i", Name: "fake", APIKey: "sk-test", KeyHint: "…", BaseURL: front.URL + "/v1", CreatedAt: now, UpdatedAt: now}))
+	must(t, st.CreateCreds(ctx, &store.Creds{ID: "c", OrganizationID: org.ID, InstanceID: "i", Name: "fake", APIKey: "sk-test", KeyHint: "…", BaseURL: front.URL + "/v1", CreatedAt: now, UpdatedAt: now}))
 	zero := 0
 	must(t, st.CreateBot(ctx, &store.Bot{
 		ID: "b", InstanceID: "i", Enabled: true, CredsID: "c", BotType: bots.ChatCompletion, Model: "gpt-4o",

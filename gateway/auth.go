@@ -11,22 +11,22 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/store"
 )
 
-// principal is who a request authenticated as: the global key, or one
-// instance's token.
-type principal struct {
-	global   bool
-	instance *store.Instance // nil for the global key
-}
-
 const (
-	principalKey = "wagate.principal"
-	instanceKey  = "wagate.instance"
+	instanceKey = "wagate.instance"
 	// tokenPrefixLen is how much of a token is kept in clear, so operators
 	// can tell tokens apart without the token being recoverable.
 	tokenPrefixLen = 8
+	// Organization keys and chatbot keys carry their kind in a prefix, so
+	// a key is looked up in one table only; instance tokens chosen by
+	// clients may not take these prefixes.
+	orgKeyPrefix     = "wgo_"
+	chatbotKeyPrefix = "ob_live_"
+	// orgHeader names the organization the global key acts in.
+	orgHeader = "X-Wagate-Organization"
 )
 
 type keyDigest [sha256.Size]byte
@@ -54,77 +54,178 @@ func newToken() string {
 }
 
 // requestKey returns the key of the request: the apikey header (as
-// Evolution clients send it) or an Authorization bearer token.
+// Evolution clients send it), x-api-key (as okchat clients do) or an
+// Authorization bearer token.
 func requestKey(c echo.Context) string {
-	if k := c.Request().Header.Get("apikey"); k != "" {
-		return k
+	h := c.Request().Header
+	for _, name := range []string{"apikey", "x-api-key"} {
+		if k := h.Get(name); k != "" {
+			return k
+		}
 	}
-	auth := c.Request().Header.Get(echo.HeaderAuthorization)
-	if scheme, token, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Bearer") {
+	if scheme, token, ok := strings.Cut(h.Get(echo.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		return strings.TrimSpace(token)
 	}
 	return ""
 }
 
-// authenticate admits requests that carry the global key or an instance
-// token. It runs before any route looks anything up, so an unauthenticated
-// caller cannot learn which instances exist.
+// authenticate admits requests that carry the global key, an organization
+// key, an instance token or a chatbot key. It runs before any route looks
+// anything up, so an unauthenticated caller cannot learn what exists.
 func (g *Gateway) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		key := requestKey(c)
 		if key == "" {
-			return wagate.Errorf(wagate.EUNAUTHORIZED, "apikey: missing; send the header apikey or Authorization: Bearer")
+			return wagate.Errorf(wagate.EUNAUTHORIZED, "apikey: missing; send the header apikey, x-api-key or Authorization: Bearer")
 		}
 		d := digest(key)
 		if subtle.ConstantTimeCompare(d[:], g.apiKey[:]) == 1 {
-			c.Set(principalKey, principal{global: true})
+			api.SetPrincipal(c, api.Principal{Global: true})
 			return next(c)
 		}
-		// The lookup is by hash of a high-entropy token; comparing the hashes
+		// Lookups are by hash of a high-entropy key; comparing the hashes
 		// again in constant time keeps the check independent of the index.
 		hash := hex.EncodeToString(d[:])
-		inst, err := g.instanceByTokenHash(c.Request().Context(), hash)
-		if wagate.ErrorCode(err) == wagate.ENOTFOUND || (err == nil && subtle.ConstantTimeCompare([]byte(inst.TokenHash), []byte(hash)) != 1) {
+		ctx := c.Request().Context()
+		var (
+			p      api.Principal
+			stored string
+			err    error
+		)
+		switch {
+		case strings.HasPrefix(key, orgKeyPrefix):
+			var k *store.OrgKey
+			if p.Org, k, err = g.store.OrganizationByKeyHash(ctx, hash); err == nil {
+				stored = k.KeyHash
+			}
+		case strings.HasPrefix(key, chatbotKeyPrefix):
+			if p.Chatbot, err = g.store.ChatbotByKeyHash(ctx, hash); err == nil {
+				stored = p.Chatbot.KeyHash
+			}
+		default:
+			if p.Instance, err = g.instanceByTokenHash(ctx, hash); err == nil {
+				stored = p.Instance.TokenHash
+			}
+		}
+		if wagate.ErrorCode(err) == wagate.ENOTFOUND || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1) {
 			return wagate.Errorf(wagate.EUNAUTHORIZED, "apikey: invalid")
 		} else if err != nil {
 			return err
 		}
-		c.Set(principalKey, principal{instance: inst})
+		api.SetPrincipal(c, p)
 		return next(c)
 	}
-}
-
-func principalOf(c echo.Context) principal {
-	p, _ := c.Get(principalKey).(principal)
-	return p
 }
 
 // globalOnly admits only the global key.
 func globalOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !principalOf(c).global {
+		if !api.PrincipalOf(c).Global {
 			return wagate.Errorf(wagate.EFORBIDDEN, "apikey: this route needs the global API key")
 		}
 		return next(c)
 	}
 }
 
+var errChatbotKey = wagate.Errorf(wagate.EFORBIDDEN, "apikey: a chatbot key reaches only its chatbot's chat, conversations and knowledge routes")
+
+// orgScoped resolves the organization a request acts in: an organization
+// key's own; for the global key the one named by X-Wagate-Organization, or
+// the default organization. Instance tokens and chatbot keys have no
+// organization scope.
+func (g *Gateway) orgScoped(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		org, err := g.orgOf(c)
+		if err != nil {
+			return err
+		}
+		api.SetOrg(c, org)
+		return next(c)
+	}
+}
+
+func (g *Gateway) orgOf(c echo.Context) (*store.Organization, error) {
+	p := api.PrincipalOf(c)
+	switch {
+	case p.Org != nil:
+		return p.Org, nil
+	case p.Global:
+		ctx := c.Request().Context()
+		if id := c.Request().Header.Get(orgHeader); id != "" {
+			org, err := g.store.Organization(ctx, id)
+			if wagate.ErrorCode(err) == wagate.ENOTFOUND {
+				return nil, wagate.FieldError(wagate.ENOTFOUND, orgHeader, "no such organization")
+			}
+			return org, err
+		}
+		return g.store.DefaultOrganization(ctx)
+	case p.Chatbot != nil:
+		return nil, errChatbotKey
+	}
+	return nil, wagate.Errorf(wagate.EFORBIDDEN, "apikey: an instance token reaches only its instance's routes")
+}
+
+// chatbotScoped resolves the chatbot named in the path inside the
+// request's organization. A chatbot key may name only its own chatbot, and
+// only on the routes registered with chatbotScoped(true).
+func (g *Gateway) chatbotScoped(chatbotKeyAllowed bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			id := c.Param("chatbotId")
+			if cb := api.PrincipalOf(c).Chatbot; cb != nil {
+				if !chatbotKeyAllowed {
+					return errChatbotKey
+				}
+				if cb.ID != id {
+					return wagate.Errorf(wagate.EFORBIDDEN, "apikey: this chatbot key belongs to another chatbot")
+				}
+				org, err := g.store.Organization(c.Request().Context(), cb.OrganizationID)
+				if err != nil {
+					return err
+				}
+				api.SetOrg(c, org)
+				api.SetChatbot(c, cb)
+				return next(c)
+			}
+			org, err := g.orgOf(c)
+			if err != nil {
+				return err
+			}
+			cb, err := g.store.Chatbot(c.Request().Context(), org.ID, id)
+			if err != nil {
+				return err
+			}
+			api.SetOrg(c, org)
+			api.SetChatbot(c, cb)
+			return next(c)
+		}
+	}
+}
+
 // scoped resolves the instance named in the path, which is the only scope
-// of the request: an instance token may act only on its own instance.
+// of the request: an instance token may act only on its own instance, an
+// organization key only on its organization's.
 func (g *Gateway) scoped(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		name := c.Param("instance")
-		p := principalOf(c)
-		if !p.global {
-			if p.instance.Name != name {
+		p := api.PrincipalOf(c)
+		switch {
+		case p.Instance != nil:
+			if p.Instance.Name != name {
 				return wagate.Errorf(wagate.EFORBIDDEN, "apikey: this token belongs to another instance")
 			}
-			c.Set(instanceKey, p.instance)
+			c.Set(instanceKey, p.Instance)
 			return next(c)
+		case p.Chatbot != nil:
+			return errChatbotKey
 		}
 		inst, err := g.store.InstanceByName(c.Request().Context(), name)
 		if err != nil {
 			return err
+		}
+		if p.Org != nil && inst.OrganizationID != p.Org.ID {
+			// Another organization's instance is as unknown as a missing one.
+			return wagate.Errorf(wagate.ENOTFOUND, "The %q instance does not exist", name)
 		}
 		c.Set(instanceKey, inst)
 		return next(c)

@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"net/http"
+	"regexp"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -32,6 +34,48 @@ type errorBody struct {
 	Response struct {
 		Message []string `json:"message"`
 	} `json:"response"`
+}
+
+// apiError is the envelope of okchat's and wagate's own /api routes: a
+// machine code, the whole message, and each field's problem under the JSON
+// path the client sent.
+type apiError struct {
+	Error struct {
+		Code    string            `json:"code"`
+		Message string            `json:"message"`
+		Fields  map[string]string `json:"fields,omitempty"`
+	} `json:"error"`
+}
+
+// fieldMessage is how domain errors name a field: "path: problem".
+var fieldMessage = regexp.MustCompile(`^([A-Za-z0-9_.\[\]-]+): (.+)$`)
+
+func apiErrorBody(status int, code wagate.Code, routing bool, messages []string) apiError {
+	var body apiError
+	switch {
+	case routing && status == http.StatusNotFound:
+		body.Error.Code = string(wagate.ENOTFOUND)
+	case routing && status == http.StatusMethodNotAllowed:
+		body.Error.Code = "method_not_allowed"
+	case routing || status >= 500:
+		body.Error.Code = strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+	default:
+		body.Error.Code = string(code)
+	}
+	body.Error.Message = strings.Join(messages, "; ")
+	for _, m := range messages {
+		if sub := fieldMessage.FindStringSubmatch(m); sub != nil {
+			if body.Error.Fields == nil {
+				body.Error.Fields = map[string]string{}
+			}
+			if prev, ok := body.Error.Fields[sub[1]]; ok {
+				body.Error.Fields[sub[1]] = prev + "; " + sub[2]
+			} else {
+				body.Error.Fields[sub[1]] = sub[2]
+			}
+		}
+	}
+	return body
 }
 
 // handleError renders every error the API returns. Errors without a domain
@@ -70,8 +114,14 @@ func (g *Gateway) handleError(err error, c echo.Context) {
 			"path", c.Path(), "error", err)
 		messages = []string{"internal error; request id " + rid}
 	}
-	var body errorBody
-	body.Status, body.Error, body.Response.Message = status, http.StatusText(status), messages
+	var body any
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+		body = apiErrorBody(status, wagate.ErrorCode(err), he != nil, messages)
+	} else {
+		var eb errorBody
+		eb.Status, eb.Error, eb.Response.Message = status, http.StatusText(status), messages
+		body = eb
+	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(status)
 	} else {

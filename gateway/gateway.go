@@ -188,7 +188,7 @@ func (g *Gateway) routes() *echo.Echo {
 	auth := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
 		e.Add(method, path, h, append([]echo.MiddlewareFunc{g.authenticate}, m...)...)
 	}
-	auth(http.MethodPost, "/instance/create", g.createInstance, globalOnly)
+	auth(http.MethodPost, "/instance/create", g.createInstance, g.orgScoped)
 	auth(http.MethodGet, "/instance/fetchInstances", g.fetchInstances)
 	auth(http.MethodGet, "/instance/connectionState/:instance", g.connectionState, g.scoped)
 	auth(http.MethodGet, "/instance/connect/:instance", g.connectInstance, g.scoped)

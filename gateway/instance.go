@@ -113,6 +113,8 @@ func (g *Gateway) createInstance(c echo.Context) error {
 		switch {
 		case len(req.Token) < minTokenLen || len(req.Token) > maxTokenLen || strings.ContainsFunc(req.Token, isSpaceOrControl):
 			problems.Add("token", "must be 16 to 256 characters without spaces")
+		case strings.HasPrefix(req.Token, orgKeyPrefix) || strings.HasPrefix(req.Token, chatbotKeyPrefix):
+			problems.Add("token", "must not start with "+orgKeyPrefix+" or "+chatbotKeyPrefix+", the prefixes of organization and chatbot keys")
 		case digest(req.Token) == g.apiKey:
 			problems.Add("token", "must differ from the global API key")
 		}
@@ -132,15 +134,16 @@ func (g *Gateway) createInstance(c echo.Context) error {
 	}
 	now := stamp()
 	inst := &store.Instance{
-		ID:          uuid.NewString(),
-		Name:        req.InstanceName,
-		Integration: req.Integration,
-		Number:      req.Number,
-		TokenHash:   hashToken(token),
-		TokenPrefix: tokenPrefix(token),
-		Settings:    req.InstanceSettings,
-		CreatedAt:   now,
-		UpdatedAt:   now,
+		ID:             uuid.NewString(),
+		OrganizationID: api.OrgOf(c).ID,
+		Name:           req.InstanceName,
+		Integration:    req.Integration,
+		Number:         req.Number,
+		TokenHash:      hashToken(token),
+		TokenPrefix:    tokenPrefix(token),
+		Settings:       req.InstanceSettings,
+		CreatedAt:      now,
+		UpdatedAt:      now,
 	}
 	ctx := c.Request().Context()
 	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
@@ -177,6 +180,7 @@ func (g *Gateway) createInstance(c echo.Context) error {
 
 type instanceView struct {
 	ID               string                 `json:"id"`
+	OrganizationID   string                 `json:"organizationId"`
 	Name             string                 `json:"name"`
 	ConnectionStatus string                 `json:"connectionStatus"`
 	Reason           string                 `json:"disconnectionReason,omitempty"`
@@ -188,19 +192,31 @@ type instanceView struct {
 	Setting          store.InstanceSettings `json:"Setting"`
 }
 
-// fetchInstances lists every instance for the global key, and only its own
-// for an instance token. Evolution's query filters narrow the list; they
-// never widen what the key may see.
+// fetchInstances lists every instance for the global key (those of one
+// organization when X-Wagate-Organization names it), an organization's for
+// its key, and only its own for an instance token. Evolution's query
+// filters narrow the list; they never widen what the key may see.
 func (g *Gateway) fetchInstances(c echo.Context) error {
 	ctx := c.Request().Context()
-	var list []*store.Instance
-	if p := principalOf(c); p.global {
-		var err error
-		if list, err = g.store.ListInstances(ctx); err != nil {
-			return err
+	var (
+		list []*store.Instance
+		err  error
+	)
+	switch p := api.PrincipalOf(c); {
+	case p.Instance != nil:
+		list = []*store.Instance{p.Instance}
+	case p.Chatbot != nil:
+		return errChatbotKey
+	case p.Global && c.Request().Header.Get(orgHeader) == "":
+		list, err = g.store.ListInstances(ctx)
+	default:
+		var org *store.Organization
+		if org, err = g.orgOf(c); err == nil {
+			list, err = g.store.ListOrganizationInstances(ctx, org.ID)
 		}
-	} else {
-		list = []*store.Instance{p.instance}
+	}
+	if err != nil {
+		return err
 	}
 	name, id, number := c.QueryParam("instanceName"), c.QueryParam("instanceId"), c.QueryParam("number")
 	out := []instanceView{}
@@ -210,7 +226,7 @@ func (g *Gateway) fetchInstances(c echo.Context) error {
 		}
 		st := g.channelOf(inst).State(ctx, inst)
 		v := instanceView{
-			ID: inst.ID, Name: inst.Name, ConnectionStatus: st.State, Reason: st.Reason, Integration: inst.Integration,
+			ID: inst.ID, OrganizationID: inst.OrganizationID, Name: inst.Name, ConnectionStatus: st.State, Reason: st.Reason, Integration: inst.Integration,
 			TokenPrefix: inst.TokenPrefix, CreatedAt: inst.CreatedAt, UpdatedAt: inst.UpdatedAt, Setting: inst.Settings,
 		}
 		if inst.Number != "" {

@@ -111,7 +111,7 @@ func TestCreateInstanceValidation(t *testing.T) {
 		status int
 		want   string // substring of one of the messages
 	}{
-		{"instance token", other.Token, map[string]any{"instanceName": "x", "integration": "EVOLUTION", "number": "1"}, 403, "global API key"},
+		{"instance token", other.Token, map[string]any{"instanceName": "x", "integration": "EVOLUTION", "number": "1"}, 403, "instance token reaches only its instance"},
 		{"empty body", testAPIKey, "", 400, "body: empty"},
 		{"malformed JSON", testAPIKey, `{"instanceName":`, 400, "body: malformed JSON"},
 		{"not an object", testAPIKey, `[1]`, 400, "body: must be an object"},

@@ -60,18 +60,23 @@ func (g *Gateway) evolutionInbound(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	var inst *store.Instance
-	switch pr := principalOf(c); {
+	switch pr := api.PrincipalOf(c); {
 	case strings.TrimSpace(p.NumberID) == "":
 		return wagate.Invalid("numberId", "required")
-	case pr.global:
+	case pr.Chatbot != nil:
+		return errChatbotKey
+	case pr.Instance == nil:
 		var err error
 		if inst, err = g.store.InstanceByNumber(ctx, p.NumberID); err != nil {
 			return err
 		}
-	case p.NumberID != pr.instance.Number:
+		if pr.Org != nil && inst.OrganizationID != pr.Org.ID {
+			return wagate.Errorf(wagate.ENOTFOUND, "numberId: no instance has number %q", p.NumberID)
+		}
+	case p.NumberID != pr.Instance.Number:
 		return wagate.FieldError(wagate.EFORBIDDEN, "numberId", "does not belong to the instance of this token")
 	default:
-		inst = pr.instance
+		inst = pr.Instance
 	}
 	parsed, err := p.Parse(inst.Number)
 	if err != nil {

@@ -66,7 +66,8 @@ func (g *Gateway) createCreds(c echo.Context) error {
 	inst := instanceOf(c)
 	now := stamp()
 	cr := &store.Creds{
-		ID: uuid.NewString(), InstanceID: inst.ID, Name: req.Name, APIKey: req.APIKey, KeyHint: api.MaskKey(req.APIKey),
+		ID: uuid.NewString(), OrganizationID: inst.OrganizationID, InstanceID: inst.ID, Name: req.Name, APIKey: req.APIKey,
+		KeyHint: api.MaskKey(req.APIKey),
 		BaseURL: strings.TrimRight(req.BaseURL, "/"), CreatedAt: now, UpdatedAt: now,
 	}
 	if err := g.store.CreateCreds(c.Request().Context(), cr); err != nil {

@@ -97,7 +97,7 @@ func TestOpenAICreds(t *testing.T) {
 	s.must(http.StatusOK, "POST", "/openai/settings/alpha", a.Token, map[string]any{"openaiCredsId": id})
 	r409 := s.must(http.StatusConflict, "DELETE", "/openai/creds/"+id+"/alpha", a.Token, nil)
 	hasMessage(t, r409, "bot "+bot["id"].(string))
-	hasMessage(t, r409, "the instance settings")
+	hasMessage(t, r409, "the settings of instance alpha")
 	// Another instance's credentials are not found through this one.
 	s.must(http.StatusNotFound, "DELETE", "/openai/creds/"+id+"/beta", b.Token, nil)
 	s.must(http.StatusOK, "DELETE", "/openai/creds/"+local+"/alpha", a.Token, nil)

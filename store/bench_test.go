@@ -21,7 +21,7 @@ func BenchmarkInboundInsertAndSessionLookup(b *testing.B) {
 	}
 	defer s.Close()
 	inst := newInstance("bench", "num-bench")
-	if err := s.CreateInstance(ctx, inst); err != nil {
+	if err := s.CreateInstance(ctx, inDefaultOrg(b, s, inst)); err != nil {
 		b.Fatal(err)
 	}
 	bot := &store.Bot{ID: "bot-1", InstanceID: inst.ID, Enabled: true, BotType: "chatCompletion", Model: "gpt-test",

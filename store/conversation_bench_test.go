@@ -37,7 +37,7 @@ func BenchmarkConversations(b *testing.B) {
 	}
 	defer s.Close()
 	in := newInstance("alpha", "5511")
-	if err := s.CreateInstance(ctx, in); err != nil {
+	if err := s.CreateInstance(ctx, inDefaultOrg(b, s, in)); err != nil {
 		b.Fatal(err)
 	}
 	bots := []string{"bot-1", "bot-2"}

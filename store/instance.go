@@ -23,15 +23,16 @@ var Integrations = []string{IntegrationEvolution, IntegrationWhatsAppBaileys, In
 // Instance is one messaging number connected to the gateway. Its token is
 // never stored, only its SHA-256 hash and a short prefix for recognition.
 type Instance struct {
-	ID          string
-	Name        string
-	Integration string
-	Number      string // channel id of EVOLUTION instances; "" when none
-	TokenHash   string
-	TokenPrefix string
-	Settings    InstanceSettings
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID             string
+	OrganizationID string
+	Name           string
+	Integration    string
+	Number         string // channel id of EVOLUTION instances; "" when none
+	TokenHash      string
+	TokenPrefix    string
+	Settings       InstanceSettings
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // InstanceSettings are Evolution's per-instance behaviour switches.
@@ -45,7 +46,7 @@ type InstanceSettings struct {
 	SyncFullHistory bool   `json:"syncFullHistory"`
 }
 
-const instanceColumns = "id, name, integration, number, token_hash, token_prefix, settings, created_at, updated_at"
+const instanceColumns = "id, name, integration, number, token_hash, token_prefix, settings, created_at, updated_at, organization_id"
 
 func scanInstance(row scanner) (*Instance, error) {
 	var (
@@ -55,7 +56,8 @@ func scanInstance(row scanner) (*Instance, error) {
 		created  int64
 		updated  int64
 	)
-	if err := row.Scan(&in.ID, &in.Name, &in.Integration, &number, &in.TokenHash, &in.TokenPrefix, &settings, &created, &updated); err != nil {
+	if err := row.Scan(&in.ID, &in.Name, &in.Integration, &number, &in.TokenHash, &in.TokenPrefix, &settings, &created, &updated,
+		&in.OrganizationID); err != nil {
 		return nil, err
 	}
 	if number != nil {
@@ -94,9 +96,9 @@ func (s *Store) CreateInstance(ctx context.Context, in *Instance) error {
 				return wagate.FieldError(wagate.ECONFLICT, c.field, "already used by another instance")
 			}
 		}
-		_, err := s.db.Exec(ctx, "INSERT INTO instances ("+instanceColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+		_, err := s.db.Exec(ctx, "INSERT INTO instances ("+instanceColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 			in.ID, in.Name, in.Integration, nullable(in.Number), in.TokenHash, in.TokenPrefix, string(settings),
-			millis(in.CreatedAt), millis(in.UpdatedAt))
+			millis(in.CreatedAt), millis(in.UpdatedAt), in.OrganizationID)
 		if isUniqueViolation(err) {
 			return wagate.Errorf(wagate.ECONFLICT, "instanceName: an instance with this name, number or token already exists")
 		}
@@ -125,6 +127,12 @@ func (s *Store) InstanceByNumber(ctx context.Context, number string) (*Instance,
 // ListInstances returns every instance, oldest first.
 func (s *Store) ListInstances(ctx context.Context) ([]*Instance, error) {
 	return collect(scanInstance)(s.db.Query(ctx, "SELECT "+instanceColumns+" FROM instances ORDER BY created_at, name"))
+}
+
+// ListOrganizationInstances returns the organization's instances, oldest first.
+func (s *Store) ListOrganizationInstances(ctx context.Context, orgID string) ([]*Instance, error) {
+	return collect(scanInstance)(s.db.Query(ctx, "SELECT "+instanceColumns+
+		" FROM instances WHERE organization_id = $1 ORDER BY created_at, name", orgID))
 }
 
 // SetInstanceToken replaces the instance's token hash; the old token stops

@@ -14,17 +14,20 @@ import (
 	"github.com/wagate/wagate"
 )
 
-// Creds is an OpenAI-compatible provider credential of one instance. APIKey
+// Creds is an OpenAI-compatible provider credential of an organization,
+// created for one of its instances or for the whole organization. APIKey
 // is plaintext here and sealed at rest; KeyHint is its masked form.
 type Creds struct {
-	ID         string
-	InstanceID string
-	Name       string
-	APIKey     string
-	KeyHint    string
-	BaseURL    string // "" means the gateway's default base URL
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	ID             string
+	OrganizationID string
+	InstanceID     string // "" for credentials of the whole organization
+	Name           string
+	APIKey         string
+	KeyHint        string
+	BaseURL        string // "" means the gateway's default base URL
+	IsDefault      bool   // the organization's default for chatbots that name none
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // Behaviour is the part of a bot's configuration that the instance settings
@@ -117,29 +120,48 @@ type Session struct {
 
 // ---- credentials
 
-// CreateCreds stores c; its name must be unique in the instance.
+// CreateCreds stores c; its name must be unique in its instance, or in the
+// organization for credentials of the whole organization. Default
+// credentials replace the organization's previous default.
 func (s *Store) CreateCreds(ctx context.Context, c *Creds) error {
 	defer s.configChanged()
-	_, err := s.db.Exec(ctx, `INSERT INTO openai_creds (id, instance_id, name, api_key, key_hint, base_url, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		c.ID, c.InstanceID, c.Name, s.seal.seal([]byte(c.APIKey), "openai.creds:"+c.ID), c.KeyHint, c.BaseURL,
-		millis(c.CreatedAt), millis(c.UpdatedAt))
-	if isUniqueViolation(err) {
-		return wagate.FieldError(wagate.ECONFLICT, "name", "credentials with this name already exist in this instance")
-	}
-	return err
+	return s.DoTxn(ctx, func(ctx context.Context) error {
+		if c.IsDefault {
+			if _, err := s.db.Exec(ctx, "UPDATE openai_creds SET is_default = false WHERE organization_id = $1 AND is_default",
+				c.OrganizationID); err != nil {
+				return err
+			}
+		}
+		_, err := s.db.Exec(ctx, `INSERT INTO openai_creds (id, organization_id, instance_id, name, api_key, key_hint, base_url,
+				is_default, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			c.ID, c.OrganizationID, nullable(c.InstanceID), c.Name, s.seal.seal([]byte(c.APIKey), "openai.creds:"+c.ID),
+			c.KeyHint, c.BaseURL, c.IsDefault, millis(c.CreatedAt), millis(c.UpdatedAt))
+		if isUniqueViolation(err) {
+			if c.InstanceID == "" {
+				return wagate.FieldError(wagate.ECONFLICT, "name", "credentials with this name already exist in this organization")
+			}
+			return wagate.FieldError(wagate.ECONFLICT, "name", "credentials with this name already exist in this instance")
+		}
+		return err
+	})
 }
 
-const credsColumns = "id, instance_id, name, api_key, key_hint, base_url, created_at, updated_at"
+const credsColumns = "id, organization_id, instance_id, name, api_key, key_hint, base_url, is_default, created_at, updated_at"
 
 func (s *Store) scanCreds(row scanner) (*Creds, error) {
 	var (
 		c                Creds
+		instance         *string
 		sealed           string
 		created, updated int64
 	)
-	if err := row.Scan(&c.ID, &c.InstanceID, &c.Name, &sealed, &c.KeyHint, &c.BaseURL, &created, &updated); err != nil {
+	if err := row.Scan(&c.ID, &c.OrganizationID, &instance, &c.Name, &sealed, &c.KeyHint, &c.BaseURL, &c.IsDefault,
+		&created, &updated); err != nil {
 		return nil, err
+	}
+	if instance != nil {
+		c.InstanceID = *instance
 	}
 	key, err := s.seal.open(sealed, "openai.creds:"+c.ID)
 	if err != nil {
@@ -150,9 +172,12 @@ func (s *Store) scanCreds(row scanner) (*Creds, error) {
 	return &c, nil
 }
 
-// Creds returns the instance's credentials with id.
+// Creds returns credentials id that the instance's bots may use: the
+// instance's own, or those of its whole organization.
 func (s *Store) Creds(ctx context.Context, instanceID, id string) (*Creds, error) {
-	c, err := s.scanCreds(s.db.QueryRow(ctx, "SELECT "+credsColumns+" FROM openai_creds WHERE instance_id = $1 AND id = $2", instanceID, id))
+	c, err := s.scanCreds(s.db.QueryRow(ctx, "SELECT "+credsColumns+` FROM openai_creds WHERE id = $2
+		AND (instance_id = $1 OR (instance_id IS NULL
+			AND organization_id = (SELECT organization_id FROM instances WHERE id = $1)))`, instanceID, id))
 	return c, notFound(err, "openaiCredsId: no credentials %q in this instance", id)
 }
 
@@ -166,35 +191,90 @@ func (s *Store) ListCreds(ctx context.Context, instanceID string) ([]*Creds, err
 func (s *Store) DeleteCreds(ctx context.Context, instanceID, id string) error {
 	defer s.configChanged()
 	return s.DoTxn(ctx, func(ctx context.Context) error {
-		if _, err := s.Creds(ctx, instanceID, id); err != nil {
+		if c, err := s.Creds(ctx, instanceID, id); err != nil {
 			return err
+		} else if c.InstanceID != instanceID {
+			return wagate.Errorf(wagate.ENOTFOUND, "openaiCredsId: no credentials %q in this instance; those of the whole organization are deleted through /api/v1/credentials", id)
 		}
-		rows, err := s.db.Query(ctx, "SELECT id FROM openai_bots WHERE instance_id = $1 AND creds_id = $2 ORDER BY created_at", instanceID, id)
+		return s.deleteUnusedCreds(ctx, id)
+	})
+}
+
+// deleteUnusedCreds deletes credentials id unless bots, instance settings
+// or chatbots use them: then the ECONFLICT names each user.
+func (s *Store) deleteUnusedCreds(ctx context.Context, id string) error {
+	var users []string
+	bots, err := collect(scanString)(s.db.Query(ctx, "SELECT id FROM openai_bots WHERE creds_id = $1 ORDER BY created_at", id))
+	if err != nil {
+		return err
+	}
+	for _, b := range bots {
+		users = append(users, "bot "+b)
+	}
+	settings, err := collect(scanString)(s.db.Query(ctx, `SELECT i.name FROM openai_settings st
+		JOIN instances i ON i.id = st.instance_id WHERE st.creds_id = $1 ORDER BY i.name`, id))
+	if err != nil {
+		return err
+	}
+	for _, name := range settings {
+		users = append(users, "the settings of instance "+name)
+	}
+	chatbots, err := collect(scanString)(s.db.Query(ctx, "SELECT id FROM chatbots WHERE creds_id = $1 ORDER BY created_at", id))
+	if err != nil {
+		return err
+	}
+	for _, cb := range chatbots {
+		users = append(users, "chatbot "+cb)
+	}
+	if len(users) > 0 {
+		return wagate.FieldError(wagate.ECONFLICT, "openaiCredsId", "still used by "+strings.Join(users, ", "))
+	}
+	_, err = s.db.Exec(ctx, "DELETE FROM openai_creds WHERE id = $1", id)
+	return err
+}
+
+// ListOrgCreds returns every credential of the organization, its
+// instances' included, oldest first.
+func (s *Store) ListOrgCreds(ctx context.Context, orgID string) ([]*Creds, error) {
+	return collect(s.scanCreds)(s.db.Query(ctx, "SELECT "+credsColumns+
+		" FROM openai_creds WHERE organization_id = $1 ORDER BY created_at, name", orgID))
+}
+
+// OrgCreds returns the organization's credentials id.
+func (s *Store) OrgCreds(ctx context.Context, orgID, id string) (*Creds, error) {
+	c, err := s.scanCreds(s.db.QueryRow(ctx, "SELECT "+credsColumns+" FROM openai_creds WHERE organization_id = $1 AND id = $2", orgID, id))
+	return c, notFound(err, "openaiCredsId: no credentials %q in this organization", id)
+}
+
+// DefaultCreds returns the organization's default credentials, ENOTFOUND
+// when it has none.
+func (s *Store) DefaultCreds(ctx context.Context, orgID string) (*Creds, error) {
+	c, err := s.scanCreds(s.db.QueryRow(ctx, "SELECT "+credsColumns+" FROM openai_creds WHERE organization_id = $1 AND is_default", orgID))
+	return c, notFound(err, "openaiCredsId: the organization has no default credentials")
+}
+
+// DeleteOrgCreds deletes the organization's credentials id unless
+// something uses them; the default ones are refused while a chatbot relies
+// on them by naming no credentials of its own.
+func (s *Store) DeleteOrgCreds(ctx context.Context, orgID, id string) error {
+	defer s.configChanged()
+	return s.DoTxn(ctx, func(ctx context.Context) error {
+		c, err := s.OrgCreds(ctx, orgID, id)
 		if err != nil {
 			return err
 		}
-		var users []string
-		for rows.Next() {
-			var bot string
-			if err := rows.Scan(&bot); err != nil {
-				rows.Close()
+		if c.IsDefault {
+			relying, err := collect(scanString)(s.db.Query(ctx, `SELECT id FROM chatbots WHERE organization_id = $1
+				AND creds_id IS NULL AND openai_api_key IS NULL ORDER BY created_at`, orgID))
+			if err != nil {
 				return err
 			}
-			users = append(users, "bot "+bot)
+			if len(relying) > 0 {
+				return wagate.FieldError(wagate.ECONFLICT, "id", "the organization's default credentials, relied on by chatbot "+
+					strings.Join(relying, ", chatbot "))
+			}
 		}
-		rows.Close()
-		var n int
-		if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM openai_settings WHERE instance_id = $1 AND creds_id = $2", instanceID, id).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			users = append(users, "the instance settings")
-		}
-		if len(users) > 0 {
-			return wagate.FieldError(wagate.ECONFLICT, "openaiCredsId", "still used by "+strings.Join(users, ", "))
-		}
-		_, err = s.db.Exec(ctx, "DELETE FROM openai_creds WHERE instance_id = $1 AND id = $2", instanceID, id)
-		return err
+		return s.deleteUnusedCreds(ctx, id)
 	})
 }
 

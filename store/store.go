@@ -61,6 +61,10 @@ type Options struct {
 	// statement the gateway runs (not migrations); zero means none. A
 	// statement_timeout parameter in URL takes precedence.
 	StatementTimeout time.Duration
+
+	// upgradeTo, when set, stops migrations at that version: tests of one
+	// migration take a database back before it and upgrade only through it.
+	upgradeTo int
 }
 
 // OptionsFrom returns the store options of the configuration c.
@@ -112,7 +116,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 	// connection, 339 with eight.
 	raw.SetMaxOpenConns(1)
 	raw.SetMaxIdleConns(1)
-	db, err := newDatabase(raw, "sqlite", log)
+	db, err := newDatabase(raw, "sqlite", log, opts.upgradeTo)
 	if err == nil {
 		err = migrate(ctx, db)
 	}
@@ -125,7 +129,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 	return st, nil
 }
 
-func newDatabase(raw *sql.DB, dialect string, log *slog.Logger) (*dbutil.Database, error) {
+func newDatabase(raw *sql.DB, dialect string, log *slog.Logger, upgradeTo int) (*dbutil.Database, error) {
 	db, err := dbutil.NewWithDB(raw, dialect)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -134,6 +138,9 @@ func newDatabase(raw *sql.DB, dialect string, log *slog.Logger) (*dbutil.Databas
 	db.VersionTable = "wagate_version"
 	db.Log = upgradeLogger{log}
 	db.UpgradeTable.RegisterFSPath(upgradeFiles, "upgrades")
+	if upgradeTo > 0 && upgradeTo < len(db.UpgradeTable) {
+		db.UpgradeTable = db.UpgradeTable[:upgradeTo]
+	}
 	return db, nil
 }
 
@@ -169,7 +176,7 @@ func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.
 	defer migRaw.Close()
 	// One connection holds the lock, one runs the migrations.
 	migRaw.SetMaxOpenConns(2)
-	migDB, err := newDatabase(migRaw, "postgres", log)
+	migDB, err := newDatabase(migRaw, "postgres", log, opts.upgradeTo)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +193,7 @@ func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.
 		raw.SetMaxIdleConns(opts.MaxIdleConns)
 	}
 	raw.SetConnMaxLifetime(opts.ConnMaxLifetime)
-	db, err := newDatabase(raw, "postgres", log)
+	db, err := newDatabase(raw, "postgres", log, opts.upgradeTo)
 	if err != nil {
 		raw.Close()
 		return nil, err

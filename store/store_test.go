@@ -74,9 +74,26 @@ func newInstance(name, number string) *store.Instance {
 
 func mustCreate(t *testing.T, s *store.Store, in *store.Instance) *store.Instance {
 	t.Helper()
-	if err := s.CreateInstance(t.Context(), in); err != nil {
+	if err := s.CreateInstance(t.Context(), inDefaultOrg(t, s, in)); err != nil {
 		t.Fatalf("CreateInstance(%s): %v", in.Name, err)
 	}
+	return in
+}
+
+// inDefaultOrg puts in in the default organization, which the schema
+// creates.
+func inDefaultOrg(t testing.TB, s *store.Store, in *store.Instance) *store.Instance {
+	t.Helper()
+	return inDefaultOrgCtx(context.Background(), t, s, in)
+}
+
+func inDefaultOrgCtx(ctx context.Context, t testing.TB, s *store.Store, in *store.Instance) *store.Instance {
+	t.Helper()
+	org, err := s.DefaultOrganization(ctx)
+	if err != nil {
+		t.Fatalf("DefaultOrganization: %v", err)
+	}
+	in.OrganizationID = org.ID
 	return in
 }
 
@@ -327,7 +344,7 @@ func testCreateInstanceConflicts(t *testing.T, backend storetest.Backend) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.CreateInstance(ctx, tt.in)
+			err := s.CreateInstance(ctx, inDefaultOrg(t, s, tt.in))
 			wantCode(t, err, wagate.ECONFLICT)
 			msgs := wagate.ErrorMessages(err)
 			if len(msgs) != 1 || !strings.HasPrefix(msgs[0], tt.field+": ") {
@@ -1094,7 +1111,7 @@ func testDoTxn(t *testing.T, backend storetest.Backend) {
 	// A conflict inside the transaction fails it as ECONFLICT and keeps nothing.
 	err = s.DoTxn(ctx, func(ctx context.Context) error {
 		mustCreateCtx(ctx, t, s, newInstance("carol", "5533"))
-		return s.CreateInstance(ctx, newInstance("carol", "5544"))
+		return s.CreateInstance(ctx, inDefaultOrgCtx(ctx, t, s, newInstance("carol", "5544")))
 	})
 	wantCode(t, err, wagate.ECONFLICT)
 	if list, _ := s.ListInstances(ctx); len(list) != 0 {
@@ -1116,7 +1133,7 @@ func testDoTxn(t *testing.T, backend storetest.Backend) {
 
 func mustCreateCtx(ctx context.Context, t *testing.T, s *store.Store, in *store.Instance) *store.Instance {
 	t.Helper()
-	if err := s.CreateInstance(ctx, in); err != nil {
+	if err := s.CreateInstance(ctx, inDefaultOrgCtx(ctx, t, s, in)); err != nil {
 		t.Fatalf("CreateInstance(%s): %v", in.Name, err)
 	}
 	return in

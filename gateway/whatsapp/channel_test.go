@@ -181,6 +181,11 @@ func (f *fixture) instance(name string, settings store.InstanceSettings) *store.
 	now := time.Now()
 	inst := &store.Instance{ID: "id-" + name, Name: name, Integration: store.IntegrationWhatsApp, TokenHash: "hash-" + name,
 		TokenPrefix: "tok", Settings: settings, CreatedAt: now, UpdatedAt: now}
+	org, err := f.st.DefaultOrganization(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	inst.OrganizationID = org.ID
 	if err := f.st.CreateInstance(context.Background(), inst); err != nil {
 		f.t.Fatal(err)
 	}

@@ -1,0 +1,46 @@
+package api
+
+import (
+	"github.com/labstack/echo/v4"
+
+	"github.com/wagate/wagate/store"
+)
+
+// Principal is who a request authenticated as: the global key, an
+// organization key, an instance token or a chatbot key. Exactly one of
+// its fields is set.
+type Principal struct {
+	Global   bool
+	Org      *store.Organization // an organization key's organization
+	Instance *store.Instance     // an instance token's instance
+	Chatbot  *store.Chatbot      // a chatbot key's chatbot
+}
+
+const (
+	principalKey = "wagate.principal"
+	orgKey       = "wagate.organization"
+	chatbotKey   = "wagate.chatbot"
+)
+
+// SetPrincipal records who c authenticated as.
+func SetPrincipal(c echo.Context, p Principal) { c.Set(principalKey, p) }
+
+// PrincipalOf returns who c authenticated as.
+func PrincipalOf(c echo.Context) Principal {
+	p, _ := c.Get(principalKey).(Principal)
+	return p
+}
+
+// SetOrg records the organization a request acts in.
+func SetOrg(c echo.Context, o *store.Organization) { c.Set(orgKey, o) }
+
+// OrgOf returns the organization the request acts in, as resolved by the
+// server before an organization-scoped handler runs.
+func OrgOf(c echo.Context) *store.Organization { return c.Get(orgKey).(*store.Organization) }
+
+// SetChatbot records the chatbot named in the path.
+func SetChatbot(c echo.Context, cb *store.Chatbot) { c.Set(chatbotKey, cb) }
+
+// ChatbotOf returns the chatbot the path names, as resolved by the server
+// inside the request's organization.
+func ChatbotOf(c echo.Context) *store.Chatbot { return c.Get(chatbotKey).(*store.Chatbot) }
