@@ -19,6 +19,7 @@ import (
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/gateway/channel"
 	"github.com/wagate/wagate/gateway/evolution"
+	"github.com/wagate/wagate/gateway/okchat"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/gateway/whatsapp"
 	"github.com/wagate/wagate/store"
@@ -39,6 +40,8 @@ type Gateway struct {
 	metrics  *metrics
 	tokens   tokenCache
 	retain   *retention
+	orgs     *orgDeleter
+	okchat   *okchat.Handlers
 	apiKey   keyDigest
 	echo     *echo.Echo
 }
@@ -87,6 +90,8 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})
 	g.channels[store.IntegrationWhatsAppBaileys] = g.whatsapp
 	g.channels[store.IntegrationWhatsApp] = g.whatsapp
+	g.orgs = &orgDeleter{g: g, kick: make(chan struct{}, 1)}
+	g.okchat = okchat.New(st, log.With("component", "okchat"), cfg.ServerURL, g.clients.BaseURL)
 	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))
 	g.echo = g.routes()
 	return g
@@ -122,6 +127,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	g.retain.Start(ctx)
+	g.orgs.start(ctx)
 	// Connections that have not sent a request yet (clients open spares)
 	// would hold up a graceful shutdown for 5 s; they are closed at once.
 	var fresh sync.Map
@@ -159,6 +165,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		cancel()
 	}
 	g.retain.Stop()
+	g.orgs.stop()
 	g.whatsapp.Stop()
 	g.engine.Stop()
 	g.disp.Stop()
@@ -226,8 +233,51 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodGet, "/openai/fetchSessions/:botId/:instance", g.fetchSessions, g.scoped)
 	auth(http.MethodPost, "/openai/ignoreJid/:instance", g.ignoreJid, g.scoped)
 	auth(http.MethodGet, "/openai/getModels/:instance", g.getModels, g.scoped)
+	g.organizationRoutes(auth)
 	g.metricsRoutes(e, auth)
+	e.GET(okchat.AvatarPath+":file", g.okchat.ServeAvatar)
 	return e
+}
+
+// organizationRoutes are the routes of organizations and what they own:
+// wagate's /api/v1 and okchat's /api/external.
+func (g *Gateway) organizationRoutes(auth func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc)) {
+	org := func(method, path string, h echo.HandlerFunc) { auth(method, path, h, g.orgScoped) }
+	chatbot := func(method, path string, h echo.HandlerFunc) { auth(method, path, h, g.chatbotScoped(false)) }
+
+	auth(http.MethodPost, "/api/v1/organizations", g.createOrganization, globalOnly)
+	auth(http.MethodGet, "/api/v1/organizations", g.listOrganizations, globalOnly)
+	auth(http.MethodGet, "/api/v1/organizations/:orgId", g.getOrganization, globalOnly)
+	auth(http.MethodDelete, "/api/v1/organizations/:orgId", g.deleteOrganization, globalOnly)
+	auth(http.MethodPost, "/api/v1/organizations/:orgId/keys", g.createOrgKey, globalOnly)
+	auth(http.MethodDelete, "/api/v1/organizations/:orgId/keys/:keyId", g.deleteOrgKey, globalOnly)
+
+	ok := g.okchat
+	org(http.MethodGet, "/api/v1/credentials", ok.ListCredentials)
+	org(http.MethodPost, "/api/v1/credentials", ok.CreateCredentials)
+	org(http.MethodDelete, "/api/v1/credentials/:id", ok.DeleteCredentials)
+
+	org(http.MethodGet, "/api/v1/chatbots", ok.V1ListChatbots)
+	org(http.MethodPost, "/api/v1/chatbots", ok.V1CreateChatbot)
+	chatbot(http.MethodGet, "/api/v1/chatbots/:chatbotId", ok.V1GetChatbot)
+	chatbot(http.MethodPatch, "/api/v1/chatbots/:chatbotId", ok.V1UpdateChatbot)
+	chatbot(http.MethodDelete, "/api/v1/chatbots/:chatbotId", ok.V1DeleteChatbot)
+	chatbot(http.MethodPost, "/api/v1/chatbots/:chatbotId/rotate-key", ok.V1RotateKey)
+
+	org(http.MethodGet, "/api/external/chatbots", ok.ListChatbots)
+	org(http.MethodPost, "/api/external/chatbots", ok.CreateChatbot)
+	org(http.MethodPatch, "/api/external/chatbots", ok.UpdateChatbot)
+	chatbot(http.MethodGet, "/api/external/chatbot/:chatbotId", ok.GetChatbot)
+	chatbot(http.MethodPatch, "/api/external/chatbot/:chatbotId", ok.UpdateChatbot)
+	chatbot(http.MethodDelete, "/api/external/chatbot/:chatbotId", ok.DeleteChatbot)
+	chatbot(http.MethodPatch, "/api/external/chatbot/:chatbotId/update-avatar", ok.UpdateAvatar)
+	chatbot(http.MethodPatch, "/api/external/chatbot/:chatbotId/chat-widget", ok.UpdateChatWidget)
+	chatbot(http.MethodPatch, "/api/external/chatbot/:chatbotId/voice-agent", ok.UpdateVoiceAgent)
+}
+
+// bodyLimits raise the request body limit of routes that take files.
+var bodyLimits = map[string]int64{
+	"/api/external/chatbot/:chatbotId/update-avatar": okchat.MaxAvatarBytes + 64<<10, // and the form around it
 }
 
 // stamp is the time stamped on records: UTC at the millisecond precision the

@@ -99,6 +99,7 @@ func startServer(t *testing.T, dir string, opts ...option) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.ServerURL = "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gateway.New(cfg, st, log, gwOpts...).Run(ctx, ln) }()

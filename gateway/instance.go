@@ -15,7 +15,6 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/gateway/api"
-	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
 )
 
@@ -288,28 +287,11 @@ func (g *Gateway) logoutInstance(c echo.Context) error {
 	return c.JSON(http.StatusOK, success("Instance logged out"))
 }
 
-// deleteInstance removes the instance and, by cascade, everything it owns.
-// Its webhook still hears instance.delete: the event row carries its own
-// copy of the target.
+// deleteInstance removes the instance and everything it owns.
 func (g *Gateway) deleteInstance(c echo.Context) error {
-	inst := instanceOf(c)
-	ctx := c.Request().Context()
-	// Log out whatever the state: a paired device that is closed (banned,
-	// replaced, offline) still has keys in the store to delete.
-	if err := g.channelOf(inst).Logout(ctx, inst); err != nil {
+	if err := g.removeInstance(c.Request().Context(), instanceOf(c)); err != nil {
 		return err
 	}
-	err := g.outbox.Tx(ctx, func(ctx context.Context) error {
-		data := map[string]string{"instanceName": inst.Name, "instanceId": inst.ID}
-		if err := g.outbox.EmitFarewell(ctx, inst, webhook.InstanceDelete, data); err != nil {
-			return err
-		}
-		return g.store.DeleteInstance(ctx, inst.ID)
-	})
-	if err != nil {
-		return err
-	}
-	g.log.Info("instance deleted", "instance", inst.Name)
 	return c.JSON(http.StatusOK, success("Instance deleted"))
 }
 

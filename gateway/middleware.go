@@ -44,10 +44,14 @@ func (g *Gateway) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 func (g *Gateway) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		if req.ContentLength > g.cfg.MaxBodyBytes {
-			return api.TooLarge(g.cfg.MaxBodyBytes)
+		limit := g.cfg.MaxBodyBytes
+		if l, ok := bodyLimits[c.Path()]; ok && l > limit {
+			limit = l
 		}
-		req.Body = http.MaxBytesReader(c.Response(), req.Body, g.cfg.MaxBodyBytes)
+		if req.ContentLength > limit {
+			return api.TooLarge(limit)
+		}
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
 		return next(c)
 	}
 }

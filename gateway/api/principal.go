@@ -1,6 +1,10 @@
 package api
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate/store"
@@ -44,3 +48,16 @@ func SetChatbot(c echo.Context, cb *store.Chatbot) { c.Set(chatbotKey, cb) }
 // ChatbotOf returns the chatbot the path names, as resolved by the server
 // inside the request's organization.
 func ChatbotOf(c echo.Context) *store.Chatbot { return c.Get(chatbotKey).(*store.Chatbot) }
+
+// HashKey is how keys and tokens are stored and looked up: SHA-256, hex.
+func HashKey(key string) string {
+	d := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(d[:])
+}
+
+// NewKey returns prefix followed by n random bytes in hex.
+func NewKey(prefix string, n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
