@@ -32,7 +32,10 @@ type Config struct {
 	LogLevel        slog.Level
 	LogFormat       string // "text" or "json"
 	QRTerminal      bool   // print WhatsApp pairing QR codes on standard output
-	MetricsToken    string // bearer token GET /metrics requires; empty leaves it open
+	// AllowPrivateFetch lets URLs the gateway fetches (media, knowledge
+	// pages) reach private and loopback addresses: tests and demos only.
+	AllowPrivateFetch bool
+	MetricsToken      string // bearer token GET /metrics requires; empty leaves it open
 
 	// PostgreSQL connection pool and statement timeout; SQLite ignores them.
 	DBMaxOpenConns     int
@@ -143,6 +146,15 @@ var options = []option{
 				return errors.New(`must be "true" or "false"`)
 			}
 			c.QRTerminal = b
+			return nil
+		}},
+	{"WAGATE_ALLOW_PRIVATE_FETCH", "allow-private-fetch", "false", "let URLs the gateway fetches reach private, loopback and link-local addresses (true or false); for tests and local demos only",
+		func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New(`must be "true" or "false"`)
+			}
+			c.AllowPrivateFetch = b
 			return nil
 		}},
 	{"WAGATE_METRICS_TOKEN", "", "", "bearer token that GET /metrics requires (the global API key is accepted too); empty leaves /metrics open",

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -828,5 +829,34 @@ func TestEngineAudio(t *testing.T) {
 	e.say("a2", "5511@s.whatsapp.net", "", audio)
 	if got := e.replies(2)[1]; got != "Please type it." {
 		t.Fatalf("after a failed transcription: %q", got)
+	}
+}
+
+// Media that a sender gives by URL is fetched only from public addresses,
+// unless WAGATE_ALLOW_PRIVATE_FETCH opens the others.
+func TestEngineAudioURLIsFetchedSafely(t *testing.T) {
+	var hits atomic.Int32
+	media := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write([]byte("OggS voice note by url"))
+	}))
+	defer media.Close()
+	for _, allow := range []bool{true, false} {
+		e := newBotEnv(t, withConfig(func(c *config.Config) { c.AllowPrivateFetch = allow }))
+		e.bot(func(b map[string]any) { b["speechToText"] = true })
+		e.s.must(http.StatusOK, "POST", "/openai/settings/shop", e.inst.Token, map[string]any{
+			"openaiCredsId": e.creds, "speechToText": true, "transcriptionErrorMessage": "Please type it.",
+		})
+		e.ai.EnqueueTranscription(fakeai.Reply("hello by voice"))
+		before := hits.Load()
+		e.say("u1", "5511@s.whatsapp.net", "", map[string]any{"message": map[string]any{"audioMessage": map[string]any{
+			"url": media.URL + "/voice.ogg", "mimetype": "audio/ogg; codecs=opus"}}})
+		got := e.replies(1)[0]
+		if allow && (got != "echo: hello by voice" || hits.Load() != before+1) {
+			t.Errorf("allowed: reply %q after %d fetches", got, hits.Load()-before)
+		}
+		if !allow && (got != "Please type it." || hits.Load() != before) {
+			t.Errorf("refused: reply %q after %d fetches", got, hits.Load()-before)
+		}
 	}
 }

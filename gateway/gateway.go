@@ -17,6 +17,7 @@ import (
 
 	"github.com/wagate/wagate/bots"
 	"github.com/wagate/wagate/config"
+	"github.com/wagate/wagate/fetch"
 	"github.com/wagate/wagate/gateway/channel"
 	"github.com/wagate/wagate/gateway/evolution"
 	"github.com/wagate/wagate/gateway/okchat"
@@ -41,6 +42,7 @@ type Gateway struct {
 	tokens   tokenCache
 	retain   *retention
 	orgs     *orgDeleter
+	fetch    *fetch.Client
 	okchat   *okchat.Handlers
 	apiKey   keyDigest
 	echo     *echo.Echo
@@ -63,7 +65,9 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		MaxAge:     cfg.WebhookMaxAge,
 		OnAttempt:  m.webhookAttempt,
 	}, log.With("component", "webhook"))
+	fetcher := fetch.New(fetch.Config{AllowPrivate: cfg.AllowPrivateFetch})
 	*g = Gateway{
+		fetch:   fetcher,
 		metrics: m,
 		cfg:     cfg,
 		store:   st,
@@ -71,7 +75,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		disp:    disp,
 		outbox:  webhook.NewOutbox(st, disp),
 		channels: map[string]channel.Channel{
-			store.IntegrationEvolution: evolution.Channel{},
+			store.IntegrationEvolution: evolution.Channel{Fetch: fetcher},
 		},
 		apiKey:  digest(cfg.APIKey),
 		clients: bots.Clients{DefaultBaseURL: cfg.OpenAIBaseURL, HTTP: &http.Client{Timeout: time.Minute}},

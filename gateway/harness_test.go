@@ -83,6 +83,7 @@ func startServer(t *testing.T, dir string, opts ...option) *server {
 	cfg.WebhookMaxBackoff = 100 * time.Millisecond
 	cfg.WebhookTimeout = 2 * time.Second
 	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.AllowPrivateFetch = true // test servers are on loopback
 	cfg.ModelRetryBase = 10 * time.Millisecond
 	cfg.SessionSweepEach = 50 * time.Millisecond
 	var gwOpts []gateway.Option

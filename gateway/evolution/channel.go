@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/fetch"
 	"github.com/wagate/wagate/gateway/channel"
 	"github.com/wagate/wagate/store"
 )
@@ -15,7 +16,9 @@ import (
 // Channel implements channel.Channel for EVOLUTION instances. It has no
 // connection: the instance is always open, and sending means recording the
 // message, which the gateway then reports as send.message.
-type Channel struct{}
+type Channel struct {
+	Fetch *fetch.Client // fetches media that senders give by URL
+}
 
 var _ channel.Channel = Channel{}
 

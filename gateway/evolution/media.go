@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
-	"time"
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
@@ -20,7 +17,7 @@ const MaxMedia = 25 << 20
 
 // Media returns the bytes of an EVOLUTION message's media, which the
 // sender gives inline (base64) or as a URL to fetch.
-func (Channel) Media(ctx context.Context, _ *store.Instance, m *store.Message) ([]byte, string, error) {
+func (ch Channel) Media(ctx context.Context, _ *store.Instance, m *store.Message) ([]byte, string, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(m.Content, &fields); err != nil {
 		return nil, "", fmt.Errorf("media: %w", err)
@@ -49,34 +46,13 @@ func (Channel) Media(ctx context.Context, _ *store.Instance, m *store.Message) (
 		}
 		return data, name, nil
 	case strings.HasPrefix(media.URL, "https://") || strings.HasPrefix(media.URL, "http://"):
-		return download(ctx, media.URL, name)
+		resp, err := ch.Fetch.Get(ctx, "media", media.URL, MaxMedia)
+		if err != nil {
+			return nil, "", err
+		}
+		return resp.Body, name, nil
 	}
 	return nil, "", wagate.Errorf(wagate.EUNPROCESSABLE, "media: message.%s has neither base64 nor an http(s) url", m.MessageType)
-}
-
-func download(ctx context.Context, url, name string) ([]byte, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, "", wagate.Errorf(wagate.EINVALID, "media: invalid url")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, "", &wagate.Error{Code: wagate.EUPSTREAM, Messages: []string{"media: url unreachable"}, Err: err}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, "", wagate.Errorf(wagate.EUPSTREAM, "media: url answered HTTP %d", resp.StatusCode)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxMedia+1))
-	if err != nil {
-		return nil, "", &wagate.Error{Code: wagate.EUPSTREAM, Messages: []string{"media: download failed"}, Err: err}
-	}
-	if len(data) > MaxMedia {
-		return nil, "", wagate.Errorf(wagate.ETOOLARGE, "media: larger than %d bytes", MaxMedia)
-	}
-	return data, name, nil
 }
 
 // extension guesses a file extension for the transcription API, which
