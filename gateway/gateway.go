@@ -240,6 +240,7 @@ func (g *Gateway) routes() *echo.Echo {
 	g.organizationRoutes(auth)
 	g.metricsRoutes(e, auth)
 	e.GET(okchat.AvatarPath+":file", g.okchat.ServeAvatar)
+	e.HEAD(okchat.AvatarPath+":file", g.okchat.ServeAvatar)
 	return e
 }
 
