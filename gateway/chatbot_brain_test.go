@@ -317,7 +317,21 @@ func TestChatbotConversations(t *testing.T) {
 	if r := e.s.apiCall("GET", otherBase, testAPIKey, nil).json(t); len(r["data"].([]any)) != 0 {
 		t.Errorf("another chatbot lists %v", r["data"])
 	}
-	if r := e.s.apiCall("GET", base, "", nil); r.Status != http.StatusUnauthorized {
-		t.Errorf("no key: status %d", r.Status)
+	// Other principals: none, another organization's key, an instance token.
+	for _, k := range []struct {
+		name, key string
+		want      int
+	}{
+		{"no key", "", http.StatusUnauthorized},
+		{"another organization's key", e.s.createOrg("Elsewhere").Key, http.StatusNotFound},
+		{"instance token", e.inst.Token, http.StatusForbidden},
+	} {
+		for _, path := range []string{base, base + "/" + sessionID, base + "/" + sessionID + "/messages"} {
+			if r := e.s.apiCall("GET", path, k.key, nil); r.Status != k.want {
+				t.Errorf("%s on %s: status %d, want %d: %s", k.name, path, r.Status, k.want, r.Body)
+			} else {
+				r.apiError(t)
+			}
+		}
 	}
 }
