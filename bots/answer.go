@@ -30,7 +30,7 @@ const (
 // answer asks the model for a reply to the turn and sends it.
 func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error {
 	start := time.Now()
-	creds, err := c.e.credsFor(ctx, c.cfg, b.eff.CredsID)
+	br, err := c.brainFor(ctx, b)
 	var (
 		reply string
 		usage Usage
@@ -39,9 +39,9 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 	if err == nil {
 		user := c.userMessage(ctx, turn)
 		if b.BotType == Assistant {
-			reply, usage, err = c.respond(ctx, b, creds, user)
+			reply, usage, err = c.respond(ctx, b, br, user)
 		} else {
-			reply, usage, turns, err = c.complete(ctx, b, creds, user)
+			reply, usage, turns, err = c.complete(ctx, b, br, user)
 		}
 	}
 	if err != nil {
@@ -250,9 +250,9 @@ func imageURL(m *store.Message) string {
 // seeded examples, the history within its token budget, then the turn; up
 // to maxToolRounds rounds of tool calls. It returns the reply, the usage and
 // the new history turns.
-func (c *chat) complete(ctx context.Context, b *bot, creds *store.Creds, user openai.ChatCompletionMessage) (string, Usage, []openai.ChatCompletionMessage, error) {
+func (c *chat) complete(ctx context.Context, b *bot, br *brain, user openai.ChatCompletionMessage) (string, Usage, []openai.ChatCompletionMessage, error) {
 	var msgs []openai.ChatCompletionMessage
-	for _, s := range b.Prompts.System {
+	for _, s := range br.system {
 		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: s})
 	}
 	for i := range max(len(b.Prompts.User), len(b.Prompts.Assistant)) {
@@ -286,11 +286,11 @@ func (c *chat) complete(ctx context.Context, b *bot, creds *store.Creds, user op
 			return "", Usage{}, nil, fmt.Errorf("bot %s tools: %w", b.ID, err)
 		}
 	}
-	req := openai.ChatCompletionRequest{Model: b.Model, Tools: tools}
+	req := openai.ChatCompletionRequest{Model: br.model, Tools: tools}
 	if b.MaxTokens != nil {
 		req.MaxCompletionTokens = *b.MaxTokens
 	}
-	client := c.e.clients.For(creds)
+	client := c.e.clients.For(br.creds)
 	var usage Usage
 	for round := 0; ; round++ {
 		req.Messages = msgs
@@ -330,7 +330,7 @@ func (c *chat) complete(ctx context.Context, b *bot, creds *store.Creds, user op
 
 // respond answers an assistant bot with the Responses API: the bot's stored
 // prompt, continuing the session's conversation by previous_response_id.
-func (c *chat) respond(ctx context.Context, b *bot, creds *store.Creds, user openai.ChatCompletionMessage) (string, Usage, error) {
+func (c *chat) respond(ctx context.Context, b *bot, br *brain, user openai.ChatCompletionMessage) (string, Usage, error) {
 	var content []any
 	if user.MultiContent == nil {
 		content = append(content, openai.ResponseInputText{Type: "input_text", Text: user.Content})
@@ -344,14 +344,14 @@ func (c *chat) respond(ctx context.Context, b *bot, creds *store.Creds, user ope
 	}
 	req := openai.CreateResponseRequest{
 		Prompt:             &openai.ResponsePrompt{ID: b.AssistantID},
-		Model:              b.Model,
+		Model:              br.model,
 		Input:              []any{openai.ResponseInputMessage{Type: "message", Role: "user", Content: content}},
 		PreviousResponseID: c.session.PreviousResponseID,
 	}
 	if b.MaxTokens != nil {
 		req.MaxOutputTokens = *b.MaxTokens
 	}
-	client := c.e.clients.For(creds)
+	client := c.e.clients.For(br.creds)
 	var usage Usage
 	for round := 0; ; round++ {
 		var resp openai.CreateResponseResponse

@@ -10,7 +10,7 @@ import (
 
 // instanceConfig is what deciding on an instance's chats reads from its
 // configuration: the instance, its bot settings, its bots with compiled
-// triggers, and the credentials used so far. Loading it took three queries
+// triggers, and the credentials and chatbots used so far. Loading it took three queries
 // and a trigger compilation per message; it is now kept while the store's
 // configuration version stays the same (store.ConfigVersion), and shared
 // by the instance's workers, so nothing in it is modified once built.
@@ -21,8 +21,9 @@ type instanceConfig struct {
 	settings  *store.OpenAISettings
 	bots      []*bot
 
-	mu    sync.Mutex
-	creds map[string]*store.Creds
+	mu       sync.Mutex
+	creds    map[string]*store.Creds
+	chatbots map[string]*store.Chatbot
 }
 
 // maxCachedConfigs bounds the cache; past it the cache starts over, which
@@ -81,7 +82,7 @@ func (e *Engine) loadConfig(ctx context.Context, instanceID string) (*instanceCo
 	if err != nil {
 		return nil, err
 	}
-	cfg := &instanceConfig{inst: inst, settings: settings, creds: map[string]*store.Creds{}}
+	cfg := &instanceConfig{inst: inst, settings: settings, creds: map[string]*store.Creds{}, chatbots: map[string]*store.Chatbot{}}
 	for _, b := range list {
 		tr, err := CompileTrigger(b.TriggerType, b.TriggerOperator, b.TriggerValue)
 		if err != nil { // validated at save time; a bot saved by an older version may not compile
@@ -96,18 +97,49 @@ func (e *Engine) loadConfig(ctx context.Context, instanceID string) (*instanceCo
 // credsFor returns the instance's credentials id, read once per
 // configuration version.
 func (e *Engine) credsFor(ctx context.Context, cfg *instanceConfig, id string) (*store.Creds, error) {
+	return e.cachedCreds(ctx, cfg, id, func(ctx context.Context) (*store.Creds, error) {
+		return e.store.Creds(ctx, cfg.inst.ID, id)
+	})
+}
+
+// cachedCreds returns the credentials cached under key, loading them once
+// per configuration version. Keys other than an instance's credentials id
+// carry a prefix ("org:…"), so the scopes never mix.
+func (e *Engine) cachedCreds(ctx context.Context, cfg *instanceConfig, key string, load func(context.Context) (*store.Creds, error)) (*store.Creds, error) {
 	cfg.mu.Lock()
-	c := cfg.creds[id]
+	c := cfg.creds[key]
 	cfg.mu.Unlock()
 	if c != nil {
 		return c, nil
 	}
-	c, err := e.store.Creds(ctx, cfg.inst.ID, id)
+	c, err := load(ctx)
 	if err != nil || !cfg.cacheable {
 		return c, err
 	}
 	cfg.mu.Lock()
-	cfg.creds[id] = c
+	cfg.creds[key] = c
 	cfg.mu.Unlock()
 	return c, nil
+}
+
+// chatbotFor returns the chatbot id of the instance's organization, read
+// once per configuration version: chatbot writes change the version, so
+// a bot answers with what its chatbot says at the time of each message.
+func (e *Engine) chatbotFor(ctx context.Context, cfg *instanceConfig, id string) (*store.Chatbot, error) {
+	cfg.mu.Lock()
+	cb := cfg.chatbots[id]
+	cfg.mu.Unlock()
+	if cb != nil {
+		return cb, nil
+	}
+	cb, err := e.store.Chatbot(ctx, cfg.inst.OrganizationID, id)
+	if wagate.ErrorCode(err) == wagate.ENOTFOUND {
+		return nil, wagate.Errorf(wagate.EUNPROCESSABLE, "chatbot %s: not found in the instance's organization", id)
+	} else if err != nil || !cfg.cacheable {
+		return cb, err
+	}
+	cfg.mu.Lock()
+	cfg.chatbots[id] = cb
+	cfg.mu.Unlock()
+	return cb, nil
 }

@@ -278,6 +278,12 @@ func (g *Gateway) organizationRoutes(auth func(method, path string, h echo.Handl
 	chatbot(http.MethodPatch, "/api/external/chatbot/:chatbotId/update-avatar", ok.UpdateAvatar)
 	chatbot(http.MethodPatch, "/api/external/chatbot/:chatbotId/chat-widget", ok.UpdateChatWidget)
 	chatbot(http.MethodPatch, "/api/external/chatbot/:chatbotId/voice-agent", ok.UpdateVoiceAgent)
+
+	// A chatbot's key may read its conversations.
+	runtime := func(method, path string, h echo.HandlerFunc) { auth(method, path, h, g.chatbotScoped(true)) }
+	runtime(http.MethodGet, "/api/external/chatbot/:chatbotId/conversations", ok.ListConversations)
+	runtime(http.MethodGet, "/api/external/chatbot/:chatbotId/conversations/:sessionId", ok.GetConversation)
+	runtime(http.MethodGet, "/api/external/chatbot/:chatbotId/conversations/:sessionId/messages", ok.ListMessages)
 }
 
 // bodyLimits raise the request body limit of routes that take files.

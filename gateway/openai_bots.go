@@ -24,12 +24,13 @@ import (
 )
 
 // botFields is a bot as the API reads and writes it: Evolution's body plus
-// priority, groupMode, pauseMinutes, speechToText and tools. Behaviour
-// fields left null inherit the instance settings.
+// priority, groupMode, pauseMinutes, speechToText, tools and chatbotId.
+// Behaviour fields left null inherit the instance settings.
 type botFields struct {
 	Enabled           *bool           `json:"enabled"`
 	Description       string          `json:"description"`
 	OpenaiCredsID     *string         `json:"openaiCredsId"`
+	ChatbotID         *string         `json:"chatbotId"`
 	BotType           string          `json:"botType"`
 	AssistantID       string          `json:"assistantId"`
 	FunctionURL       string          `json:"functionUrl"`
@@ -65,6 +66,9 @@ func viewBot(b *store.Bot) botView {
 	}
 	if b.CredsID != "" {
 		f.OpenaiCredsID = &b.CredsID
+	}
+	if b.ChatbotID != "" {
+		f.ChatbotID = &b.ChatbotID
 	}
 	if len(f.Tools) == 0 {
 		f.Tools = json.RawMessage("[]")
@@ -116,14 +120,23 @@ func (g *Gateway) toBot(ctx context.Context, inst *store.Instance, f *botFields)
 	if len(b.Model) > 100 {
 		p.Add("model", "longer than 100 characters")
 	}
+	if f.ChatbotID != nil {
+		b.ChatbotID = strings.TrimSpace(*f.ChatbotID)
+	}
 	switch f.BotType {
 	case "":
 		p.Add("botType", `required: "chatCompletion" or "assistant"`)
 	case bots.ChatCompletion:
-		if b.Model == "" {
-			p.Add("model", "required for chatCompletion bots")
+		// A bot that answers as a chatbot takes the chatbot's model.
+		if b.Model == "" && b.ChatbotID == "" {
+			p.Add("model", "required for chatCompletion bots without a chatbotId")
 		}
 	case bots.Assistant:
+		if b.ChatbotID != "" {
+			// The stored prompt is an assistant bot's brain; it cannot
+			// have a chatbot's as well.
+			p.Add("chatbotId", "only for chatCompletion bots")
+		}
 		switch id := strings.TrimSpace(f.AssistantID); {
 		case id == "":
 			p.Add("assistantId", "required for assistant bots: the id of a stored prompt (pmpt_…)")
@@ -189,6 +202,20 @@ func (g *Gateway) toBot(ctx context.Context, inst *store.Instance, f *botFields)
 	}
 	if f.OpenaiCredsID != nil {
 		b.CredsID = strings.TrimSpace(*f.OpenaiCredsID)
+	}
+	if b.ChatbotID != "" {
+		// Resolved inside the instance's organization only: another
+		// organization's chatbot is as unknown as a missing one.
+		if _, err := g.store.Chatbot(ctx, inst.OrganizationID, b.ChatbotID); wagate.ErrorCode(err) == wagate.ENOTFOUND {
+			return nil, wagate.Invalid("chatbotId", "no chatbot with this id in the instance's organization")
+		} else if err != nil {
+			return nil, err
+		}
+		// The chatbot brings its credentials (or its organization's
+		// default); the bot's own are a fallback, checked only if named.
+		if b.CredsID == "" {
+			return b, nil
+		}
 	}
 	if _, err := g.credsFor(ctx, inst, b.CredsID); err != nil {
 		return nil, err

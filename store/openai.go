@@ -64,6 +64,7 @@ type Bot struct {
 	Enabled         bool
 	Description     string
 	CredsID         string // "" means the settings' default credentials
+	ChatbotID       string // the chatbot whose brain it answers with; "" for its own
 	BotType         string // chatCompletion or assistant
 	AssistantID     string // a stored prompt id (pmpt_…) for assistant bots
 	FunctionURL     string
@@ -281,24 +282,28 @@ func (s *Store) DeleteOrgCreds(ctx context.Context, orgID, id string) error {
 // ---- bots
 
 const botColumns = `id, instance_id, enabled, description, creds_id, bot_type, assistant_id, function_url, model, prompts,
-	max_tokens, trigger_type, trigger_operator, trigger_value, priority, tools, behaviour, ignore_jids, created_at, updated_at`
+	max_tokens, trigger_type, trigger_operator, trigger_value, priority, tools, behaviour, ignore_jids, chatbot_id, created_at,
+	updated_at`
 
 func scanBot(row scanner) (*Bot, error) {
 	var (
 		b                                     Bot
-		creds                                 *string
+		creds, chatbot                        *string
 		maxTokens                             *int64
 		prompts, tools, behaviour, ignoreJids string
 		created, updated                      int64
 	)
 	err := row.Scan(&b.ID, &b.InstanceID, &b.Enabled, &b.Description, &creds, &b.BotType, &b.AssistantID, &b.FunctionURL,
 		&b.Model, &prompts, &maxTokens, &b.TriggerType, &b.TriggerOperator, &b.TriggerValue, &b.Priority, &tools,
-		&behaviour, &ignoreJids, &created, &updated)
+		&behaviour, &ignoreJids, &chatbot, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
 	if creds != nil {
 		b.CredsID = *creds
+	}
+	if chatbot != nil {
+		b.ChatbotID = *chatbot
 	}
 	if maxTokens != nil {
 		n := int(*maxTokens)
@@ -336,7 +341,7 @@ func botArgs(b *Bot) ([]any, error) {
 	}
 	return []any{b.ID, b.InstanceID, b.Enabled, b.Description, nullable(b.CredsID), b.BotType, b.AssistantID, b.FunctionURL,
 		b.Model, string(prompts), b.MaxTokens, b.TriggerType, b.TriggerOperator, b.TriggerValue, b.Priority, string(tools),
-		string(behaviour), string(ignore), millis(b.CreatedAt), millis(b.UpdatedAt)}, nil
+		string(behaviour), string(ignore), nullable(b.ChatbotID), millis(b.CreatedAt), millis(b.UpdatedAt)}, nil
 }
 
 // CreateBot stores a new bot.
@@ -347,7 +352,7 @@ func (s *Store) CreateBot(ctx context.Context, b *Bot) error {
 		return err
 	}
 	_, err = s.db.Exec(ctx, "INSERT INTO openai_bots ("+botColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`, args...)
+		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`, args...)
 	return err
 }
 
@@ -359,11 +364,11 @@ func (s *Store) UpdateBot(ctx context.Context, b *Bot) error {
 	if err != nil {
 		return err
 	}
-	args = append(args[:18], args[19]) // all but created_at
+	args = append(args[:19], args[20]) // all but created_at
 	res, err := s.db.Exec(ctx, `UPDATE openai_bots SET enabled = $3, description = $4, creds_id = $5, bot_type = $6,
 		assistant_id = $7, function_url = $8, model = $9, prompts = $10, max_tokens = $11, trigger_type = $12,
 		trigger_operator = $13, trigger_value = $14, priority = $15, tools = $16, behaviour = $17, ignore_jids = $18,
-		updated_at = $19 WHERE id = $1 AND instance_id = $2`, args...)
+		chatbot_id = $19, updated_at = $20 WHERE id = $1 AND instance_id = $2`, args...)
 	return mustAffect(res, err, "botId: no bot %q in this instance", b.ID)
 }
 
