@@ -507,14 +507,7 @@ func providerStatus(err error) int {
 
 // transcribe turns an audio message into text with the credentials'
 // provider, language auto-detected.
-func (e *Engine) transcribe(ctx context.Context, inst *store.Instance, m *store.Message, credsID string) (string, error) {
-	if credsID == "" {
-		return "", wagate.Errorf(wagate.EUNPROCESSABLE, "speech-to-text: no credentials to transcribe with")
-	}
-	creds, err := e.store.Creds(ctx, inst.ID, credsID)
-	if err != nil {
-		return "", err
-	}
+func (e *Engine) transcribe(ctx context.Context, inst *store.Instance, m *store.Message, creds *store.Creds) (string, error) {
 	if e.media == nil {
 		return "", wagate.Errorf(wagate.EUNPROCESSABLE, "speech-to-text: media cannot be fetched")
 	}

@@ -475,27 +475,22 @@ func (c *chat) text(ctx context.Context, m *store.Message, speechToText bool, b 
 		d := ignore("audio message: speech-to-text is off")
 		return "", &d, nil
 	}
-	credsID := c.settings.CredsID
-	if b != nil {
-		credsID = b.eff.CredsID
+	creds, err := c.transcriptionCreds(ctx, b)
+	var transcript string
+	if err == nil {
+		transcript, err = c.e.transcribe(ctx, c.inst, m, creds)
 	}
-	for _, cand := range c.bots {
-		if credsID == "" && cand.Enabled {
-			credsID = cand.eff.CredsID
-		}
-	}
-	transcript, err := c.e.transcribe(ctx, c.inst, m, credsID)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
 		}
 		c.log.Warn("transcription failed", "message", m.ID, "error", wagate.ErrorMessages(err))
+		d := ignore("transcription failed")
 		if msg := c.settings.TranscriptionErrorMessage; msg != "" {
-			if err := c.e.replier.Reply(ctx, c.inst, Outbound{ChatJID: c.replyTo, ChatKey: c.jid, Text: msg}); err != nil {
-				c.log.Warn("transcription error message not delivered", "error", err)
+			if err := c.tellTranscriptionFailed(ctx, m, b, msg, d.reason); err != nil {
+				return "", nil, err
 			}
 		}
-		d := ignore("transcription failed")
 		return "", &d, nil
 	}
 	m.Text = transcript
@@ -511,4 +506,56 @@ func (c *chat) recentTurns(ctx context.Context) ([]*store.Turn, error) {
 		return c.history, nil
 	}
 	return c.e.store.RecentTurns(ctx, c.session.ID, c.e.cfg.HistoryTokens)
+}
+
+// transcriptionCreds picks the credentials to transcribe with: the brain's
+// of the session's bot (a chatbot's, for a bot that answers as one), else
+// the settings' default, else those of the first enabled bot that has any.
+func (c *chat) transcriptionCreds(ctx context.Context, b *bot) (*store.Creds, error) {
+	if b == nil {
+		if c.settings.CredsID != "" {
+			return c.e.credsFor(ctx, c.cfg, c.settings.CredsID)
+		}
+		for _, cand := range c.bots {
+			if cand.Enabled && (cand.eff.CredsID != "" || cand.ChatbotID != "") {
+				b = cand
+				break
+			}
+		}
+	}
+	if b == nil || (b.ChatbotID == "" && b.eff.CredsID == "") {
+		return nil, wagate.Errorf(wagate.EUNPROCESSABLE, "speech-to-text: no credentials to transcribe with")
+	}
+	br, err := c.brainFor(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return br.creds, nil
+}
+
+// tellTranscriptionFailed sends msg about the audio message m that could
+// not be transcribed. Like a bot's reply it is stored, with m marked
+// decided, before it goes out: a restart neither sends it twice nor
+// transcribes m again.
+func (c *chat) tellTranscriptionFailed(ctx context.Context, m *store.Message, b *bot, msg, reason string) error {
+	part := &store.ReplyPart{InstanceID: c.inst.ID, ChatKey: c.jid, RemoteJID: c.replyTo, TurnSeq: m.Seq, Text: msg,
+		CreatedAt: time.Now()}
+	botID := ""
+	if b != nil {
+		botID, part.BotID = b.ID, b.ID
+		if c.session != nil && c.session.BotID == b.ID {
+			part.SessionID = c.session.ID
+		}
+	}
+	err := c.e.outbox.Tx(ctx, func(ctx context.Context) error {
+		if err := c.e.store.InsertReplyParts(ctx, part); err != nil {
+			return err
+		}
+		return c.mark(ctx, []*store.Message{m}, store.MessageIgnored, reason, botID)
+	})
+	if err != nil {
+		return err
+	}
+	c.parts = append(c.parts, part)
+	return c.deliver(ctx)
 }

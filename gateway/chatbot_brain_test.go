@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -113,6 +114,13 @@ func TestChatbotBrain(t *testing.T) {
 	}
 	if req.Model != "gpt-4o-mini" || req.APIKey != chatbotProviderKey {
 		t.Fatalf("after the update: model %q, key %q", req.Model, req.APIKey)
+	}
+
+	// A chatbot that bots answer as cannot be deleted; the conflict names them.
+	for _, path := range []string{"/api/v1/chatbots/" + cb.ID, "/api/external/chatbot/" + cb.ID} {
+		if e := e.s.apiMust(http.StatusConflict, "DELETE", path, testAPIKey, nil).apiError(t); !strings.Contains(e.Fields["chatbotId"], botID) {
+			t.Errorf("DELETE %s while a bot answers as it = %+v", path, e)
+		}
 	}
 
 	// Without its chatbot the bot needs a model of its own again.
@@ -333,5 +341,24 @@ func TestChatbotConversations(t *testing.T) {
 				r.apiError(t)
 			}
 		}
+	}
+}
+
+// A bot that answers as a chatbot transcribes voice notes with the
+// chatbot's credentials too.
+func TestChatbotTranscribes(t *testing.T) {
+	e, _, botID := newChatbotEnv(t)
+	e.s.must(http.StatusOK, "PATCH", "/openai/update/"+botID+"/shop", e.inst.Token, map[string]any{"speechToText": true})
+	// In the session the bot opened, its voice notes are its brain's to transcribe.
+	e.say("t1", "5511@s.whatsapp.net", "hello", nil)
+	e.replies(1)
+	e.ai.EnqueueTranscription(fakeai.Reply("a voice note"))
+	e.say("v1", "5511@s.whatsapp.net", "", map[string]any{"message": map[string]any{"audioMessage": map[string]any{
+		"base64": base64.StdEncoding.EncodeToString([]byte("OggS voice")), "mimetype": "audio/ogg; codecs=opus"}}})
+	if got := e.replies(2)[1]; got != "echo: a voice note" {
+		t.Fatalf("reply = %q", got)
+	}
+	if tr, ok := e.ai.LastTranscription(); !ok || tr.APIKey != chatbotProviderKey {
+		t.Fatalf("transcribed with key %q, want the chatbot's credentials", tr.APIKey)
 	}
 }
