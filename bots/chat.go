@@ -365,7 +365,7 @@ func (c *chat) emit(ctx context.Context, event, reason string) error {
 
 func (c *chat) open(ctx context.Context, b *bot, pushName, reason string, now time.Time) error {
 	s := &store.Session{
-		ID: store.NewSessionID(), InstanceID: c.inst.ID, BotID: b.ID, RemoteJID: c.jid, PushName: pushName,
+		ID: store.NewID(), InstanceID: c.inst.ID, BotID: b.ID, RemoteJID: c.jid, PushName: pushName,
 		Status: store.SessionOpened, Reason: reason, CreatedAt: now, UpdatedAt: now,
 	}
 	return c.e.outbox.Tx(ctx, func(ctx context.Context) error {

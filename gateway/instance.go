@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
@@ -133,7 +132,7 @@ func (g *Gateway) createInstance(c echo.Context) error {
 	}
 	now := stamp()
 	inst := &store.Instance{
-		ID:             uuid.NewString(),
+		ID:             store.NewID(),
 		OrganizationID: api.OrgOf(c).ID,
 		Name:           req.InstanceName,
 		Integration:    req.Integration,

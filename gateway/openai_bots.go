@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
@@ -392,7 +391,7 @@ func (g *Gateway) createBot(c echo.Context) error {
 		return err
 	}
 	now := stamp()
-	b.ID, b.CreatedAt, b.UpdatedAt = uuid.NewString(), now, now
+	b.ID, b.CreatedAt, b.UpdatedAt = store.NewID(), now, now
 	if err := g.store.CreateBot(ctx, b); err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
@@ -66,7 +65,7 @@ func (g *Gateway) createCreds(c echo.Context) error {
 	inst := instanceOf(c)
 	now := stamp()
 	cr := &store.Creds{
-		ID: uuid.NewString(), OrganizationID: inst.OrganizationID, InstanceID: inst.ID, Name: req.Name, APIKey: req.APIKey,
+		ID: store.NewID(), OrganizationID: inst.OrganizationID, InstanceID: inst.ID, Name: req.Name, APIKey: req.APIKey,
 		KeyHint: api.MaskKey(req.APIKey),
 		BaseURL: strings.TrimRight(req.BaseURL, "/"), CreatedAt: now, UpdatedAt: now,
 	}

@@ -145,7 +145,7 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 				return wagate.FieldError(wagate.EUNPROCESSABLE, "botId", "the bot is disabled")
 			}
 			result = &store.Session{
-				ID: store.NewSessionID(), InstanceID: inst.ID, BotID: bot.ID, RemoteJID: req.RemoteJID,
+				ID: store.NewID(), InstanceID: inst.ID, BotID: bot.ID, RemoteJID: req.RemoteJID,
 				Status: store.SessionOpened, Reason: ReasonAPI, CreatedAt: now, UpdatedAt: now,
 			}
 			if err := g.store.CreateSession(ctx, result); err != nil {

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
@@ -40,7 +39,7 @@ func viewOrg(o *store.Organization) orgView {
 // newOrgKey returns a new organization key (192 random bits) and its record.
 func newOrgKey(orgID string) (string, *store.OrgKey) {
 	key := api.NewKey(orgKeyPrefix, 24)
-	return key, &store.OrgKey{ID: uuid.NewString(), OrganizationID: orgID, KeyHash: api.HashKey(key),
+	return key, &store.OrgKey{ID: store.NewID(), OrganizationID: orgID, KeyHash: api.HashKey(key),
 		KeyPrefix: key[:len(orgKeyPrefix)+8], CreatedAt: stamp()}
 }
 
@@ -59,7 +58,7 @@ func (g *Gateway) createOrganization(c echo.Context) error {
 		return wagate.Invalid("name", "must be at most 255 characters")
 	}
 	now := stamp()
-	org := &store.Organization{ID: uuid.Must(uuid.NewV7()).String(), Name: req.Name, CreatedAt: now, UpdatedAt: now}
+	org := &store.Organization{ID: store.NewID(), Name: req.Name, CreatedAt: now, UpdatedAt: now}
 	key, rec := newOrgKey(org.ID)
 	if err := g.store.CreateOrganization(c.Request().Context(), org, rec); err != nil {
 		return err

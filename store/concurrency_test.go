@@ -465,7 +465,7 @@ func testSessionsSameMillisecondNewestFirst(t *testing.T, backend storetest.Back
 	const chat = "5511@s.whatsapp.net"
 	var created []string
 	for range 40 {
-		se := newSession(a.ID, bot.ID, chat, store.NewSessionID()) // all at t0
+		se := newSession(a.ID, bot.ID, chat, store.NewID()) // all at t0
 		se.Status = store.SessionClosed
 		if err := s.CreateSession(ctx, se); err != nil {
 			t.Fatal(err)

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/wagate/wagate"
 )
 
@@ -238,7 +236,7 @@ func (s *Store) deleteUnusedCreds(ctx context.Context, id string) error {
 // instances' included, oldest first.
 func (s *Store) ListOrgCreds(ctx context.Context, orgID string) ([]*Creds, error) {
 	return collect(s.scanCreds)(s.db.Query(ctx, "SELECT "+credsColumns+
-		" FROM openai_creds WHERE organization_id = $1 ORDER BY created_at, name", orgID))
+		" FROM openai_creds WHERE organization_id = $1 ORDER BY created_at, id", orgID))
 }
 
 // OrgCreds returns the organization's credentials id.
@@ -446,16 +444,6 @@ func (s *Store) PutOpenAISettings(ctx context.Context, st *OpenAISettings) error
 }
 
 // ---- sessions
-
-// NewSessionID returns an id for a new session. Sessions are listed newest
-// first by (created_at, id), and created_at has millisecond precision: two
-// sessions of one chat can share it (a session closed and the next opened
-// at once), and random ids would then order them by chance. These ids are
-// UUIDv7, whose time and sub-millisecond counter make every id greater than
-// the ones this process made before, so the id breaks such ties in creation
-// order. Sessions stored with older random ids keep an arbitrary but stable
-// order among those created in the same millisecond.
-func NewSessionID() string { return uuid.Must(uuid.NewV7()).String() }
 
 const sessionColumns = `id, instance_id, bot_id, remote_jid, push_name, status, paused_until, previous_response_id,
 	close_reason, created_at, updated_at, closed_at, status_reason`

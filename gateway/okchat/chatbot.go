@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
@@ -230,7 +229,7 @@ func (h *Handlers) freeSlug(ctx context.Context, orgID, base string) (string, er
 func (h *Handlers) create(ctx context.Context, org *store.Organization, body map[string]any) (*store.Chatbot, string, error) {
 	now := stamp()
 	cb := &store.Chatbot{
-		ID: uuid.Must(uuid.NewV7()).String(), OrganizationID: org.ID, Active: true,
+		ID: store.NewID(), OrganizationID: org.ID, Active: true,
 		Personality: map[string]any{}, Settings: map[string]any{}, CreatedAt: now, UpdatedAt: now,
 	}
 	ch := apply(cb, body, true, "")

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
@@ -98,7 +97,7 @@ func (h *Handlers) CreateCredentials(c echo.Context) error {
 	}
 	now := stamp()
 	cr := &store.Creds{
-		ID: uuid.NewString(), OrganizationID: org.ID, Name: req.Name, APIKey: req.APIKey, KeyHint: api.MaskKey(req.APIKey),
+		ID: store.NewID(), OrganizationID: org.ID, Name: req.Name, APIKey: req.APIKey, KeyHint: api.MaskKey(req.APIKey),
 		BaseURL: strings.TrimRight(req.BaseURL, "/"), IsDefault: isDefault, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := h.store.CreateCreds(ctx, cr); err != nil {
