@@ -85,8 +85,10 @@ func (g *Gateway) createInstance(c echo.Context) error {
 	}
 	var problems wagate.Problems
 	switch {
-	case !instanceNamePattern.MatchString(req.InstanceName):
+	case req.InstanceName == "":
 		problems.Add("instanceName", "required: 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")
+	case !instanceNamePattern.MatchString(req.InstanceName):
+		problems.Add("instanceName", "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")
 	case strings.Trim(req.InstanceName, ".") == "":
 		// "." and ".." are path segments clients and proxies resolve away:
 		// /instance/connect/.. would never reach the instance.

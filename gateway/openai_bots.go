@@ -125,6 +125,9 @@ func (g *Gateway) toBot(ctx context.Context, inst *store.Instance, f *botFields)
 	switch f.BotType {
 	case "":
 		p.Add("botType", `required: "chatCompletion" or "assistant"`)
+		if b.Model == "" && b.ChatbotID == "" {
+			p.Add("model", "required for chatCompletion bots without a chatbotId")
+		}
 	case bots.ChatCompletion:
 		// A bot that answers as a chatbot takes the chatbot's model.
 		if b.Model == "" && b.ChatbotID == "" {
@@ -196,27 +199,29 @@ func (g *Gateway) toBot(ctx context.Context, inst *store.Instance, f *botFields)
 		}
 		b.Tools = tools
 	}
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
 	if f.OpenaiCredsID != nil {
 		b.CredsID = strings.TrimSpace(*f.OpenaiCredsID)
 	}
+	// The checks that need the database come last, into the same answer.
 	if b.ChatbotID != "" {
 		// Resolved inside the instance's organization only: another
 		// organization's chatbot is as unknown as a missing one.
 		if _, err := g.store.Chatbot(ctx, inst.OrganizationID, b.ChatbotID); wagate.ErrorCode(err) == wagate.ENOTFOUND {
-			return nil, wagate.Invalid("chatbotId", "no chatbot with this id in the instance's organization")
+			p.Add("chatbotId", "no chatbot with this id in the instance's organization")
 		} else if err != nil {
 			return nil, err
 		}
-		// The chatbot brings its credentials (or its organization's
-		// default); the bot's own are a fallback, checked only if named.
-		if b.CredsID == "" {
-			return b, nil
+	}
+	// A chatbot brings its credentials (or its organization's default);
+	// the bot's own are a fallback, checked only if named.
+	if b.ChatbotID == "" || b.CredsID != "" {
+		if _, err := g.credsFor(ctx, inst, b.CredsID); wagate.ErrorCode(err) == wagate.EINVALID {
+			p = append(p, wagate.ErrorMessages(err)...)
+		} else if err != nil {
+			return nil, err
 		}
 	}
-	if _, err := g.credsFor(ctx, inst, b.CredsID); err != nil {
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return b, nil

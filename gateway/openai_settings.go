@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -50,6 +51,10 @@ func checkBehaviour(b store.Behaviour, p *wagate.Problems) {
 	}
 }
 
+// ignoreJIDPattern is what an ignoreJids entry may be: a WhatsApp JID, or
+// a server alone ("@g.us") to ignore every chat on it.
+var ignoreJIDPattern = regexp.MustCompile(`^[0-9A-Za-z._:-]*@(s\.whatsapp\.net|g\.us|lid|broadcast|newsletter|c\.us)$`)
+
 func checkJIDs(field string, jids []string, p *wagate.Problems) []string {
 	if len(jids) > maxJIDs {
 		p.Add(field, fmt.Sprintf("more than %d entries", maxJIDs))
@@ -58,7 +63,7 @@ func checkJIDs(field string, jids []string, p *wagate.Problems) []string {
 	out := []string{}
 	for i, j := range jids {
 		j = strings.TrimSpace(j)
-		if j == "" || len(j) > 256 || strings.ContainsFunc(j, isSpaceOrControl) {
+		if len(j) > 256 || !ignoreJIDPattern.MatchString(j) {
 			p.Add(fmt.Sprintf("%s[%d]", field, i), `must be a JID, "@g.us", "@s.whatsapp.net" or "@lid"`)
 			continue
 		}

@@ -44,6 +44,14 @@ func Decode(c echo.Context, v any, strict bool) error {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
+		// encoding/json reports the first wrong value only: on this
+		// (rare) path the body is walked again for all of them.
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) || strings.HasPrefix(err.Error(), "json: unknown field ") {
+			if p := typeProblems(body, v, strict); len(p) > 0 {
+				return p.Err()
+			}
+		}
 		return DecodeError(err)
 	}
 	if dec.More() {
