@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -231,5 +232,21 @@ func TestWhatsAppRoutesWithoutAConnection(t *testing.T) {
 	}
 	if n := len(fac.Clients()); n != 0 {
 		t.Fatalf("%d clients made without a connect", n)
+	}
+}
+
+// A pairing that cannot reach WhatsApp says so, with the cause, and the
+// state keeps the reason.
+func TestWhatsAppConnectSaysWhyItFailed(t *testing.T) {
+	fac := watest.NewFactory()
+	fac.FailConnect(errors.New("dial tcp: lookup web.whatsapp.com: no such host"))
+	s := startWhatsAppServer(t, "", fac)
+	s.must(http.StatusCreated, "POST", "/instance/create", testAPIKey, map[string]any{"instanceName": "wa", "integration": "WHATSAPP"})
+	r := s.must(http.StatusBadGateway, "GET", "/instance/connect/wa", testAPIKey, nil)
+	if msgs := r.messages(t); len(msgs) != 1 || msgs[0] != "cannot reach WhatsApp: dial tcp: lookup web.whatsapp.com: no such host" {
+		t.Fatalf("connect = %q", msgs)
+	}
+	if st := s.state("wa"); st["state"] != "close" || !strings.HasPrefix(st["reason"].(string), "cannot reach WhatsApp: dial tcp") {
+		t.Fatalf("state after the failed pairing = %v", st)
 	}
 }

@@ -69,8 +69,10 @@ func NewWhatsmeowClient(dev *wastore.Device, log waLog.Logger) Client {
 	c := whatsmeow.NewClient(dev, log)
 	// A gateway that starts while the network is down keeps trying in the
 	// background instead of leaving a paired instance closed; this is
-	// whatsmeow's own loop, so wagate never runs a competing one.
-	c.InitialAutoReconnect = true
+	// whatsmeow's own loop, so wagate never runs a competing one. A new
+	// device about to pair fails at once instead: the operator calling
+	// connect is waiting for a QR code and should hear why none comes.
+	c.InitialAutoReconnect = dev.ID != nil
 	return &waClient{c}
 }
 

@@ -374,8 +374,9 @@ func (s *session) startPairing() error {
 		s.emitState(st)
 	}
 	if err := cl.Connect(); err != nil {
-		s.stopPairing(fmt.Sprintf("could not reach WhatsApp: %v; call /instance/connect again", err))
-		return &wagate.Error{Code: wagate.EUPSTREAM, Messages: []string{"could not reach WhatsApp to pair; try again"}, Err: err}
+		reason := fmt.Sprintf("cannot reach WhatsApp: %v", err)
+		s.stopPairing(reason + "; call /instance/connect again")
+		return &wagate.Error{Code: wagate.EUPSTREAM, Messages: []string{reason}, Err: err}
 	}
 	s.log.Info("whatsapp: pairing started")
 	return nil

@@ -69,9 +69,18 @@ var _ whatsapp.Client = (*Client)(nil)
 
 // Factory makes fakes and remembers them, in order.
 type Factory struct {
-	mu      sync.Mutex
-	clients []*Client
-	made    chan *Client
+	mu         sync.Mutex
+	clients    []*Client
+	made       chan *Client
+	connectErr error
+}
+
+// FailConnect makes the Connect of the clients made from now on fail
+// with err, as a dial to an unreachable WhatsApp does.
+func (f *Factory) FailConnect(err error) {
+	f.mu.Lock()
+	f.connectErr = err
+	f.mu.Unlock()
 }
 
 // NewFactory returns an empty factory.
@@ -84,6 +93,7 @@ func (f *Factory) New(dev *wastore.Device, _ waLog.Logger) whatsapp.Client {
 		c.jid, c.lid = *dev.ID, dev.LID
 	}
 	f.mu.Lock()
+	c.ConnectErr = f.connectErr
 	f.clients = append(f.clients, c)
 	f.mu.Unlock()
 	f.made <- c
