@@ -55,6 +55,12 @@ type Client interface {
 	RejectCall(ctx context.Context, from types.JID, callID string) error
 	// DownloadToFile downloads and decrypts an attachment into file.
 	DownloadToFile(ctx context.Context, msg whatsmeow.DownloadableMessage, file whatsmeow.File) error
+	// Upload encrypts and uploads an attachment to WhatsApp's media
+	// servers, returning what the message that carries it needs.
+	Upload(ctx context.Context, data []byte, kind whatsmeow.MediaType) (whatsmeow.UploadResponse, error)
+	// GetGroupInfo returns a group's metadata (its participants, for
+	// mentioning everyone).
+	GetGroupInfo(ctx context.Context, jid types.JID) (*types.GroupInfo, error)
 	// PNForLID returns the phone-number JID whatsmeow's LID store knows
 	// for a hidden-user JID, or an empty JID.
 	PNForLID(ctx context.Context, lid types.JID) (types.JID, error)

@@ -27,10 +27,17 @@ type Sent struct {
 	Message *waE2E.Message
 }
 
+// Upload is one attachment the channel uploaded.
+type Upload struct {
+	Data []byte
+	Kind whatsmeow.MediaType
+}
+
 // Presence is one chat presence the channel set.
 type Presence struct {
 	Chat  types.JID
 	State types.ChatPresence
+	Media types.ChatPresenceMedia
 	At    time.Time
 }
 
@@ -43,6 +50,8 @@ type Client struct {
 	PairingCode string
 	// ConnectErr, SendErr and LogoutErr make those calls fail.
 	ConnectErr, SendErr, LogoutErr error
+	// Groups answers GetGroupInfo.
+	Groups map[types.JID]*types.GroupInfo
 	// LIDs maps hidden-user JIDs to phone-number JIDs for PNForLID.
 	LIDs map[types.JID]types.JID
 
@@ -62,6 +71,7 @@ type Client struct {
 	read        [][]types.MessageID
 	rejected    []string
 	nextID      int
+	uploads     []Upload
 	connectedCh chan struct{}
 }
 
@@ -202,10 +212,10 @@ func (c *Client) SendMessage(_ context.Context, to types.JID, msg *waE2E.Message
 	return whatsmeow.SendResponse{ID: id, Timestamp: time.Now().Truncate(time.Second)}, nil
 }
 
-func (c *Client) SendChatPresence(_ context.Context, chat types.JID, state types.ChatPresence, _ types.ChatPresenceMedia) error {
+func (c *Client) SendChatPresence(_ context.Context, chat types.JID, state types.ChatPresence, media types.ChatPresenceMedia) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.presences = append(c.presences, Presence{Chat: chat, State: state, At: time.Now()})
+	c.presences = append(c.presences, Presence{Chat: chat, State: state, Media: media, At: time.Now()})
 	return nil
 }
 
@@ -227,6 +237,33 @@ func (c *Client) RejectCall(_ context.Context, from types.JID, callID string) er
 
 func (c *Client) DownloadToFile(context.Context, whatsmeow.DownloadableMessage, whatsmeow.File) error {
 	return errors.New("watest: no media")
+}
+
+func (c *Client) Upload(_ context.Context, data []byte, kind whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loggedIn {
+		return whatsmeow.UploadResponse{}, whatsmeow.ErrNotLoggedIn
+	}
+	c.uploads = append(c.uploads, Upload{Data: append([]byte(nil), data...), Kind: kind})
+	n := len(c.uploads)
+	return whatsmeow.UploadResponse{
+		URL:           fmt.Sprintf("https://mmg.whatsapp.net/fake/%d", n),
+		DirectPath:    fmt.Sprintf("/fake/%d", n),
+		MediaKey:      []byte(fmt.Sprintf("media-key-%d", n)),
+		FileEncSHA256: []byte(fmt.Sprintf("enc-sha-%d", n)),
+		FileSHA256:    []byte(fmt.Sprintf("sha-%d", n)),
+		FileLength:    uint64(len(data)),
+	}, nil
+}
+
+func (c *Client) GetGroupInfo(_ context.Context, jid types.JID) (*types.GroupInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g, ok := c.Groups[jid]; ok {
+		return g, nil
+	}
+	return nil, whatsmeow.ErrGroupNotFound
 }
 
 func (c *Client) PNForLID(_ context.Context, lid types.JID) (types.JID, error) {
@@ -300,6 +337,13 @@ func (c *Client) SentMessages() []Sent {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]Sent(nil), c.sent...)
+}
+
+// Uploads returns the attachments uploaded.
+func (c *Client) Uploads() []Upload {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Upload(nil), c.uploads...)
 }
 
 // Presences returns the chat presences set.
