@@ -228,6 +228,7 @@ func (g *Gateway) routes() *echo.Echo {
 
 	auth(http.MethodPost, "/chat/findMessages/:instance", g.findMessages, g.scoped)
 	auth(http.MethodPost, "/chat/findChats/:instance", g.findChats, g.scoped)
+	auth(http.MethodPost, "/chat/getBase64FromMediaMessage/:instance", g.getBase64FromMediaMessage, g.scoped)
 	auth(http.MethodGet, "/conversations/:instance", g.listConversations, g.scoped)
 	auth(http.MethodGet, "/conversations/:instance/:remoteJid", g.getConversation, g.scoped)
 	auth(http.MethodGet, "/conversations/:instance/:remoteJid/messages", g.listChatMessages, g.scoped)

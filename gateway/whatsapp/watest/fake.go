@@ -50,6 +50,8 @@ type Client struct {
 	PairingCode string
 	// ConnectErr, SendErr and LogoutErr make those calls fail.
 	ConnectErr, SendErr, LogoutErr error
+	// Media is what DownloadToFile serves, by direct path.
+	Media map[string][]byte
 	// Groups answers GetGroupInfo.
 	Groups map[types.JID]*types.GroupInfo
 	// LIDs maps hidden-user JIDs to phone-number JIDs for PNForLID.
@@ -235,8 +237,15 @@ func (c *Client) RejectCall(_ context.Context, from types.JID, callID string) er
 	return nil
 }
 
-func (c *Client) DownloadToFile(context.Context, whatsmeow.DownloadableMessage, whatsmeow.File) error {
-	return errors.New("watest: no media")
+func (c *Client) DownloadToFile(_ context.Context, msg whatsmeow.DownloadableMessage, f whatsmeow.File) error {
+	c.mu.Lock()
+	data, ok := c.Media[msg.GetDirectPath()]
+	c.mu.Unlock()
+	if !ok {
+		return errors.New("watest: no media")
+	}
+	_, err := f.Write(data)
+	return err
 }
 
 func (c *Client) Upload(_ context.Context, data []byte, kind whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
