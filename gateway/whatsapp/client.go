@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
 	waLog "go.mau.fi/whatsmeow/util/log"
 )
 
@@ -61,6 +63,12 @@ type Client interface {
 	// GetGroupInfo returns a group's metadata (its participants, for
 	// mentioning everyone).
 	GetGroupInfo(ctx context.Context, jid types.JID) (*types.GroupInfo, error)
+	IsOnWhatsApp(ctx context.Context, phones []string) ([]types.IsOnWhatsAppResponse, error)
+	GetProfilePictureInfo(ctx context.Context, jid types.JID, params *whatsmeow.GetProfilePictureParams) (*types.ProfilePictureInfo, error)
+	UpdateBlocklist(ctx context.Context, jid types.JID, action events.BlocklistChangeAction) (*types.Blocklist, error)
+	// SendAppState sends an app state patch (archive, mark unread, …) to
+	// the account's other devices.
+	SendAppState(ctx context.Context, patch appstate.PatchInfo) error
 	// PNForLID returns the phone-number JID whatsmeow's LID store knows
 	// for a hidden-user JID, or an empty JID.
 	PNForLID(ctx context.Context, lid types.JID) (types.JID, error)

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
@@ -52,6 +54,10 @@ type Client struct {
 	ConnectErr, SendErr, LogoutErr error
 	// Media is what DownloadToFile serves, by direct path.
 	Media map[string][]byte
+	// OnWhatsApp lists the phone numbers (digits) IsOnWhatsApp finds.
+	OnWhatsApp map[string]types.JID
+	// Pictures answers GetProfilePictureInfo.
+	Pictures map[types.JID]string
 	// Groups answers GetGroupInfo.
 	Groups map[types.JID]*types.GroupInfo
 	// LIDs maps hidden-user JIDs to phone-number JIDs for PNForLID.
@@ -74,6 +80,9 @@ type Client struct {
 	rejected    []string
 	nextID      int
 	uploads     []Upload
+	appState    []appstate.PatchInfo
+	blocks      []string
+	presence    []types.Presence
 	connectedCh chan struct{}
 }
 
@@ -221,7 +230,68 @@ func (c *Client) SendChatPresence(_ context.Context, chat types.JID, state types
 	return nil
 }
 
-func (c *Client) SendPresence(context.Context, types.Presence) error { return nil }
+func (c *Client) SendPresence(_ context.Context, p types.Presence) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.presence = append(c.presence, p)
+	return nil
+}
+
+func (c *Client) IsOnWhatsApp(_ context.Context, phones []string) ([]types.IsOnWhatsAppResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]types.IsOnWhatsAppResponse, len(phones))
+	for i, p := range phones {
+		jid, ok := c.OnWhatsApp[strings.TrimPrefix(p, "+")]
+		out[i] = types.IsOnWhatsAppResponse{Query: p, JID: jid, IsIn: ok}
+	}
+	return out, nil
+}
+
+func (c *Client) GetProfilePictureInfo(_ context.Context, jid types.JID, _ *whatsmeow.GetProfilePictureParams) (*types.ProfilePictureInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	url, ok := c.Pictures[jid]
+	if !ok {
+		return nil, nil
+	}
+	return &types.ProfilePictureInfo{URL: url, ID: "1", Type: "image"}, nil
+}
+
+func (c *Client) UpdateBlocklist(_ context.Context, jid types.JID, action events.BlocklistChangeAction) (*types.Blocklist, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.blocks = append(c.blocks, string(action)+" "+jid.String())
+	return &types.Blocklist{}, nil
+}
+
+func (c *Client) SendAppState(_ context.Context, patch appstate.PatchInfo) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.appState = append(c.appState, patch)
+	return nil
+}
+
+// AppState returns the app state patches sent.
+func (c *Client) AppState() []appstate.PatchInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]appstate.PatchInfo(nil), c.appState...)
+}
+
+// Blocks returns the blocklist changes, as "block jid" or "unblock jid".
+func (c *Client) Blocks() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.blocks...)
+}
+
+// AccountPresences returns the presences SendPresence set.
+func (c *Client) AccountPresences() []types.Presence {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]types.Presence(nil), c.presence...)
+}
 
 func (c *Client) MarkRead(_ context.Context, ids []types.MessageID, _ time.Time, _, _ types.JID) error {
 	c.mu.Lock()
