@@ -128,3 +128,14 @@ func TestChatActionsOnWhatsApp(t *testing.T) {
 		t.Fatalf("settings = %v", got)
 	}
 }
+
+func TestWebhookSetAcceptsEvolutionSpellings(t *testing.T) {
+	s := startServer(t, "")
+	inst := s.createInstance("shop", "")
+	s.must(http.StatusOK, "POST", "/webhook/set/shop", inst.Token, map[string]any{"webhook": map[string]any{"enabled": false, "url": "vazio", "webhookByEvents": true, "webhookBase64": true}})
+	got := s.must(http.StatusOK, "GET", "/webhook/find/shop", inst.Token, nil).json(t)
+	if got["enabled"] != false || got["url"] != "" || got["webhookByEvents"] != true || got["webhookBase64"] != true {
+		t.Fatalf("webhook = %v", got)
+	}
+	s.must(http.StatusBadRequest, "POST", "/webhook/set/shop", inst.Token, map[string]any{"webhook": map[string]any{"enabled": true, "url": "vazio"}})
+}
