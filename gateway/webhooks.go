@@ -25,15 +25,15 @@ import (
 // webhookRequest is Evolution's webhook object, in instance create and in
 // webhook set.
 type webhookRequest struct {
-	Enabled  *bool             `json:"enabled"`
-	URL      string            `json:"url"`
-	ByEvents bool              `json:"byEvents"`
-	Base64   bool              `json:"base64"`
+	Enabled  *bool  `json:"enabled"`
+	URL      string `json:"url"`
+	ByEvents bool   `json:"byEvents"`
+	Base64   bool   `json:"base64"`
 	// Evolution's record spells them so, and clients send them back.
-	WebhookByEvents bool `json:"webhookByEvents"`
-	WebhookBase64   bool `json:"webhookBase64"`
-	Events   []string          `json:"events"`
-	Headers  map[string]string `json:"headers"`
+	WebhookByEvents bool              `json:"webhookByEvents"`
+	WebhookBase64   bool              `json:"webhookBase64"`
+	Events          []string          `json:"events"`
+	Headers         map[string]string `json:"headers"`
 }
 
 // toWebhook validates r. A webhook with a URL is enabled unless it says
