@@ -11,7 +11,8 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/wagate/wagate
         -o /out/wagate ./cmd/wagate
 
 FROM alpine:3.22
-RUN apk add --no-cache ca-certificates \
+# ffmpeg converts voice notes to Ogg Opus and stickers to WebP.
+RUN apk add --no-cache ca-certificates ffmpeg \
  && addgroup -S -g 10001 wagate \
  && adduser -S -D -H -u 10001 -G wagate wagate \
  && mkdir /data && chown wagate:wagate /data && chmod 700 /data

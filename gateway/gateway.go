@@ -215,9 +215,33 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodPost, "/webhook/evolution", g.evolutionInbound)
 
 	auth(http.MethodPost, "/message/sendText/:instance", g.sendText, g.scoped)
+	auth(http.MethodPost, "/message/sendMedia/:instance", g.sendMedia, g.scoped)
+	auth(http.MethodPost, "/message/sendWhatsAppAudio/:instance", g.sendWhatsAppAudio, g.scoped)
+	auth(http.MethodPost, "/message/sendSticker/:instance", g.sendSticker, g.scoped)
+	auth(http.MethodPost, "/message/sendLocation/:instance", g.sendLocation, g.scoped)
+	auth(http.MethodPost, "/message/sendContact/:instance", g.sendContact, g.scoped)
+	auth(http.MethodPost, "/message/sendReaction/:instance", g.sendReaction, g.scoped)
+	auth(http.MethodPost, "/message/sendPoll/:instance", g.sendPoll, g.scoped)
+	auth(http.MethodPost, "/message/sendList/:instance", g.sendList, g.scoped)
+	auth(http.MethodPost, "/message/sendButtons/:instance", g.sendButtons, g.scoped)
+	auth(http.MethodPost, "/message/sendStatus/:instance", g.sendStatus, g.scoped)
 
 	auth(http.MethodPost, "/chat/findMessages/:instance", g.findMessages, g.scoped)
 	auth(http.MethodPost, "/chat/findChats/:instance", g.findChats, g.scoped)
+	auth(http.MethodPost, "/chat/getBase64FromMediaMessage/:instance", g.getBase64FromMediaMessage, g.scoped)
+	auth(http.MethodPost, "/chat/whatsappNumbers/:instance", g.whatsappNumbers, g.scoped)
+	auth(http.MethodPost, "/chat/markMessageAsRead/:instance", g.markMessageAsRead, g.scoped)
+	auth(http.MethodPost, "/chat/archiveChat/:instance", g.archiveChat, g.scoped)
+	auth(http.MethodPost, "/chat/markChatUnread/:instance", g.markChatUnread, g.scoped)
+	auth(http.MethodDelete, "/chat/deleteMessageForEveryone/:instance", g.deleteMessageForEveryone, g.scoped)
+	auth(http.MethodPost, "/chat/updateMessage/:instance", g.updateMessage, g.scoped)
+	auth(http.MethodPut, "/chat/updateMessage/:instance", g.updateMessage, g.scoped)
+	auth(http.MethodPost, "/chat/sendPresence/:instance", g.sendPresence, g.scoped)
+	auth(http.MethodPost, "/chat/updateBlockStatus/:instance", g.updateBlockStatus, g.scoped)
+	auth(http.MethodPost, "/chat/fetchProfilePictureUrl/:instance", g.fetchProfilePictureURL, g.scoped)
+	auth(http.MethodPost, "/settings/set/:instance", g.setSettings, g.scoped)
+	auth(http.MethodGet, "/settings/find/:instance", g.findSettings, g.scoped)
+	auth(http.MethodPost, "/instance/setPresence/:instance", g.setInstancePresence, g.scoped)
 	auth(http.MethodGet, "/conversations/:instance", g.listConversations, g.scoped)
 	auth(http.MethodGet, "/conversations/:instance/:remoteJid", g.getConversation, g.scoped)
 	auth(http.MethodGet, "/conversations/:instance/:remoteJid/messages", g.listChatMessages, g.scoped)
@@ -289,6 +313,10 @@ func (g *Gateway) organizationRoutes(auth func(method, path string, h echo.Handl
 // bodyLimits raise the request body limit of routes that take files.
 var bodyLimits = map[string]int64{
 	"/api/external/chatbot/:chatbotId/update-avatar": okchat.MaxAvatarBytes + 64<<10, // and the form around it
+	"/message/sendMedia/:instance":                   mediaBodyLimit,
+	"/message/sendWhatsAppAudio/:instance":           mediaBodyLimit,
+	"/message/sendSticker/:instance":                 mediaBodyLimit,
+	"/message/sendStatus/:instance":                  mediaBodyLimit,
 }
 
 // stamp is the time stamped on records: UTC at the millisecond precision the

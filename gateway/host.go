@@ -45,13 +45,17 @@ func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inb
 		m.Participant = in.SenderJID
 	}
 	m.IgnoreReason, m.MentionsMe, m.QuotedID = in.Ignore, in.MentionsMe, in.QuotedID
+	event := record(m)
+	if in.Media != nil {
+		event.Message = g.withBase64(ctx, inst, m)
+	}
 	var isNew bool
 	err := g.outbox.Tx(ctx, func(ctx context.Context) error {
 		var err error
 		if isNew, err = g.store.InsertMessage(ctx, m); err != nil || !isNew {
 			return err
 		}
-		return g.outbox.Emit(ctx, inst, webhook.MessagesUpsert, record(m))
+		return g.outbox.Emit(ctx, inst, webhook.MessagesUpsert, event)
 	})
 	outcome := inboundStored
 	switch {

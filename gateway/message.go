@@ -14,6 +14,7 @@ import (
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
 	"github.com/wagate/wagate/gateway/api"
+	"github.com/wagate/wagate/gateway/channel"
 	"github.com/wagate/wagate/gateway/evolution"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
@@ -101,21 +102,8 @@ const (
 )
 
 type sendTextRequest struct {
-	Number           string          `json:"number"`
-	Text             string          `json:"text"`
-	Delay            int64           `json:"delay"` // ms of "composing" before sending
-	Quoted           *quotedRequest  `json:"quoted"`
-	LinkPreview      *bool           `json:"linkPreview"`      // accepted; channels decide
-	MentionsEveryOne bool            `json:"mentionsEveryOne"` // accepted; channels decide
-	Mentioned        []string        `json:"mentioned"`
-	Options          json.RawMessage `json:"options"` // Evolution v1 clients; ignored
-}
-
-type quotedRequest struct {
-	Key struct {
-		ID string `json:"id"`
-	} `json:"key"`
-	Message json.RawMessage `json:"message"`
+	sendOptions
+	Text string `json:"text"`
 }
 
 // sendText sends a text from the instance, stores it and reports it as
@@ -127,38 +115,18 @@ func (g *Gateway) sendText(c echo.Context) error {
 		return err
 	}
 	var problems wagate.Problems
-	jid, problem := normalizeNumber(req.Number)
-	if problem != "" {
-		problems.Add("number", problem)
-	}
+	m := req.message(&problems, channel.KindText)
+	m.Text = req.Text
 	switch {
 	case strings.TrimSpace(req.Text) == "":
 		problems.Add("text", "required")
 	case utf8.RuneCountInString(req.Text) > maxTextLen:
 		problems.Add("text", "longer than 65536 characters")
 	}
-	if req.Delay < 0 || req.Delay > maxDelay {
-		problems.Add("delay", "must be from 0 to 300000 milliseconds")
-	}
-	if req.Quoted != nil && strings.TrimSpace(req.Quoted.Key.ID) == "" {
-		problems.Add("quoted.key.id", "required when quoting")
-	}
 	if err := problems.Err(); err != nil {
 		return err
 	}
-	out := bots.Outbound{
-		ChatJID: jid,
-		Text:    req.Text,
-		Delay:   time.Duration(req.Delay) * time.Millisecond,
-	}
-	if req.Quoted != nil {
-		out.QuotedID = req.Quoted.Key.ID
-	}
-	m, err := g.send(c.Request().Context(), instanceOf(c), out)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, record(m))
+	return g.sendAny(c, m)
 }
 
 // send delivers out through the instance's channel, then stores it and

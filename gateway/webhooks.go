@@ -25,12 +25,15 @@ import (
 // webhookRequest is Evolution's webhook object, in instance create and in
 // webhook set.
 type webhookRequest struct {
-	Enabled  *bool             `json:"enabled"`
-	URL      string            `json:"url"`
-	ByEvents bool              `json:"byEvents"`
-	Base64   bool              `json:"base64"`
-	Events   []string          `json:"events"`
-	Headers  map[string]string `json:"headers"`
+	Enabled  *bool  `json:"enabled"`
+	URL      string `json:"url"`
+	ByEvents bool   `json:"byEvents"`
+	Base64   bool   `json:"base64"`
+	// Evolution's record spells them so, and clients send them back.
+	WebhookByEvents bool              `json:"webhookByEvents"`
+	WebhookBase64   bool              `json:"webhookBase64"`
+	Events          []string          `json:"events"`
+	Headers         map[string]string `json:"headers"`
 }
 
 // toWebhook validates r. A webhook with a URL is enabled unless it says
@@ -39,13 +42,20 @@ func (r *webhookRequest) toWebhook(problems *wagate.Problems, prefix string) *st
 	w := &store.Webhook{
 		URL:      strings.TrimSpace(r.URL),
 		Enabled:  strings.TrimSpace(r.URL) != "",
-		ByEvents: r.ByEvents,
-		Base64:   r.Base64,
+		ByEvents: r.ByEvents || r.WebhookByEvents,
+		Base64:   r.Base64 || r.WebhookBase64,
 		Events:   []string{},
 		Headers:  map[string]string{},
 	}
 	if r.Enabled != nil {
 		w.Enabled = *r.Enabled
+	}
+	if !w.Enabled && w.URL != "" {
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			// A disabled webhook with a placeholder (n8n sends "vazio"):
+			// nothing is delivered, so there is no URL to keep.
+			w.URL = ""
+		}
 	}
 	if w.URL != "" || w.Enabled {
 		u, err := url.Parse(w.URL)

@@ -166,3 +166,20 @@ func (s *Store) InstanceByID(ctx context.Context, id string) (*Instance, error) 
 	in, err := scanInstance(s.db.QueryRow(ctx, "SELECT "+instanceColumns+" FROM instances WHERE id = $1", id))
 	return in, notFound(err, "instance %s does not exist", id)
 }
+
+// SetInstanceSettings replaces the instance's settings.
+func (s *Store) SetInstanceSettings(ctx context.Context, id string, settings InstanceSettings) error {
+	defer s.configChanged()
+	raw, err := json.Marshal(settings)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.Exec(ctx, "UPDATE instances SET settings = $2, updated_at = $3 WHERE id = $1", id, string(raw), millis(time.Now()))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return wagate.Errorf(wagate.ENOTFOUND, "instance not found")
+	}
+	return nil
+}

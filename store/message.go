@@ -216,3 +216,18 @@ func (s *Store) SetMessageText(ctx context.Context, instanceID string, seq int64
 	_, err := s.db.Exec(ctx, "UPDATE messages SET text = $3 WHERE instance_id = $1 AND seq = $2", instanceID, seq, text)
 	return err
 }
+
+// SetMessageStatus records a message's delivery status (a receipt, or
+// DELETED when its sender deleted it).
+func (s *Store) SetMessageStatus(ctx context.Context, instanceID string, seq int64, status string) error {
+	_, err := s.db.Exec(ctx, "UPDATE messages SET status = $3 WHERE instance_id = $1 AND seq = $2", instanceID, seq, status)
+	return err
+}
+
+// EditMessage replaces a message's text and content after its sender
+// edited it.
+func (s *Store) EditMessage(ctx context.Context, instanceID string, seq int64, text string, content json.RawMessage) error {
+	_, err := s.db.Exec(ctx, "UPDATE messages SET text = $3, message = $4 WHERE instance_id = $1 AND seq = $2",
+		instanceID, seq, text, string(content))
+	return err
+}

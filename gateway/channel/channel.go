@@ -58,6 +58,29 @@ type Host interface {
 	// Sent reports whether the instance itself sent messageID, so an echo
 	// of it is not taken for an operator's message.
 	Sent(ctx context.Context, instanceID, messageID string) (bool, error)
+	// Update records a change to stored messages (a receipt, an edit or a
+	// deletion by the other side) and reports it as messages.update or
+	// messages.delete.
+	Update(ctx context.Context, inst *store.Instance, u Update) error
+}
+
+// Kinds of Update.
+const (
+	UpdateStatus = "status" // a receipt: delivered, read, played
+	UpdateEdit   = "edit"
+	UpdateDelete = "delete"
+)
+
+// Update is a change to messages the instance stored.
+type Update struct {
+	Kind        string
+	IDs         []string // the messages changed
+	RemoteJID   string   // their chat
+	Participant string   // who changed them, in a group
+	FromMe      bool     // the messages were sent by the instance
+	Status      string   // UpdateStatus: DELIVERY_ACK, READ or PLAYED
+	Text        string   // UpdateEdit: the new text
+	Content     json.RawMessage
 }
 
 // MediaSource is implemented by channels that can fetch a received

@@ -31,6 +31,11 @@ func (ch Channel) Media(ctx context.Context, _ *store.Instance, m *store.Message
 	if err := json.Unmarshal(fields[m.MessageType], &media); err != nil {
 		return nil, "", wagate.Errorf(wagate.EUNPROCESSABLE, "media: message.%s is not a media object", m.MessageType)
 	}
+	if media.Base64 == "" {
+		// Evolution's media with base64 on, and what the gateway sends,
+		// carry the bytes beside the media object.
+		_ = json.Unmarshal(fields["base64"], &media.Base64)
+	}
 	name := media.FileName
 	if name == "" {
 		name = "audio" + extension(media.Mimetype)

@@ -10,6 +10,8 @@ import "strings"
 const (
 	MessagesUpsert   = "messages.upsert"
 	SendMessage      = "send.message"
+	MessagesUpdate   = "messages.update"
+	MessagesDelete   = "messages.delete"
 	ConnectionUpdate = "connection.update"
 	QRCodeUpdated    = "qrcode.updated"
 	InstanceDelete   = "instance.delete"

@@ -35,6 +35,9 @@ type Config struct {
 	// MaxMediaBytes caps FetchMedia; 25 MiB (OpenAI's transcription
 	// limit) when zero.
 	MaxMediaBytes int64
+	// FFmpeg is the ffmpeg program that converts voice notes and stickers;
+	// "ffmpeg" on PATH when empty.
+	FFmpeg string
 }
 
 // Timings.

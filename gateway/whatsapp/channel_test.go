@@ -80,6 +80,8 @@ func (h *host) Emit(_ context.Context, _ *store.Instance, event string, data any
 	return nil
 }
 
+func (h *host) Update(context.Context, *store.Instance, channel.Update) error { return nil }
+
 func (h *host) Sent(_ context.Context, _, id string) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

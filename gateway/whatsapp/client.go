@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
 	waLog "go.mau.fi/whatsmeow/util/log"
 )
 
@@ -55,6 +57,18 @@ type Client interface {
 	RejectCall(ctx context.Context, from types.JID, callID string) error
 	// DownloadToFile downloads and decrypts an attachment into file.
 	DownloadToFile(ctx context.Context, msg whatsmeow.DownloadableMessage, file whatsmeow.File) error
+	// Upload encrypts and uploads an attachment to WhatsApp's media
+	// servers, returning what the message that carries it needs.
+	Upload(ctx context.Context, data []byte, kind whatsmeow.MediaType) (whatsmeow.UploadResponse, error)
+	// GetGroupInfo returns a group's metadata (its participants, for
+	// mentioning everyone).
+	GetGroupInfo(ctx context.Context, jid types.JID) (*types.GroupInfo, error)
+	IsOnWhatsApp(ctx context.Context, phones []string) ([]types.IsOnWhatsAppResponse, error)
+	GetProfilePictureInfo(ctx context.Context, jid types.JID, params *whatsmeow.GetProfilePictureParams) (*types.ProfilePictureInfo, error)
+	UpdateBlocklist(ctx context.Context, jid types.JID, action events.BlocklistChangeAction) (*types.Blocklist, error)
+	// SendAppState sends an app state patch (archive, mark unread, …) to
+	// the account's other devices.
+	SendAppState(ctx context.Context, patch appstate.PatchInfo) error
 	// PNForLID returns the phone-number JID whatsmeow's LID store knows
 	// for a hidden-user JID, or an empty JID.
 	PNForLID(ctx context.Context, lid types.JID) (types.JID, error)

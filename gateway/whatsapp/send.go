@@ -31,31 +31,14 @@ func (c *Channel) send(ctx context.Context, s *session, msg bots.Outbound) (bots
 	if !cl.IsLoggedIn() {
 		return bots.Sent{}, errNotConnected
 	}
-	to, err := types.ParseJID(msg.ChatJID)
-	if err != nil || to.User == "" || !sendable[to.Server] {
-		return bots.Sent{}, wagate.Invalid("number", "not a valid WhatsApp JID (user@s.whatsapp.net, …@lid or …@g.us)")
-	}
-	if to.Device > 0 {
-		return bots.Sent{}, wagate.Invalid("number", "is a device JID; send to the user or group JID")
+	to, err := sendTarget(msg.ChatJID)
+	if err != nil {
+		return bots.Sent{}, err
 	}
 	inst := s.instance()
 
-	if msg.Delay > 0 {
-		if err := cl.SendChatPresence(ctx, to, types.ChatPresenceComposing, types.ChatPresenceMediaText); err != nil {
-			s.log.Debug("whatsapp: composing presence", "error", err)
-		}
-		t := time.NewTimer(msg.Delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			// Clear "typing…" even though the caller gave up.
-			_ = cl.SendChatPresence(context.WithoutCancel(ctx), to, types.ChatPresencePaused, types.ChatPresenceMediaText)
-			return bots.Sent{}, ctx.Err()
-		case <-t.C:
-		}
-		if err := cl.SendChatPresence(ctx, to, types.ChatPresencePaused, types.ChatPresenceMediaText); err != nil {
-			s.log.Debug("whatsapp: paused presence", "error", err)
-		}
+	if err := s.typing(ctx, cl, to, msg.Delay, types.ChatPresenceMediaText); err != nil {
+		return bots.Sent{}, err
 	}
 	if msg.BeforeSend != nil {
 		// Once this is committed a crash leaves the message as maybe

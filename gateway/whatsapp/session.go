@@ -127,6 +127,9 @@ func (s *session) handle(from Client, evt any) {
 	case *events.CallOffer:
 		s.enqueue(func(ctx context.Context) { s.rejectCall(ctx, e) })
 		return
+	case *events.Receipt:
+		s.enqueue(func(ctx context.Context) { s.receipt(ctx, e) })
+		return
 	case *events.QR:
 		return // the QR channel drives pairing (consumeQR)
 	case *events.UndecryptableMessage:
@@ -541,6 +544,9 @@ func (s *session) receive(ctx context.Context, e *events.Message) {
 	if err := s.c.host.Receive(ctx, inst, in, content); err != nil {
 		s.log.Error("whatsapp: store received message", "id", in.MessageID, "error", err)
 		return
+	}
+	if in.Ignore == ignoreEdit || in.Ignore == ignoreRevoke {
+		s.changed(ctx, e)
 	}
 	if inst.Settings.ReadMessages && !in.FromMe && in.Ignore == "" {
 		s.mu.Lock()

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	wastore "go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
@@ -27,10 +29,17 @@ type Sent struct {
 	Message *waE2E.Message
 }
 
+// Upload is one attachment the channel uploaded.
+type Upload struct {
+	Data []byte
+	Kind whatsmeow.MediaType
+}
+
 // Presence is one chat presence the channel set.
 type Presence struct {
 	Chat  types.JID
 	State types.ChatPresence
+	Media types.ChatPresenceMedia
 	At    time.Time
 }
 
@@ -43,6 +52,14 @@ type Client struct {
 	PairingCode string
 	// ConnectErr, SendErr and LogoutErr make those calls fail.
 	ConnectErr, SendErr, LogoutErr error
+	// Media is what DownloadToFile serves, by direct path.
+	Media map[string][]byte
+	// OnWhatsApp lists the phone numbers (digits) IsOnWhatsApp finds.
+	OnWhatsApp map[string]types.JID
+	// Pictures answers GetProfilePictureInfo.
+	Pictures map[types.JID]string
+	// Groups answers GetGroupInfo.
+	Groups map[types.JID]*types.GroupInfo
 	// LIDs maps hidden-user JIDs to phone-number JIDs for PNForLID.
 	LIDs map[types.JID]types.JID
 
@@ -62,6 +79,10 @@ type Client struct {
 	read        [][]types.MessageID
 	rejected    []string
 	nextID      int
+	uploads     []Upload
+	appState    []appstate.PatchInfo
+	blocks      []string
+	presence    []types.Presence
 	connectedCh chan struct{}
 }
 
@@ -212,14 +233,75 @@ func (c *Client) SendMessage(_ context.Context, to types.JID, msg *waE2E.Message
 	return whatsmeow.SendResponse{ID: id, Timestamp: time.Now().Truncate(time.Second)}, nil
 }
 
-func (c *Client) SendChatPresence(_ context.Context, chat types.JID, state types.ChatPresence, _ types.ChatPresenceMedia) error {
+func (c *Client) SendChatPresence(_ context.Context, chat types.JID, state types.ChatPresence, media types.ChatPresenceMedia) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.presences = append(c.presences, Presence{Chat: chat, State: state, At: time.Now()})
+	c.presences = append(c.presences, Presence{Chat: chat, State: state, Media: media, At: time.Now()})
 	return nil
 }
 
-func (c *Client) SendPresence(context.Context, types.Presence) error { return nil }
+func (c *Client) SendPresence(_ context.Context, p types.Presence) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.presence = append(c.presence, p)
+	return nil
+}
+
+func (c *Client) IsOnWhatsApp(_ context.Context, phones []string) ([]types.IsOnWhatsAppResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]types.IsOnWhatsAppResponse, len(phones))
+	for i, p := range phones {
+		jid, ok := c.OnWhatsApp[strings.TrimPrefix(p, "+")]
+		out[i] = types.IsOnWhatsAppResponse{Query: p, JID: jid, IsIn: ok}
+	}
+	return out, nil
+}
+
+func (c *Client) GetProfilePictureInfo(_ context.Context, jid types.JID, _ *whatsmeow.GetProfilePictureParams) (*types.ProfilePictureInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	url, ok := c.Pictures[jid]
+	if !ok {
+		return nil, nil
+	}
+	return &types.ProfilePictureInfo{URL: url, ID: "1", Type: "image"}, nil
+}
+
+func (c *Client) UpdateBlocklist(_ context.Context, jid types.JID, action events.BlocklistChangeAction) (*types.Blocklist, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.blocks = append(c.blocks, string(action)+" "+jid.String())
+	return &types.Blocklist{}, nil
+}
+
+func (c *Client) SendAppState(_ context.Context, patch appstate.PatchInfo) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.appState = append(c.appState, patch)
+	return nil
+}
+
+// AppState returns the app state patches sent.
+func (c *Client) AppState() []appstate.PatchInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]appstate.PatchInfo(nil), c.appState...)
+}
+
+// Blocks returns the blocklist changes, as "block jid" or "unblock jid".
+func (c *Client) Blocks() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.blocks...)
+}
+
+// AccountPresences returns the presences SendPresence set.
+func (c *Client) AccountPresences() []types.Presence {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]types.Presence(nil), c.presence...)
+}
 
 func (c *Client) MarkRead(_ context.Context, ids []types.MessageID, _ time.Time, _, _ types.JID) error {
 	c.mu.Lock()
@@ -235,8 +317,42 @@ func (c *Client) RejectCall(_ context.Context, from types.JID, callID string) er
 	return nil
 }
 
-func (c *Client) DownloadToFile(context.Context, whatsmeow.DownloadableMessage, whatsmeow.File) error {
-	return errors.New("watest: no media")
+func (c *Client) DownloadToFile(_ context.Context, msg whatsmeow.DownloadableMessage, f whatsmeow.File) error {
+	c.mu.Lock()
+	data, ok := c.Media[msg.GetDirectPath()]
+	c.mu.Unlock()
+	if !ok {
+		return errors.New("watest: no media")
+	}
+	_, err := f.Write(data)
+	return err
+}
+
+func (c *Client) Upload(_ context.Context, data []byte, kind whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loggedIn {
+		return whatsmeow.UploadResponse{}, whatsmeow.ErrNotLoggedIn
+	}
+	c.uploads = append(c.uploads, Upload{Data: append([]byte(nil), data...), Kind: kind})
+	n := len(c.uploads)
+	return whatsmeow.UploadResponse{
+		URL:           fmt.Sprintf("https://mmg.whatsapp.net/fake/%d", n),
+		DirectPath:    fmt.Sprintf("/fake/%d", n),
+		MediaKey:      []byte(fmt.Sprintf("media-key-%d", n)),
+		FileEncSHA256: []byte(fmt.Sprintf("enc-sha-%d", n)),
+		FileSHA256:    []byte(fmt.Sprintf("sha-%d", n)),
+		FileLength:    uint64(len(data)),
+	}, nil
+}
+
+func (c *Client) GetGroupInfo(_ context.Context, jid types.JID) (*types.GroupInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g, ok := c.Groups[jid]; ok {
+		return g, nil
+	}
+	return nil, whatsmeow.ErrGroupNotFound
 }
 
 func (c *Client) PNForLID(_ context.Context, lid types.JID) (types.JID, error) {
@@ -310,6 +426,13 @@ func (c *Client) SentMessages() []Sent {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]Sent(nil), c.sent...)
+}
+
+// Uploads returns the attachments uploaded.
+func (c *Client) Uploads() []Upload {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Upload(nil), c.uploads...)
 }
 
 // Presences returns the chat presences set.
