@@ -203,6 +203,7 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodGet, "/instance/fetchInstances", g.fetchInstances)
 	auth(http.MethodGet, "/instance/connectionState/:instance", g.connectionState, g.scoped)
 	auth(http.MethodGet, "/instance/connect/:instance", g.connectInstance, g.scoped)
+	auth(http.MethodGet, "/instance/qrcode/:instance", g.qrCode, g.scoped)
 	auth(http.MethodPost, "/instance/restart/:instance", g.restartInstance, g.scoped)
 	auth(http.MethodDelete, "/instance/logout/:instance", g.logoutInstance, g.scoped)
 	auth(http.MethodDelete, "/instance/delete/:instance", g.deleteInstance, g.scoped)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/gateway/api"
+	"github.com/wagate/wagate/gateway/whatsapp"
 	"github.com/wagate/wagate/store"
 )
 
@@ -270,6 +271,35 @@ func (g *Gateway) connectInstance(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{
 		"pairingCode": code, "code": pairing.Code, "base64": pairing.Base64, "count": pairing.Count,
 	})
+}
+
+// qrCode answers the current pairing QR code of a WhatsApp instance as an
+// image (PNG, or ?format=svg, or ?format=text for a terminal), starting a
+// pairing as connect does when none is under way. A browser or an image
+// viewer shows it; connect's data URL is for Evolution clients.
+func (g *Gateway) qrCode(c echo.Context) error {
+	inst := instanceOf(c)
+	format := c.QueryParam("format")
+	switch format {
+	case "", "png", "svg", "text":
+	default:
+		return wagate.Invalid("format", `must be "png", "svg" or "text"`)
+	}
+	pairing, err := g.channelOf(inst).Connect(c.Request().Context(), inst, "")
+	if err != nil {
+		return err
+	}
+	if pairing == nil || pairing.Code == "" {
+		st := g.channelOf(inst).State(c.Request().Context(), inst)
+		return wagate.Errorf(wagate.ECONFLICT, "instance: no QR code to show: the instance is %s", st.State)
+	}
+	img, typ, err := whatsapp.QRImage(pairing.Code, format)
+	if err != nil {
+		return err
+	}
+	// A code lives about 20 seconds; WhatsApp rotates it.
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, typ, img)
 }
 
 func (g *Gateway) restartInstance(c echo.Context) error {

@@ -13,7 +13,11 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 	"google.golang.org/protobuf/proto"
 
+	"bytes"
+	"github.com/makiuchi-d/gozxing"
+	zxingqr "github.com/makiuchi-d/gozxing/qrcode"
 	"github.com/wagate/wagate/gateway/whatsapp/watest"
+	"image/png"
 )
 
 // startWhatsAppServer is startServer with the WhatsApp channel's clients
@@ -249,4 +253,30 @@ func TestWhatsAppConnectSaysWhyItFailed(t *testing.T) {
 	if st := s.state("wa"); st["state"] != "close" || !strings.HasPrefix(st["reason"].(string), "cannot reach WhatsApp: dial tcp") {
 		t.Fatalf("state after the failed pairing = %v", st)
 	}
+}
+
+// GET /instance/qrcode answers the pairing's QR code as an image.
+func TestWhatsAppQRCodeImage(t *testing.T) {
+	fac := watest.NewFactory()
+	s := startWhatsAppServer(t, "", fac)
+	inst := s.createWhatsApp("wa", newReceiver(t))
+	const code = "2@pairing-code-for-the-image,noise,identity,adv"
+	connectQR(t, s, fac, "wa", inst.Token, code)
+	r := s.must(http.StatusOK, "GET", "/instance/qrcode/wa", inst.Token, nil)
+	img, err := png.Decode(bytes.NewReader(r.Body))
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	bmp, _ := gozxing.NewBinaryBitmapFromImage(img)
+	res, err := zxingqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil || res.GetText() != code {
+		t.Fatalf("QR image reads %v, %v; want %q", res, err, code)
+	}
+	if svg := s.must(http.StatusOK, "GET", "/instance/qrcode/wa?format=svg", inst.Token, nil); !bytes.HasPrefix(svg.Body, []byte("<svg")) {
+		t.Fatalf("svg: %.60s", svg.Body)
+	}
+	s.must(http.StatusBadRequest, "GET", "/instance/qrcode/wa?format=gif", inst.Token, nil)
+	// EVOLUTION instances have no QR code.
+	evo := s.createInstance("evo", "")
+	s.must(http.StatusConflict, "GET", "/instance/qrcode/evo", evo.Token, nil)
 }
