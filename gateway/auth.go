@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -78,43 +79,51 @@ func (g *Gateway) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if key == "" {
 			return wagate.Errorf(wagate.EUNAUTHORIZED, "apikey: missing; send the header apikey, x-api-key or Authorization: Bearer")
 		}
-		d := digest(key)
-		if subtle.ConstantTimeCompare(d[:], g.apiKey[:]) == 1 {
-			api.SetPrincipal(c, api.Principal{Global: true})
-			return next(c)
-		}
-		// Lookups are by hash of a high-entropy key; comparing the hashes
-		// again in constant time keeps the check independent of the index.
-		hash := hex.EncodeToString(d[:])
-		ctx := c.Request().Context()
-		var (
-			p      api.Principal
-			stored string
-			err    error
-		)
-		switch {
-		case strings.HasPrefix(key, orgKeyPrefix):
-			var k *store.OrgKey
-			if p.Org, k, err = g.store.OrganizationByKeyHash(ctx, hash); err == nil {
-				stored = k.KeyHash
-			}
-		case strings.HasPrefix(key, chatbotKeyPrefix):
-			if p.Chatbot, err = g.store.ChatbotByKeyHash(ctx, hash); err == nil {
-				stored = p.Chatbot.KeyHash
-			}
-		default:
-			if p.Instance, err = g.instanceByTokenHash(ctx, hash); err == nil {
-				stored = p.Instance.TokenHash
-			}
-		}
-		if wagate.ErrorCode(err) == wagate.ENOTFOUND || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1) {
-			return wagate.Errorf(wagate.EUNAUTHORIZED, "apikey: invalid")
-		} else if err != nil {
+		p, err := g.principalOf(c.Request().Context(), key)
+		if err != nil {
 			return err
 		}
 		api.SetPrincipal(c, p)
+		if limit := g.bodyLimit(c); c.Request().ContentLength > limit {
+			return api.TooLarge(limit)
+		}
 		return next(c)
 	}
+}
+
+// principalOf returns who key is. Lookups are by hash of a high-entropy
+// key; comparing the hashes again in constant time keeps the check
+// independent of the index.
+func (g *Gateway) principalOf(ctx context.Context, key string) (api.Principal, error) {
+	d := digest(key)
+	if subtle.ConstantTimeCompare(d[:], g.apiKey[:]) == 1 {
+		return api.Principal{Global: true}, nil
+	}
+	hash := hex.EncodeToString(d[:])
+	var (
+		p      api.Principal
+		stored string
+		err    error
+	)
+	switch {
+	case strings.HasPrefix(key, orgKeyPrefix):
+		var k *store.OrgKey
+		if p.Org, k, err = g.store.OrganizationByKeyHash(ctx, hash); err == nil {
+			stored = k.KeyHash
+		}
+	case strings.HasPrefix(key, chatbotKeyPrefix):
+		if p.Chatbot, err = g.store.ChatbotByKeyHash(ctx, hash); err == nil {
+			stored = p.Chatbot.KeyHash
+		}
+	default:
+		if p.Instance, err = g.instanceByTokenHash(ctx, hash); err == nil {
+			stored = p.Instance.TokenHash
+		}
+	}
+	if wagate.ErrorCode(err) == wagate.ENOTFOUND || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1) {
+		return api.Principal{}, wagate.Errorf(wagate.EUNAUTHORIZED, "apikey: invalid")
+	}
+	return p, err
 }
 
 // globalOnly admits only the global key.

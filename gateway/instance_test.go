@@ -209,6 +209,9 @@ func TestBodyLimit(t *testing.T) {
 	if msgs := r.messages(t); !strings.Contains(msgs[0], "512 bytes") {
 		t.Fatalf("413 message = %q", msgs)
 	}
+	// A caller with a wrong key or none hears 401 first, whatever it sends.
+	s.must(http.StatusUnauthorized, "POST", "/instance/create", "wrong-key", big)
+	s.must(http.StatusUnauthorized, "POST", "/instance/create", "", big)
 	// Without a declared length the limit still holds while reading.
 	req, _ := http.NewRequest("POST", s.URL+"/instance/create", &chunked{data: []byte(big)})
 	req.Header.Set("apikey", testAPIKey)

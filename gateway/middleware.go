@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/wagate/wagate/gateway/api"
 )
 
 // requestID gives every request an id, returned in X-Request-Id and logged,
@@ -39,19 +37,22 @@ func (g *Gateway) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// limitBody refuses bodies over the configured size: at once when the
-// length is declared, while reading otherwise (see decode).
+// limitBody bounds request bodies to the route's limit while they are
+// read (see api.Decode). A declared length over it is refused by
+// authenticate, once the caller is known: an unauthenticated caller hears
+// 401 whatever it sends.
 func (g *Gateway) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		limit := g.cfg.MaxBodyBytes
-		if l, ok := bodyLimits[c.Path()]; ok && l > limit {
-			limit = l
-		}
-		if req.ContentLength > limit {
-			return api.TooLarge(limit)
-		}
-		req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, g.bodyLimit(c))
 		return next(c)
 	}
+}
+
+// bodyLimit is the largest body the route of c accepts.
+func (g *Gateway) bodyLimit(c echo.Context) int64 {
+	if l, ok := bodyLimits[c.Path()]; ok && l > g.cfg.MaxBodyBytes {
+		return l
+	}
+	return g.cfg.MaxBodyBytes
 }

@@ -136,7 +136,7 @@ func newDatabase(raw *sql.DB, dialect string, log *slog.Logger, upgradeTo int) (
 	}
 	db.Owner = "wagate"
 	db.VersionTable = "wagate_version"
-	db.Log = upgradeLogger{log}
+	db.Log = MigrationLogger(log.With("schema", "wagate"))
 	db.UpgradeTable.RegisterFSPath(upgradeFiles, "upgrades")
 	if upgradeTo > 0 && upgradeTo < len(db.UpgradeTable) {
 		db.UpgradeTable = db.UpgradeTable[:upgradeTo]
@@ -342,6 +342,11 @@ func notFound(err error, format string, args ...any) error {
 	}
 	return err
 }
+
+// MigrationLogger reports the migrations of a schema in the database (its
+// log says which, as wagate's and whatsmeow's share the database) and
+// nothing of its queries.
+func MigrationLogger(log *slog.Logger) dbutil.DatabaseLogger { return upgradeLogger{log} }
 
 type upgradeLogger struct{ log *slog.Logger }
 

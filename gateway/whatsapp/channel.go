@@ -94,7 +94,7 @@ func New(host channel.Host, st *store.Store, log *slog.Logger, cfg Config) *Chan
 // background. whatsmeow's own auto-reconnect keeps them connected from then
 // on.
 func (c *Channel) Start(ctx context.Context) error {
-	db := c.store.DB().Child("whatsmeow_version", upgrades.Table, nil)
+	db := c.store.DB().Child("whatsmeow_version", upgrades.Table, store.MigrationLogger(c.log.With("schema", "whatsmeow")))
 	container := sqlstore.NewWithWrappedDB(db, newWALogger(c.log.With("module", "store")))
 	if err := container.Upgrade(ctx); err != nil {
 		return fmt.Errorf("whatsapp device store: %w", err)
