@@ -1,0 +1,1 @@
+/* wagate web chat widget */
