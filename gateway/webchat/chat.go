@@ -163,9 +163,13 @@ func (ch *Channel) Serve(c echo.Context, cb *store.Chatbot, t Turn, stream bool)
 	}
 	in, content := ch.inbound(cb, key, t, img)
 	if se.Status == store.SessionPaused {
-		// A person answers: the engine stores the message in the session
-		// and stays silent; their replies reach the visitor's event stream.
-		if err := ch.host.Receive(ctx, inst, in, content); err != nil {
+		// A person answers: the message is stored in the session as the
+		// engine would decide it, but decided here, so that a hand-back
+		// right after cannot have the bot answer it late. The person's
+		// replies reach the visitor's event stream.
+		err := ch.host.ReceiveDecided(ctx, inst, in, content, store.MessageOutcome{State: store.MessageIgnored,
+			Reason: "session paused: a human is answering", BotID: bot.ID, SessionID: se.ID})
+		if err != nil {
 			return err
 		}
 		return ch.human(c, se, stream)
