@@ -53,7 +53,7 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 	usage.Latency = time.Since(start)
 
 	now := time.Now()
-	parts := c.plan(b, SplitReply(ToWhatsApp(reply), *b.eff.SplitMessages), turn, usage, now)
+	parts := c.plan(b, SplitReply(c.format(reply), *b.eff.SplitMessages), turn, usage, now)
 	// The whole reply is stored with the turn before its first part goes
 	// out, even if the engine is stopping meanwhile: from here on the
 	// answer is owed, and a restart sends what is left of it instead of
@@ -154,6 +154,7 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 	status := providerStatus(cause)
 	reason := wagate.ErrorMessages(cause)[0]
 	c.log.Warn("bot could not answer", "bot", b.ID, "provider_status", status, "error", reason)
+	c.visitorFailed(reason)
 	var parts []*store.ReplyPart
 	if msg := *b.eff.UnknownMessage; msg != "" {
 		parts = c.plan(b, []string{msg}, turn, Usage{}, time.Now())
@@ -294,12 +295,7 @@ func (c *chat) complete(ctx context.Context, b *bot, br *brain, user openai.Chat
 	var usage Usage
 	for round := 0; ; round++ {
 		req.Messages = msgs
-		var resp openai.ChatCompletionResponse
-		err := c.e.call(ctx, func(ctx context.Context) error {
-			var err error
-			resp, err = client.CreateChatCompletion(ctx, req)
-			return err
-		})
+		resp, err := c.completion(ctx, client, req)
 		if err != nil {
 			return "", usage, nil, err
 		}

@@ -64,6 +64,8 @@ type chat struct {
 	// loaded, or changed since).
 	history   []*store.Turn
 	historyOf string
+	// streamed says text of this turn went to a waiting visitor.
+	streamed bool
 }
 
 // loadChat reads what deciding on a chat needs. It returns nil when the

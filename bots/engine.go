@@ -25,6 +25,9 @@ type Config struct {
 	// otherwise) and the error. The gateway exports it as metrics; the
 	// engine itself keeps no counters.
 	OnModelCall func(d time.Duration, status int, err error)
+
+	// Visitors, when set, streams answers to visitors waiting for them.
+	Visitors Visitors
 }
 
 // Outbox records events in the transaction of the change they report.

@@ -285,7 +285,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, req *Request)
 
 	if req.Chat.Stream {
 		includeUsage := req.Chat.StreamOptions != nil && req.Chat.StreamOptions.IncludeUsage
-		streamChat(w, r, req.Chat.Model, id, text, calls, usage, includeUsage)
+		streamChat(w, r, req.Chat.Model, id, text, calls, usage, includeUsage, out.pace)
 		return
 	}
 	msg := chatMessage{Role: openai.ChatMessageRoleAssistant, Annotations: []any{}}
@@ -322,7 +322,7 @@ func wireToolCalls(calls []ToolCall, stream bool) []chatToolCall {
 // content (or tool call) chunks, a finish chunk, the optional usage chunk and
 // [DONE].
 func streamChat(w http.ResponseWriter, r *http.Request, model, id, text string,
-	calls []ToolCall, usage chatUsage, includeUsage bool,
+	calls []ToolCall, usage chatUsage, includeUsage bool, pace time.Duration,
 ) {
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -378,7 +378,14 @@ func streamChat(w http.ResponseWriter, r *http.Request, model, id, text string,
 		finish = "tool_calls"
 	}
 	chunks = append(chunks, chunk(chunkDelta{}, &finish))
-	for _, c := range chunks {
+	for i, c := range chunks {
+		if pace > 0 && i > 0 {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(pace):
+			}
+		}
 		if !send(c) {
 			return
 		}

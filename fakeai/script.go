@@ -16,6 +16,7 @@ type Outcome struct {
 	calls []ToolCall
 	err   apiError
 	delay time.Duration
+	pace  time.Duration      // between the chunks of a streamed answer
 	match func(Request) bool // nil: any call
 }
 
@@ -74,6 +75,13 @@ func Delay(d time.Duration) Outcome { return Echo().After(d) }
 
 // Disconnect closes the connection without answering.
 func Disconnect() Outcome { return Outcome{kind: kindDisconnect} }
+
+// Paced streams the answer (when the client asks for a stream) one chunk
+// every d, as a model writes, so a test can act in the middle of it.
+func (o Outcome) Paced(d time.Duration) Outcome {
+	o.pace = d
+	return o
+}
 
 // After delays the outcome by d (added to the server's latency).
 func (o Outcome) After(d time.Duration) Outcome {

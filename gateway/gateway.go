@@ -5,6 +5,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net"
@@ -21,6 +23,7 @@ import (
 	"github.com/wagate/wagate/gateway/channel"
 	"github.com/wagate/wagate/gateway/evolution"
 	"github.com/wagate/wagate/gateway/okchat"
+	"github.com/wagate/wagate/gateway/webchat"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/gateway/whatsapp"
 	"github.com/wagate/wagate/store"
@@ -44,6 +47,7 @@ type Gateway struct {
 	orgs     *orgDeleter
 	fetch    *fetch.Client
 	okchat   *okchat.Handlers
+	webchat  *webchat.Channel
 	apiKey   keyDigest
 	echo     *echo.Echo
 }
@@ -80,6 +84,10 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		apiKey:  digest(cfg.APIKey),
 		clients: bots.Clients{DefaultBaseURL: cfg.OpenAIBaseURL, HTTP: &http.Client{Timeout: time.Minute}},
 	}
+	g.webchat = webchat.New(st, g, g.outbox, fetcher, webchat.Config{
+		ServerURL: cfg.ServerURL, Secret: visitorSecret(cfg.SecretKey), Wait: webchatWait(cfg),
+	}, log.With("component", "webchat"))
+	g.channels[store.IntegrationWebchat] = g.webchat
 	g.engine = bots.NewEngine(st, g.outbox, g, g.fetchMedia, g.signFunctionCall, g.clients, bots.Config{
 		MaxConcurrentCalls: cfg.MaxConcurrentModelCalls,
 		HistoryTokens:      cfg.HistoryTokens,
@@ -89,13 +97,14 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		FunctionTimeout:    10 * time.Second,
 		SweepEvery:         cfg.SessionSweepEach,
 		OnModelCall:        g.metrics.modelCall,
+		Visitors:           g.webchat,
 	}, log.With("component", "bots"))
 	g.whatsapp = whatsapp.New(g, st, log.With("component", "whatsapp"),
 		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})
 	g.channels[store.IntegrationWhatsAppBaileys] = g.whatsapp
 	g.channels[store.IntegrationWhatsApp] = g.whatsapp
 	g.orgs = &orgDeleter{g: g, kick: make(chan struct{}, 1)}
-	g.okchat = okchat.New(st, log.With("component", "okchat"), cfg.ServerURL, g.clients.BaseURL)
+	g.okchat = okchat.New(st, log.With("component", "okchat"), cfg.ServerURL, g.clients.BaseURL).WithWebchat(g.webchat)
 	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))
 	g.echo = g.routes()
 	return g
@@ -264,6 +273,7 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodGet, "/openai/getModels/:instance", g.getModels, g.scoped)
 	g.organizationRoutes(auth)
 	g.metricsRoutes(e, auth)
+	g.webchat.Routes(e)
 	e.GET(okchat.AvatarPath+":file", g.okchat.ServeAvatar)
 	e.HEAD(okchat.AvatarPath+":file", g.okchat.ServeAvatar)
 	return e
@@ -309,6 +319,10 @@ func (g *Gateway) organizationRoutes(auth func(method, path string, h echo.Handl
 	runtime(http.MethodGet, "/api/external/chatbot/:chatbotId/conversations", ok.ListConversations)
 	runtime(http.MethodGet, "/api/external/chatbot/:chatbotId/conversations/:sessionId", ok.GetConversation)
 	runtime(http.MethodGet, "/api/external/chatbot/:chatbotId/conversations/:sessionId/messages", ok.ListMessages)
+	runtime(http.MethodPost, "/api/external/chatbot/:chatbotId/chat", ok.Chat)
+	runtime(http.MethodPatch, "/api/external/chatbot/:chatbotId/conversations/:sessionId", ok.UpdateConversation)
+	runtime(http.MethodPost, "/api/external/chatbot/:chatbotId/conversations/:sessionId/messages", ok.PostMessage)
+	runtime(http.MethodGet, "/api/external/chatbot/:chatbotId/leads", ok.ListLeads)
 }
 
 // bodyLimits raise the request body limit of routes that take files.
@@ -318,6 +332,23 @@ var bodyLimits = map[string]int64{
 	"/message/sendWhatsAppAudio/:instance":           mediaBodyLimit,
 	"/message/sendSticker/:instance":                 mediaBodyLimit,
 	"/message/sendStatus/:instance":                  mediaBodyLimit,
+	// A chat message may carry an image as a data URL.
+	"/api/external/chatbot/:chatbotId/chat": webchat.MaxImageBytes*4/3 + 256<<10,
+	"/api/public/chatbots/:chatbotId/chat":  webchat.MaxImageBytes*4/3 + 64<<10,
+}
+
+// visitorSecret is the key that signs web chat visitor tokens: derived
+// from the master key, so tokens survive restarts and replicas agree.
+func visitorSecret(master []byte) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte("wagate webchat visitor tokens"))
+	return m.Sum(nil)
+}
+
+// webchatWait is how long a visitor waits for one answer: every attempt
+// of the model call, and some time for the queue before it.
+func webchatWait(cfg config.Config) time.Duration {
+	return 3*cfg.ModelTimeout + 30*time.Second
 }
 
 // stamp is the time stamped on records: UTC at the millisecond precision the

@@ -19,6 +19,17 @@ var _ channel.Host = (*Gateway)(nil)
 // one transaction. A message the instance already received (same id) is
 // acknowledged without being stored or reported again.
 func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inbound, content json.RawMessage) error {
+	return g.receive(ctx, inst, in, content, nil)
+}
+
+// ReceiveDecided stores an inbound message that its channel has already
+// decided on (the web chat's lead capture answers it without a model), and
+// reports it like any other; the engine never sees it.
+func (g *Gateway) ReceiveDecided(ctx context.Context, inst *store.Instance, in bots.Inbound, content json.RawMessage, o store.MessageOutcome) error {
+	return g.receive(ctx, inst, in, content, &o)
+}
+
+func (g *Gateway) receive(ctx context.Context, inst *store.Instance, in bots.Inbound, content json.RawMessage, decided *store.MessageOutcome) error {
 	in.InstanceID = inst.ID
 	// Cut here, where every channel's messages come in.
 	if text, cut := bots.CutInbound(in.Text, g.cfg.MaxInboundText); cut {
@@ -45,6 +56,9 @@ func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inb
 		m.Participant = in.SenderJID
 	}
 	m.IgnoreReason, m.MentionsMe, m.QuotedID = in.Ignore, in.MentionsMe, in.QuotedID
+	if decided != nil {
+		m.State, m.StateReason, m.BotID, m.SessionID = decided.State, decided.Reason, decided.BotID, decided.SessionID
+	}
 	event := record(m)
 	if in.Media != nil {
 		event.Message = g.withBase64(ctx, inst, m)
@@ -65,7 +79,7 @@ func (g *Gateway) Receive(ctx context.Context, inst *store.Instance, in bots.Inb
 		outcome = inboundDuplicate
 	}
 	g.metrics.inbound.WithLabelValues(inst.Name, inst.Integration, outcome).Inc()
-	if err == nil && isNew {
+	if err == nil && isNew && decided == nil {
 		// The engine reads the message from the database; the caller never
 		// waits for a bot.
 		g.engine.Notify(store.Chat{InstanceID: inst.ID, Key: m.ChatKey})
@@ -80,6 +94,12 @@ func (g *Gateway) Reply(ctx context.Context, inst *store.Instance, out bots.Outb
 		g.metrics.reply(inst, out.Usage)
 	}
 	return err
+}
+
+// Post sends out on inst's channel, records it (send.message) and returns
+// the stored message: operators' replies and the web chat's own messages.
+func (g *Gateway) Post(ctx context.Context, inst *store.Instance, out bots.Outbound) (*store.Message, error) {
+	return g.send(ctx, inst, out)
 }
 
 // fetchMedia returns a message's media bytes for the engine (audio to

@@ -222,6 +222,9 @@ func (g *Gateway) fetchInstances(c echo.Context) error {
 	name, id, number := c.QueryParam("instanceName"), c.QueryParam("instanceId"), c.QueryParam("number")
 	out := []instanceView{}
 	for _, inst := range list {
+		if inst.Integration == store.IntegrationWebchat {
+			continue // a chatbot's web chat, reached through the chatbot
+		}
 		if (name != "" && inst.Name != name) || (id != "" && inst.ID != id) || (number != "" && inst.Number != number) {
 			continue
 		}

@@ -137,7 +137,13 @@ func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbo
 		return nil, err
 	}
 	// The channel has sent it: record it even if the caller went away.
-	return m, g.outbox.Tx(context.WithoutCancel(ctx), rec)
+	if err := g.outbox.Tx(context.WithoutCancel(ctx), rec); err != nil {
+		return m, err
+	}
+	if r, ok := g.channelOf(inst).(channel.Recorder); ok {
+		r.Recorded(inst, m)
+	}
+	return m, nil
 }
 
 // deliver sends out through the instance's channel and returns the message

@@ -206,13 +206,19 @@ func (s *Store) DeleteChatbot(ctx context.Context, orgID, id string) error {
 			return err
 		}
 		bots, err := collect(scanString)(s.db.Query(ctx, `SELECT i.name || ' bot ' || b.id FROM openai_bots b
-			JOIN instances i ON i.id = b.instance_id WHERE b.chatbot_id = $1 ORDER BY i.name, b.created_at`, id))
+			JOIN instances i ON i.id = b.instance_id WHERE b.chatbot_id = $1 AND i.integration <> $2
+			ORDER BY i.name, b.created_at`, id, IntegrationWebchat))
 		if err != nil {
 			return err
 		}
 		if len(bots) > 0 {
 			return wagate.FieldError(wagate.ECONFLICT, "chatbotId", "used by instance "+strings.Join(bots, ", instance ")+
 				"; change or delete those bots first")
+		}
+		// The chatbot's web chat goes with it, conversations included.
+		if _, err := s.db.Exec(ctx, "DELETE FROM instances WHERE name = $1 AND integration = $2",
+			WebchatInstanceName(id), IntegrationWebchat); err != nil {
+			return err
 		}
 		_, err = s.db.Exec(ctx, "DELETE FROM chatbots WHERE id = $1", id)
 		return err

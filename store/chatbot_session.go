@@ -20,8 +20,10 @@ const chatbotSessionsFrom = ` FROM openai_sessions s JOIN openai_bots b ON b.id 
 	WHERE i.organization_id = $1 AND b.chatbot_id = $2`
 
 // ChatbotSessions returns the sessions of the organization's chatbot,
-// newest first by (created_at, id) as ListSessions orders them; Before
-// continues after a position, Limit bounds the page.
+// newest activity first, by (updated_at, id); Before continues after a
+// position (its CreatedAt holds the activity), Limit bounds the page. A
+// conversation that becomes active while a client pages moves to the
+// front, where the next first page shows it.
 func (s *Store) ChatbotSessions(ctx context.Context, orgID, chatbotID string, before *SessionCursor, limit int) ([]*Session, error) {
 	var beforeAt int64
 	var beforeID string
@@ -29,8 +31,8 @@ func (s *Store) ChatbotSessions(ctx context.Context, orgID, chatbotID string, be
 		beforeAt, beforeID = millis(before.CreatedAt), before.ID
 	}
 	return collect(scanSession)(s.db.Query(ctx, "SELECT "+chatbotSessionColumns+chatbotSessionsFrom+`
-			AND ($3 = '' OR s.created_at < $4 OR (s.created_at = $4 AND s.id < $3))
-		ORDER BY s.created_at DESC, s.id DESC LIMIT $5`,
+			AND ($3 = '' OR s.updated_at < $4 OR (s.updated_at = $4 AND s.id < $3))
+		ORDER BY s.updated_at DESC, s.id DESC LIMIT $5`,
 		orgID, chatbotID, beforeID, beforeAt, limit))
 }
 

@@ -88,3 +88,10 @@ type Update struct {
 type MediaSource interface {
 	Media(ctx context.Context, inst *store.Instance, m *store.Message) (data []byte, filename string, err error)
 }
+
+// Recorder is implemented by channels that act once a message sent on them
+// is stored (the web chat hands it to the visitor waiting for it, with its
+// stored id), rather than when it is sent.
+type Recorder interface {
+	Recorded(inst *store.Instance, m *store.Message)
+}

@@ -139,6 +139,7 @@ func applySettings(cb *store.Chatbot, patch map[string]any, avatarURL string, p 
 		"isToolEnabled":            func(path string, v any) { checkBool(p, path, v) },
 		"isRequestUserInfoEnabled": func(path string, v any) { checkBool(p, path, v) },
 		"openaiCredsId":            func(path string, v any) { checkString(p, path, v, 64) },
+		"allowedOrigins":           func(path string, v any) { checkOrigins(p, path, v) },
 		"snippet": func(path string, v any) {
 			if o, ok := checkObject(p, path, v); ok {
 				checkFields(p, path+".", o, true, widgetChecks(p))

@@ -3,6 +3,7 @@ package okchat
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/gateway/api"
+	"github.com/wagate/wagate/gateway/webchat"
 	"github.com/wagate/wagate/store"
 )
 
@@ -62,12 +64,46 @@ type sessionFields struct {
 	UpdatedAt    string         `json:"updated_at"`
 }
 
-func viewSessionFields(chatbotID string, s *store.Session) sessionFields {
-	return sessionFields{
+// viewSessionFields shows session s of chatbot chatbotID; webID is the id
+// of the chatbot's web chat instance, whose chat keys are platform:visitor.
+func viewSessionFields(chatbotID string, s *store.Session, webID string) sessionFields {
+	v := sessionFields{
 		ID: s.ID, ChatbotID: chatbotID, Active: s.Status != store.SessionClosed, Platform: platform,
 		SnsUserID: s.RemoteJID, IsHumanMode: s.Status == store.SessionPaused, Metadata: map[string]any{},
 		CreatedAt: timestamp(s.CreatedAt), UpdatedAt: timestamp(s.UpdatedAt),
 	}
+	if s.InstanceID == webID {
+		v.Platform, v.SnsUserID = webchat.SplitChatKey(s.RemoteJID)
+	}
+	return v
+}
+
+// webchatID is the id of the chatbot's web chat instance, "" before its
+// first web conversation.
+func (h *Handlers) webchatID(ctx context.Context, cb *store.Chatbot) (string, error) {
+	inst, err := h.store.InstanceByName(ctx, store.WebchatInstanceName(cb.ID))
+	if wagate.ErrorCode(err) == wagate.ENOTFOUND {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return inst.ID, nil
+}
+
+// attachments are the images a visitor attached to m, as okchat shows
+// them ([{name, url}]); nil for none.
+func attachments(m *store.Message) []any {
+	if m.MessageType != "imageMessage" {
+		return nil
+	}
+	var c struct {
+		Attachments []any `json:"attachments"`
+	}
+	if json.Unmarshal(m.Content, &c) != nil || len(c.Attachments) == 0 {
+		return nil
+	}
+	return c.Attachments
 }
 
 // lastMessageView is a listed conversation's newest message.
@@ -104,6 +140,7 @@ type messageView struct {
 	TokensUsed   int            `json:"tokens_used"`
 	ToolCalls    []any          `json:"tool_calls"`
 	ToolResults  []any          `json:"tool_results"`
+	Sources      []any          `json:"sources"`
 	SessionToken *string        `json:"session_token"`
 	MigratedData bool           `json:"migrated_data"`
 	CreatedAt    string         `json:"created_at"`
@@ -177,7 +214,7 @@ func decodeCursor(cur, kind string, n int) ([]string, error) {
 
 // ---- routes
 
-// ListConversations lists the chatbot's conversations, newest first, in
+// ListConversations lists the chatbot's conversations, newest activity first, in
 // pages of limit (1–200, default 50) continued with cursor=next_cursor.
 func (h *Handlers) ListConversations(c echo.Context) error {
 	cb, org := api.ChatbotOf(c), api.OrgOf(c)
@@ -196,7 +233,7 @@ func (h *Handlers) ListConversations(c echo.Context) error {
 		if err != nil {
 			return wagate.Invalid("cursor", "not a cursor returned by this route")
 		}
-		before = &store.SessionCursor{CreatedAt: time.UnixMilli(ms), ID: parts[1]}
+		before = &store.SessionCursor{CreatedAt: time.UnixMilli(ms), ID: parts[1]} // the position's activity
 	}
 	list, err := h.store.ChatbotSessions(ctx, org.ID, cb.ID, before, limit+1)
 	if err != nil {
@@ -206,7 +243,7 @@ func (h *Handlers) ListConversations(c echo.Context) error {
 	if len(list) > limit {
 		list = list[:limit]
 		last := list[limit-1]
-		next = encodeCursor("s1", strconv.FormatInt(last.CreatedAt.UnixMilli(), 10), last.ID)
+		next = encodeCursor("s1", strconv.FormatInt(last.UpdatedAt.UnixMilli(), 10), last.ID)
 	}
 	ids := make([]string, len(list))
 	for i, s := range list {
@@ -216,9 +253,13 @@ func (h *Handlers) ListConversations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	webID, err := h.webchatID(ctx, cb)
+	if err != nil {
+		return err
+	}
 	data := make([]listedConversation, 0, len(list))
 	for _, s := range list {
-		v := listedConversation{sessionFields: viewSessionFields(cb.ID, s), State: state(s)}
+		v := listedConversation{sessionFields: viewSessionFields(cb.ID, s, webID), State: state(s)}
 		if m := lastMsgs[s.ID]; m != nil {
 			v.LastMessage = &lastMessageView{ID: m.ID, Content: content(m), SenderType: senderType(m)}
 		}
@@ -242,7 +283,11 @@ func (h *Handlers) GetConversation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := conversation{sessionFields: viewSessionFields(api.ChatbotOf(c).ID, s)}
+	webID, err := h.webchatID(c.Request().Context(), api.ChatbotOf(c))
+	if err != nil {
+		return err
+	}
+	v := conversation{sessionFields: viewSessionFields(api.ChatbotOf(c).ID, s, webID)}
 	if m := last[s.ID]; m != nil {
 		text := content(m)
 		v.LastMessage = &text
@@ -285,16 +330,32 @@ func (h *Handlers) ListMessages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ids := make([]string, 0, len(list))
+	for _, m := range list {
+		if m.Direction == store.Outbound {
+			ids = append(ids, m.ID)
+		}
+	}
+	partial, err := h.store.Partials(ctx, s.InstanceID, ids)
+	if err != nil {
+		return err
+	}
 	data := make([]messageView, 0, len(list))
 	for _, m := range list {
 		v := messageView{
 			ID: m.ID, SessionID: s.ID, SenderType: senderType(m), Content: content(m), Metadata: map[string]any{},
-			CreatedAt: timestamp(m.CreatedAt),
+			Attachments: attachments(m), CreatedAt: timestamp(m.CreatedAt),
 		}
 		if v.SenderType == SenderBot {
 			p := provider
 			v.Model, v.Provider = model, &p
 			v.TokensUsed = m.PromptTokens + m.CompletionTokens
+			v.Sources = []any{}
+			if partial[m.ID] {
+				// The visitor went away while it streamed: what the
+				// model had written by then.
+				v.Metadata["partial"] = true
+			}
 		}
 		data = append(data, v)
 	}

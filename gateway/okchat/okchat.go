@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wagate/wagate/gateway/api"
+	"github.com/wagate/wagate/gateway/webchat"
 	"github.com/wagate/wagate/store"
 )
 
@@ -18,12 +19,20 @@ type Handlers struct {
 	log       *slog.Logger
 	serverURL string // public base URL, for the avatar URLs
 	baseURL   func(*store.Creds) string
+	webchat   *webchat.Channel
 }
 
 // New returns the handlers over st. serverURL is the gateway's public base
 // URL; baseURL says where a credential's requests go.
 func New(st *store.Store, log *slog.Logger, serverURL string, baseURL func(*store.Creds) string) *Handlers {
 	return &Handlers{store: st, log: log, serverURL: serverURL, baseURL: baseURL}
+}
+
+// WithWebchat gives the handlers the web chat channel, which answers the
+// chat route and serves human takeover.
+func (h *Handlers) WithWebchat(ch *webchat.Channel) *Handlers {
+	h.webchat = ch
+	return h
 }
 
 // stamp is the time stamped on records: UTC at the millisecond precision

@@ -155,3 +155,21 @@ func checkVoiceWidget(p *wagate.Problems, m map[string]any) {
 		}),
 	})
 }
+
+// checkOrigins checks a web chat's allowed origins: at most 50 origins as
+// browsers send them, scheme://host[:port] with no path.
+func checkOrigins(p *wagate.Problems, path string, v any) {
+	list, ok := v.([]any)
+	if !ok || len(list) > 50 {
+		p.Add(path, "must be an array of at most 50 origins, e.g. [\"https://shop.example.com\"]")
+		return
+	}
+	for i, item := range list {
+		s, _ := item.(string)
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			p.Add(fmt.Sprintf("%s[%d]", path, i), "must be an origin: scheme://host[:port], e.g. https://shop.example.com")
+		}
+	}
+}
