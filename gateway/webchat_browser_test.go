@@ -143,6 +143,11 @@ func TestWidgetInBrowser(t *testing.T) {
 		if !sawPart {
 			t.Error("the answer appeared whole, never streamed in")
 		}
+		// The answer is stored when its stream ends, with the done event.
+		waitFor(t, ctx, "the end of the stream", func() bool {
+			busy, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('[aria-busy]') !== null`))
+			return !busy
+		})
 		if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(".wagate-launcher")),
 			chromedp.Click(chromedp.CSS(".wagate-launcher"))); err != nil {
 			t.Fatal(err)
