@@ -232,8 +232,10 @@ func (g *Gateway) scoped(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if p.Org != nil && inst.OrganizationID != p.Org.ID {
-			// Another organization's instance is as unknown as a missing one.
+		if (p.Org != nil && inst.OrganizationID != p.Org.ID) || inst.Integration == store.IntegrationWebchat {
+			// Another organization's instance is as unknown as a missing
+			// one; so is a chatbot's web chat channel, which is reached
+			// through its chatbot's routes only.
 			return wagate.Errorf(wagate.ENOTFOUND, "The %q instance does not exist", name)
 		}
 		c.Set(instanceKey, inst)

@@ -155,6 +155,11 @@ func TestWebchatChatJSON(t *testing.T) {
 	if insts := e.s.must(http.StatusOK, "GET", "/instance/fetchInstances", testAPIKey, nil); strings.Contains(string(insts.Body), "WEBCHAT") {
 		t.Fatalf("fetchInstances shows the web chat: %s", insts.Body)
 	}
+	// Nor do its routes reach it: it is the chatbot's, and goes with it.
+	for _, path := range []string{"/instance/connectionState/webchat-" + e.cb.ID, "/openai/find/webchat-" + e.cb.ID} {
+		e.s.must(http.StatusNotFound, "GET", path, testAPIKey, nil)
+	}
+	e.s.must(http.StatusNotFound, "DELETE", "/instance/delete/webchat-"+e.cb.ID, testAPIKey, nil)
 }
 
 func TestWebchatChatValidation(t *testing.T) {
