@@ -45,7 +45,7 @@ func (g *Gateway) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		limit := g.cfg.MaxBodyBytes
-		if l, ok := bodyLimits[c.Path()]; ok && l > limit {
+		if l, ok := g.bodyLimits[c.Path()]; ok && l > limit {
 			limit = l
 		}
 		if req.ContentLength > limit {

@@ -227,6 +227,7 @@ func (s *Service) run(ctx context.Context, k *store.KnowledgeSource) {
 	jctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	renewed := make(chan struct{})
+	var disowned bool // set by the renewer before it cancels jctx
 	go func() {
 		defer close(renewed)
 		t := time.NewTicker(s.cfg.Lease / 3)
@@ -239,6 +240,7 @@ func (s *Service) run(ctx context.Context, k *store.KnowledgeSource) {
 				ok, err := s.st.RenewKnowledgeLease(jctx, k.ID, k.Claim, s.cfg.Lease)
 				if err == nil && !ok {
 					log.Info("knowledge source changed while processed; dropping this attempt")
+					disowned = true
 					cancel()
 					return
 				}
@@ -253,13 +255,12 @@ func (s *Service) run(ctx context.Context, k *store.KnowledgeSource) {
 	switch {
 	case err == nil:
 		log.Info("knowledge source ready", "duration", time.Since(start))
-	case store.IsDisowned(err):
+	case store.IsDisowned(err), disowned:
 	case ctx.Err() != nil:
 		// Shutting down: the next start takes the job up again.
 		if err := s.st.ReleaseKnowledgeJob(bg, k.ID, k.Claim); err != nil {
 			log.Warn("releasing a knowledge job", "error", err)
 		}
-	case jctx.Err() != nil:
 	default:
 		reason := userReason(err)
 		log.Info("knowledge source failed", "reason", reason, "error", err)

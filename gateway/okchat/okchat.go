@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wagate/wagate/gateway/api"
+	"github.com/wagate/wagate/knowledge"
 	"github.com/wagate/wagate/store"
 )
 
@@ -18,6 +19,9 @@ type Handlers struct {
 	log       *slog.Logger
 	serverURL string // public base URL, for the avatar URLs
 	baseURL   func(*store.Creds) string
+
+	kb           *knowledge.Service
+	maxFileBytes int64
 }
 
 // New returns the handlers over st. serverURL is the gateway's public base
