@@ -25,6 +25,9 @@ type Config struct {
 	// otherwise) and the error. The gateway exports it as metrics; the
 	// engine itself keeps no counters.
 	OnModelCall func(d time.Duration, status int, err error)
+	// Knowledge grounds the replies of bots that answer as a chatbot; nil
+	// leaves them ungrounded.
+	Knowledge Grounder
 }
 
 // Outbox records events in the transaction of the change they report.

@@ -84,22 +84,6 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		apiKey:  digest(cfg.APIKey),
 		clients: bots.Clients{DefaultBaseURL: cfg.OpenAIBaseURL, HTTP: &http.Client{Timeout: time.Minute}},
 	}
-	g.engine = bots.NewEngine(st, g.outbox, g, g.fetchMedia, g.signFunctionCall, g.clients, bots.Config{
-		MaxConcurrentCalls: cfg.MaxConcurrentModelCalls,
-		HistoryTokens:      cfg.HistoryTokens,
-		ModelTimeout:       cfg.ModelTimeout,
-		TranscribeModel:    cfg.TranscribeModel,
-		RetryBase:          cfg.ModelRetryBase,
-		FunctionTimeout:    10 * time.Second,
-		SweepEvery:         cfg.SessionSweepEach,
-		OnModelCall:        g.metrics.modelCall,
-	}, log.With("component", "bots"))
-	g.whatsapp = whatsapp.New(g, st, log.With("component", "whatsapp"),
-		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})
-	g.channels[store.IntegrationWhatsAppBaileys] = g.whatsapp
-	g.channels[store.IntegrationWhatsApp] = g.whatsapp
-	g.orgs = &orgDeleter{g: g, kick: make(chan struct{}, 1)}
-	g.okchat = okchat.New(st, log.With("component", "okchat"), cfg.ServerURL, g.clients.BaseURL)
 	g.kb = knowledge.New(st, fetcher, knowledge.Config{
 		NewClient: g.clients.For,
 		Workers:   cfg.KnowledgeWorkers,
@@ -109,6 +93,23 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		Lease:         cfg.KnowledgeLease,
 		RetryBase:     cfg.ModelRetryBase,
 	}, log.With("component", "knowledge"))
+	g.engine = bots.NewEngine(st, g.outbox, g, g.fetchMedia, g.signFunctionCall, g.clients, bots.Config{
+		MaxConcurrentCalls: cfg.MaxConcurrentModelCalls,
+		HistoryTokens:      cfg.HistoryTokens,
+		ModelTimeout:       cfg.ModelTimeout,
+		TranscribeModel:    cfg.TranscribeModel,
+		RetryBase:          cfg.ModelRetryBase,
+		FunctionTimeout:    10 * time.Second,
+		SweepEvery:         cfg.SessionSweepEach,
+		OnModelCall:        g.metrics.modelCall,
+		Knowledge:          g.kb,
+	}, log.With("component", "bots"))
+	g.whatsapp = whatsapp.New(g, st, log.With("component", "whatsapp"),
+		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})
+	g.channels[store.IntegrationWhatsAppBaileys] = g.whatsapp
+	g.channels[store.IntegrationWhatsApp] = g.whatsapp
+	g.orgs = &orgDeleter{g: g, kick: make(chan struct{}, 1)}
+	g.okchat = okchat.New(st, log.With("component", "okchat"), cfg.ServerURL, g.clients.BaseURL)
 	g.okchat.SetKnowledge(g.kb, cfg.KnowledgeMaxFileBytes)
 	g.bodyLimits = bodyLimits(cfg)
 	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))

@@ -546,3 +546,94 @@ func TestKnowledgeFullTextOnly(t *testing.T) {
 		t.Errorf("full-text query = %v", body)
 	}
 }
+
+// waitReady waits until the chatbot's knowledge sources are all settled.
+func waitKnowledge(t *testing.T, s *server, chatbotID, key string) {
+	t.Helper()
+	(&kbEnv{t: t, s: s, id: chatbotID, key: key, base: "/api/external/chatbot/" + chatbotID}).settle()
+}
+
+// TestKnowledgeGroundedReply: a bot answering as a chatbot sends the model
+// the chunks that answer the turn, with their titles, and its stored reply
+// lists them as sources; with nothing relevant, the chatbot's fallback
+// applies.
+func TestKnowledgeGroundedReply(t *testing.T) {
+	e, cb, _ := newChatbotEnv(t)
+	base := "/api/external/chatbot/" + cb.ID
+	hours := sourceIDs(t, e.s.apiMust(http.StatusAccepted, "POST", base+"/knowledge-base", testAPIKey, map[string]any{
+		"type": "text", "title": "Opening hours", "body": "On Saturdays the shop opens at ten and closes at four."}))[0]
+	e.s.apiMust(http.StatusAccepted, "POST", base+"/knowledge-base", testAPIKey, map[string]any{
+		"type": "qa", "question": "Do you deliver abroad?", "answer": "We deliver to every country in Europe."})
+	waitKnowledge(t, e.s, cb.ID, testAPIKey)
+
+	chat := "5511@s.whatsapp.net"
+	e.say("m1", chat, "When does the shop open on Saturdays?", nil)
+	e.replies(1)
+	req, _ := e.ai.LastChat()
+	var grounding string
+	for _, m := range req.Messages {
+		if m.Role == "system" && strings.Contains(m.Content, "knowledge base passages") {
+			grounding = m.Content
+		}
+	}
+	if !strings.Contains(grounding, "Title: Opening hours\nChunk: 1\n\n") || !strings.Contains(grounding, "opens at ten") ||
+		!strings.Contains(grounding, "do not have that information") {
+		t.Fatalf("model request lacks the knowledge: %+v", req.Messages)
+	}
+	if systemPrompt(t, req) == grounding || !strings.Contains(systemPrompt(t, req), "You are Olivia") {
+		t.Errorf("the chatbot's own prompt should come first: %+v", req.Messages)
+	}
+
+	var msgs struct {
+		Data []struct {
+			Direction string `json:"direction"`
+			Sources   []struct {
+				ChunkID, SourceID, Title string
+				Similarity               float64
+			} `json:"sources"`
+		} `json:"data"`
+	}
+	json.Unmarshal(e.s.must(http.StatusOK, "GET", "/conversations/shop/"+chat+"/messages", e.inst.Token, nil).Body, &msgs)
+	var found bool
+	for _, m := range msgs.Data {
+		if m.Direction == "out" && len(m.Sources) > 0 {
+			found = true
+			if s := m.Sources[0]; s.SourceID != hours || s.Title != "Opening hours" || s.ChunkID == "" || s.Similarity <= 0 {
+				t.Errorf("reply sources = %+v", m.Sources)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("the bot's reply records no sources: %+v", msgs)
+	}
+	// okchat's messages route shows them too.
+	convs := e.s.apiMust(http.StatusOK, "GET", base+"/conversations", cb.Key, nil).json(t)["data"].([]any)
+	sid := convs[0].(map[string]any)["id"].(string)
+	okMsgs := e.s.apiMust(http.StatusOK, "GET", base+"/conversations/"+sid+"/messages", cb.Key, nil)
+	if !strings.Contains(string(okMsgs.Body), `"sources":[{"chunkId"`) {
+		t.Errorf("okchat messages lack sources: %s", okMsgs.Body)
+	}
+
+	// Nothing relevant, fixed message: the model is not asked.
+	e.s.patchChatbot(cb.ID, map[string]any{"settings": map[string]any{
+		"knowledgeFallback": "message", "knowledgeFallbackMessage": "I can only answer questions about our shop."}})
+	calls := len(e.ai.RequestsTo(fakeai.EndpointChat))
+	e.say("m2", chat, "Explain quantum chromodynamics", nil)
+	if got := e.replies(2)[1]; got != "I can only answer questions about our shop." {
+		t.Errorf("fallback reply = %q", got)
+	}
+	if n := len(e.ai.RequestsTo(fakeai.EndpointChat)); n != calls {
+		t.Errorf("the model was asked despite the fixed fallback")
+	}
+
+	// Nothing relevant, handoff: the session pauses for a human.
+	e.s.patchChatbot(cb.ID, map[string]any{"settings": map[string]any{"knowledgeFallback": "handoff"}})
+	e.say("m3", chat, "Explain quantum chromodynamics again", nil)
+	if state, reason := e.waitState(chat, "m3"); state != "ignored" || !strings.Contains(reason, "human") {
+		t.Errorf("m3: %s (%s)", state, reason)
+	}
+	eventually(t, func() bool {
+		ev := e.sessionEvents()
+		return len(ev) > 0 && ev[len(ev)-1] == "paused:handoff: no knowledge"
+	}, "the handoff event")
+}

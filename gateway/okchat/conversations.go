@@ -3,6 +3,7 @@ package okchat
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -107,6 +108,8 @@ type messageView struct {
 	SessionToken *string        `json:"session_token"`
 	MigratedData bool           `json:"migrated_data"`
 	CreatedAt    string         `json:"created_at"`
+	// Sources are the knowledge chunks a bot reply was grounded on.
+	Sources json.RawMessage `json:"sources,omitempty"`
 }
 
 // senderType tells who said m: the customer, the bot, or a person typing
@@ -295,6 +298,7 @@ func (h *Handlers) ListMessages(c echo.Context) error {
 			p := provider
 			v.Model, v.Provider = model, &p
 			v.TokensUsed = m.PromptTokens + m.CompletionTokens
+			v.Sources = m.Sources
 		}
 		data = append(data, v)
 	}

@@ -89,4 +89,5 @@ CREATE TABLE knowledge_versions (
 -- The chunks a bot message was grounded on: a JSON array of
 -- {chunkId, sourceId, title, similarity}.
 ALTER TABLE messages ADD COLUMN sources TEXT;
+ALTER TABLE reply_parts ADD COLUMN sources TEXT;
 
