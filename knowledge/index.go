@@ -2,6 +2,7 @@ package knowledge
 
 import (
 	"context"
+	"runtime"
 	"sort"
 	"sync"
 
@@ -59,15 +60,40 @@ func (ix *Index) Similarity(q []float32, seq int64) (float32, bool) {
 }
 
 // Search returns the k chunks most similar to the unit vector q, best
-// first.
+// first. Large indexes are scanned in parallel slices, one per processor.
 func (ix *Index) Search(q []float32, k int) []Hit {
 	if len(q) != ix.Dims || k <= 0 || len(ix.seqs) == 0 {
 		return nil
 	}
+	n := len(ix.seqs)
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/parallelFrom))
+	if workers == 1 {
+		return ix.scan(q, k, 0, n)
+	}
+	parts := make([][]Hit, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { parts[w] = ix.scan(q, k, w*n/workers, (w+1)*n/workers) })
+	}
+	wg.Wait()
+	var all []Hit
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Score > all[j].Score })
+	return all[:min(k, len(all))]
+}
+
+// parallelFrom is the index size from which a search is split: below it
+// starting goroutines costs more than it saves.
+const parallelFrom = 20_000
+
+// scan returns the k best of rows [from, to), best first.
+func (ix *Index) scan(q []float32, k, from, to int) []Hit {
 	// top is kept sorted best first; k is small, so insertion beats a heap.
 	top := make([]Hit, 0, k+1)
 	d := ix.Dims
-	for i, seq := range ix.seqs {
+	for i := from; i < to; i++ {
 		s := dot(q, ix.vecs[i*d:(i+1)*d])
 		if len(top) == k && s <= top[k-1].Score {
 			continue
@@ -75,7 +101,7 @@ func (ix *Index) Search(q []float32, k int) []Hit {
 		j := sort.Search(len(top), func(j int) bool { return top[j].Score < s })
 		top = append(top, Hit{})
 		copy(top[j+1:], top[j:])
-		top[j] = Hit{Seq: seq, Score: s}
+		top[j] = Hit{Seq: ix.seqs[i], Score: s}
 		if len(top) > k {
 			top = top[:k]
 		}

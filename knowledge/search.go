@@ -55,11 +55,6 @@ func (s *Service) Search(ctx context.Context, cb *store.Chatbot, query string, l
 		limit = set.TopK
 	}
 	limit = min(limit, MaxTopK)
-	terms := Terms(query)
-	textSeqs, err := s.st.SearchKnowledgeText(ctx, cb.ID, terms, candidates)
-	if err != nil {
-		return nil, err
-	}
 	out := &SearchResult{}
 	var (
 		qvec []float32
@@ -86,7 +81,18 @@ func (s *Service) Search(ctx context.Context, cb *store.Chatbot, query string, l
 	if qvec == nil {
 		out.FullText, out.Reason = true, reason
 	}
+	out.Results, err = s.rank(ctx, cb.ID, query, qvec, ix, set.MinSimilarity, limit)
+	return out, err
+}
 
+// rank fuses the full-text candidates for query and, with a query vector,
+// the vector candidates from ix.
+func (s *Service) rank(ctx context.Context, chatbotID, query string, qvec []float32, ix *Index, minSim float64, limit int) ([]Result, error) {
+	terms := Terms(query)
+	textSeqs, err := s.st.SearchKnowledgeText(ctx, chatbotID, terms, candidates)
+	if err != nil {
+		return nil, err
+	}
 	score := map[int64]float64{}
 	for rank, seq := range textSeqs {
 		score[seq] += 1 / float64(rrfK+rank+1)
@@ -109,10 +115,11 @@ func (s *Service) Search(ctx context.Context, cb *store.Chatbot, query string, l
 	for seq := range score {
 		seqs = append(seqs, seq)
 	}
-	chunks, err := s.st.KnowledgeChunks(ctx, cb.ID, seqs)
+	chunks, err := s.st.KnowledgeChunks(ctx, chatbotID, seqs)
 	if err != nil {
 		return nil, err
 	}
+	var results []Result
 	for _, c := range chunks {
 		r := Result{Chunk: c, Score: score[c.Seq]}
 		if qvec != nil {
@@ -120,12 +127,12 @@ func (s *Service) Search(ctx context.Context, cb *store.Chatbot, query string, l
 		} else {
 			r.Similarity = termShare(terms, c.Heading+" "+c.Content)
 		}
-		if r.Similarity >= set.MinSimilarity {
-			out.Results = append(out.Results, r)
+		if r.Similarity >= minSim {
+			results = append(results, r)
 		}
 	}
-	sort.Slice(out.Results, func(i, j int) bool {
-		a, b := out.Results[i], out.Results[j]
+	sort.Slice(results, func(i, j int) bool {
+		a, b := results[i], results[j]
 		if a.Score != b.Score {
 			return a.Score > b.Score
 		}
@@ -134,10 +141,10 @@ func (s *Service) Search(ctx context.Context, cb *store.Chatbot, query string, l
 		}
 		return a.Chunk.Seq < b.Chunk.Seq
 	})
-	if len(out.Results) > limit {
-		out.Results = out.Results[:limit]
+	if len(results) > limit {
+		results = results[:limit]
 	}
-	return out, nil
+	return results, nil
 }
 
 // termShare is the share of terms that text contains as words.

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -401,6 +403,10 @@ func (s *Store) SearchKnowledgeText(ctx context.Context, chatbotID string, terms
 			WHERE chatbot_id = $1 AND tsv @@ to_tsquery('simple', $2)
 			ORDER BY ts_rank(tsv, to_tsquery('simple', $2)) DESC, seq LIMIT $3`, chatbotID, q, limit))
 	}
+	terms, err := s.discriminating(ctx, terms)
+	if err != nil || len(terms) == 0 {
+		return nil, err
+	}
 	quoted := make([]string, len(terms))
 	for i, t := range terms {
 		quoted[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
@@ -408,6 +414,49 @@ func (s *Store) SearchKnowledgeText(ctx context.Context, chatbotID string, terms
 	return collect(scanInt64)(s.db.Query(ctx, `SELECT c.seq FROM knowledge_fts f JOIN knowledge_chunks c ON c.seq = f.rowid
 		WHERE knowledge_fts MATCH $1 AND c.chatbot_id = $2 ORDER BY f.rank, c.seq LIMIT $3`,
 		strings.Join(quoted, " OR "), chatbotID, limit))
+}
+
+// Terms held by more than commonShare of all chunks, and by more than
+// commonFloor, are left out of a full-text search, and at most maxTerms of
+// the rarest are kept: ranking every chunk that holds a common word costs
+// hundreds of milliseconds in a base of 100,000 chunks and tells the
+// chunks apart no better (BENCHMARKS.md); the vector search still reads
+// the whole query. Small bases keep every term.
+const (
+	commonShare = 0.02
+	commonFloor = 1000
+	maxTerms    = 8
+)
+
+// discriminating returns terms, rarest first, without the common ones,
+// by how many chunks of SQLite's full-text index hold them.
+func (s *Store) discriminating(ctx context.Context, terms []string) ([]string, error) {
+	var total float64
+	if err := s.db.QueryRow(ctx, "SELECT coalesce(sum(chunks), 0) FROM knowledge_sources").Scan(&total); err != nil {
+		return nil, err
+	}
+	limit := max(commonShare*total, commonFloor)
+	// Counting stops past the limit, so a common term costs no more than
+	// a rare one to tell apart.
+	df := map[string]float64{}
+	for _, t := range terms {
+		var n float64
+		err := s.db.QueryRow(ctx, `SELECT count(*) FROM (SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH $1 LIMIT $2)`,
+			`"`+strings.ReplaceAll(t, `"`, `""`)+`"`, int(limit)+1).Scan(&n)
+		if err != nil {
+			return nil, err
+		}
+		df[t] = n
+	}
+	sorted := slices.Clone(terms)
+	sort.SliceStable(sorted, func(i, j int) bool { return df[sorted[i]] < df[sorted[j]] })
+	keep := sorted[:0:0]
+	for _, t := range sorted {
+		if df[t] <= limit {
+			keep = append(keep, t)
+		}
+	}
+	return keep[:min(len(keep), maxTerms)], nil
 }
 
 func scanInt64(row scanner) (int64, error) {
