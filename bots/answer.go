@@ -18,6 +18,7 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/knowledge"
 	"github.com/wagate/wagate/store"
 )
 
@@ -36,6 +37,25 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 		usage Usage
 		turns []openai.ChatCompletionMessage
 	)
+	var g *grounding
+	if err == nil {
+		g, err = c.ground(ctx, br, turn)
+	}
+	if err == nil && g != nil && g.none {
+		switch g.set.Fallback {
+		case knowledge.FallbackHandoff:
+			return c.handOff(ctx, b, turn)
+		case knowledge.FallbackMessage:
+			if msg := strings.TrimSpace(g.set.FallbackMessage); msg != "" {
+				return c.reply(ctx, b, turn, msg, Usage{Latency: time.Since(start)}, nil, nil)
+			}
+		}
+	}
+	if err == nil && g != nil && g.system != "" {
+		// The passages follow the chatbot's own prompt: its persona stays
+		// in charge of tone, the passages of facts.
+		br.system = append(append([]string{}, br.system...), g.system)
+	}
 	if err == nil {
 		user := c.userMessage(ctx, turn)
 		if b.BotType == Assistant {
@@ -51,14 +71,27 @@ func (c *chat) answer(ctx context.Context, b *bot, turn []*store.Message) error 
 		return c.fail(ctx, b, turn, err)
 	}
 	usage.Latency = time.Since(start)
+	var sources json.RawMessage
+	if g != nil {
+		sources = g.sources
+	}
+	return c.reply(ctx, b, turn, reply, usage, turns, sources)
+}
 
+// reply stores the reply to turn with the history turns and the
+// knowledge it used, then sends it.
+func (c *chat) reply(ctx context.Context, b *bot, turn []*store.Message, reply string, usage Usage,
+	turns []openai.ChatCompletionMessage, sources json.RawMessage) error {
 	now := time.Now()
 	parts := c.plan(b, SplitReply(c.format(reply), *b.eff.SplitMessages), turn, usage, now)
+	for _, p := range parts {
+		p.Sources = sources
+	}
 	// The whole reply is stored with the turn before its first part goes
 	// out, even if the engine is stopping meanwhile: from here on the
 	// answer is owed, and a restart sends what is left of it instead of
 	// asking the model again.
-	err = c.e.outbox.Tx(context.WithoutCancel(ctx), func(ctx context.Context) error {
+	err := c.e.outbox.Tx(context.WithoutCancel(ctx), func(ctx context.Context) error {
 		if err := c.e.store.InsertReplyParts(ctx, parts...); err != nil {
 			return err
 		}
@@ -130,6 +163,7 @@ func (c *chat) deliver(ctx context.Context) error {
 				PromptTokens: p.PromptTokens, CompletionTokens: p.CompletionTokens,
 				Latency: time.Duration(p.LatencyMS) * time.Millisecond,
 			},
+			Sources:    p.Sources,
 			BeforeSend: func(ctx context.Context) error { return c.e.store.SetReplyPartSending(ctx, c.inst.ID, p.Seq) },
 			Recorded:   func(ctx context.Context) error { return c.e.store.DeleteReplyPart(ctx, c.inst.ID, p.Seq) },
 		}

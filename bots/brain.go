@@ -13,9 +13,10 @@ import (
 // at the time of each message, so a change to the chatbot applies to the
 // next message of every bot that answers as it.
 type brain struct {
-	system []string
-	model  string
-	creds  *store.Creds
+	system  []string
+	model   string
+	creds   *store.Creds
+	chatbot *store.Chatbot // nil for a bot with a brain of its own
 }
 
 // brainFor resolves b's brain for the next turn.
@@ -31,7 +32,7 @@ func (c *chat) brainFor(ctx context.Context, b *bot) (*brain, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := &brain{system: b.Prompts.System, model: b.Model}
+	br := &brain{system: b.Prompts.System, model: b.Model, chatbot: cb}
 	if prompt := chatbotPrompt(cb); prompt != "" {
 		br.system = []string{prompt}
 	}

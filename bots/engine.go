@@ -28,6 +28,10 @@ type Config struct {
 
 	// Visitors, when set, streams answers to visitors waiting for them.
 	Visitors Visitors
+
+	// Knowledge grounds the replies of bots that answer as a chatbot; nil
+	// leaves them ungrounded.
+	Knowledge Grounder
 }
 
 // Outbox records events in the transaction of the change they report.

@@ -5,6 +5,7 @@ package bots
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -75,6 +76,7 @@ type Outbound struct {
 	ChatKey          string // the conversation, when the engine knows it; "" means ChatJID
 	BotID, SessionID string
 	Usage            Usage
+	Sources          json.RawMessage // the knowledge chunks the reply used
 
 	// A part of a bot's reply goes out at most once, even across a crash:
 	// BeforeSend, when set, commits that the part is leaving; a channel

@@ -56,6 +56,15 @@ type Config struct {
 	MessageRetentionDays int           // messages and closed sessions older than this are deleted; 0 keeps them
 	RetentionSweepEach   time.Duration // fixed tuning: how often the retention job runs
 
+	// Knowledge bases: the largest uploaded file, the limits of one
+	// organization's knowledge bases, and the sources ingested at once.
+	KnowledgeMaxFileBytes int64
+	KnowledgeMaxSources   int
+	KnowledgeMaxBytes     int64
+	KnowledgeMaxChunks    int
+	KnowledgeWorkers      int
+	KnowledgeLease        time.Duration // fixed tuning: how long an ingestion job's claim holds unrenewed
+
 	WebhookTimeout    time.Duration // per delivery attempt
 	WebhookRetryBase  time.Duration // first retry delay; doubles per attempt
 	WebhookMaxBackoff time.Duration // longest delay between two attempts
@@ -191,6 +200,16 @@ var options = []option{
 			c.MessageRetentionDays = n
 			return nil
 		}},
+	{"WAGATE_KNOWLEDGE_MAX_FILE_BYTES", "knowledge-max-file-bytes", "26214400", "largest file a knowledge-base upload may carry, in bytes (25 MiB)",
+		func(c *Config, v string) error { return positiveInt(v, &c.KnowledgeMaxFileBytes) }},
+	{"WAGATE_KNOWLEDGE_MAX_SOURCES", "knowledge-max-sources", "5000", "knowledge sources one organization may hold, across its chatbots",
+		func(c *Config, v string) error { return positiveIntTo(v, &c.KnowledgeMaxSources) }},
+	{"WAGATE_KNOWLEDGE_MAX_BYTES", "knowledge-max-bytes", "1073741824", "bytes of knowledge sources (files, texts) one organization may hold (1 GiB)",
+		func(c *Config, v string) error { return positiveInt(v, &c.KnowledgeMaxBytes) }},
+	{"WAGATE_KNOWLEDGE_MAX_CHUNKS", "knowledge-max-chunks", "500000", "knowledge chunks one organization may hold; a source that would pass it fails with that reason",
+		func(c *Config, v string) error { return positiveIntTo(v, &c.KnowledgeMaxChunks) }},
+	{"WAGATE_KNOWLEDGE_WORKERS", "knowledge-workers", "2", "knowledge sources extracted and embedded at once (in the background, apart from message handling)",
+		func(c *Config, v string) error { return positiveIntTo(v, &c.KnowledgeWorkers) }},
 	{"WAGATE_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "timeout of one webhook delivery attempt",
 		func(c *Config, v string) error { return positiveDuration(v, &c.WebhookTimeout) }},
 	{"WAGATE_WEBHOOK_RETRY_BASE", "webhook-retry-base", "2s", "delay before the first webhook retry; doubles with each attempt (with jitter)",
@@ -242,6 +261,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	c.ModelRetryBase, c.SessionSweepEach = time.Second, 30*time.Second
 	c.RetentionSweepEach = time.Hour
+	c.KnowledgeLease = time.Minute
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "file:" + filepath.Join(c.DataDir, "wagate.db")
 	}

@@ -388,6 +388,12 @@ func assertConfig(t *testing.T, got, want Config) {
 	}
 	want.ModelRetryBase, want.SessionSweepEach = time.Second, 30*time.Second
 	want.RetentionSweepEach = time.Hour
+	// Knowledge limits keep their defaults too.
+	if want.KnowledgeMaxFileBytes == 0 {
+		want.KnowledgeMaxFileBytes, want.KnowledgeMaxSources, want.KnowledgeMaxBytes = 25<<20, 5000, 1<<30
+		want.KnowledgeMaxChunks, want.KnowledgeWorkers = 500000, 2
+	}
+	want.KnowledgeLease = time.Minute
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config mismatch\n got: %+v\nwant: %+v", got, want)
 	}

@@ -492,7 +492,7 @@ func TestValidation(t *testing.T) {
 			`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"call_1","content":"42"}]}`, 200, nil},
 		{"wrong method", "GET", "/v1/chat/completions", "", 405, nil},
 		{"wrong method on models", "POST", "/v1/models", `{}`, 405, nil},
-		{"unknown path", "POST", "/v1/embeddings", `{}`, 404, nil},
+		{"unknown path", "POST", "/v1/images/generations", `{}`, 404, nil},
 		{"responses without model or prompt", "POST", "/v1/responses", `{"input":"hi"}`, 400, "missing_required_parameter"},
 		{"responses with bad input", "POST", "/v1/responses", `{"model":"gpt-4o","input":42}`, 400, "invalid_type"},
 		{"transcription not multipart", "POST", "/v1/audio/transcriptions", `{"model":"whisper-1"}`, 400, nil},
@@ -881,5 +881,40 @@ func TestAwaitTimeout(t *testing.T) {
 	defer cancel()
 	if _, err := s.Await(ctx, fakeai.EndpointChat, 1); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestEmbeddings: the real client gets one unit vector per input, in the
+// dimensions asked, and texts that share words are nearer than texts that
+// share none.
+func TestEmbeddings(t *testing.T) {
+	s := fakeai.NewTestServer(t, fakeai.Options{})
+	cfg := openai.DefaultConfig("sk-test")
+	cfg.BaseURL = s.BaseURL()
+	resp, err := openai.NewClientWithConfig(cfg).CreateEmbeddings(context.Background(), openai.EmbeddingRequest{
+		Input: []string{"kettle warranty three years", "the warranty of the kettle", "opening hours on saturday"},
+		Model: openai.SmallEmbedding3, Dimensions: 256,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Data) != 3 || len(resp.Data[0].Embedding) != 256 {
+		t.Fatalf("got %d embeddings of %d dimensions", len(resp.Data), len(resp.Data[0].Embedding))
+	}
+	cos := func(a, b []float32) (s float32) {
+		for i := range a {
+			s += a[i] * b[i]
+		}
+		return s
+	}
+	near, far := cos(resp.Data[0].Embedding, resp.Data[1].Embedding), cos(resp.Data[0].Embedding, resp.Data[2].Embedding)
+	if self := cos(resp.Data[0].Embedding, resp.Data[0].Embedding); self < 0.999 || self > 1.001 {
+		t.Errorf("not a unit vector: %v", self)
+	}
+	if near <= far || near < 0.5 {
+		t.Errorf("similar texts %.3f, unrelated %.3f", near, far)
+	}
+	if got := s.RequestsTo(fakeai.EndpointEmbeddings); len(got) != 1 || got[0].Model != "text-embedding-3-small" {
+		t.Errorf("recorded %+v", got)
 	}
 }

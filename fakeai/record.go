@@ -19,6 +19,7 @@ const (
 	EndpointChat           Endpoint = "chat.completions"
 	EndpointResponses      Endpoint = "responses"
 	EndpointTranscriptions Endpoint = "audio.transcriptions"
+	EndpointEmbeddings     Endpoint = "embeddings"
 )
 
 // Statuses recorded for calls that got no HTTP answer.
@@ -180,6 +181,6 @@ func (s *Server) Await(ctx context.Context, ep Endpoint, n int) ([]Request, erro
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.records, s.script, s.transcripts = nil, nil, nil
+	s.records, s.script, s.transcripts, s.embeddings = nil, nil, nil, nil
 	s.notifyLocked()
 }

@@ -143,6 +143,14 @@ func (s *Server) EnqueueTranscription(outcomes ...Outcome) {
 	s.transcripts = append(s.transcripts, outcomes...)
 }
 
+// EnqueueEmbeddings appends outcomes for the next embeddings calls: Fail,
+// Delay and Disconnect work as for chat; Echo (and Reply) answer vectors.
+func (s *Server) EnqueueEmbeddings(outcomes ...Outcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.embeddings = append(s.embeddings, outcomes...)
+}
+
 // Pending reports how many scripted model-call outcomes are still queued, so
 // a test can check that its script was used up.
 func (s *Server) Pending() int {

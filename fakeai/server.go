@@ -79,6 +79,7 @@ type Server struct {
 	rejected    map[string]bool
 	script      []Outcome // chat completions and responses, in order
 	transcripts []Outcome
+	embeddings  []Outcome
 	records     []*Request
 	seq         int
 	ids         map[string]int
@@ -256,6 +257,8 @@ func (s *Server) route(path string) (route, bool) {
 		return route{method: http.MethodPost, endpoint: EndpointChat, prepare: prepareChat, serve: s.serveChat}, true
 	case path == "/v1/responses":
 		return route{method: http.MethodPost, endpoint: EndpointResponses, prepare: prepareResponses, serve: s.serveResponses}, true
+	case path == "/v1/embeddings":
+		return route{method: http.MethodPost, endpoint: EndpointEmbeddings, serve: s.serveEmbeddings}, true
 	case path == "/v1/audio/transcriptions":
 		return route{method: http.MethodPost, endpoint: EndpointTranscriptions, prepare: prepareTranscription, serve: s.serveTranscription}, true
 	}

@@ -54,6 +54,7 @@ type messageView struct {
 	SessionID      *string         `json:"sessionId"`
 	Usage          *usageView      `json:"usage,omitempty"`     // bot replies
 	LatencyMS      *int            `json:"latencyMs,omitempty"` // bot replies: the model's answer time
+	Sources        json.RawMessage `json:"sources,omitempty"`   // bot replies: the knowledge chunks used
 }
 
 func optional(s string) *string {
@@ -82,6 +83,7 @@ func viewMessage(m *store.Message) messageView {
 	if m.Direction == store.Outbound && m.BotID != "" {
 		u, latency := usage(int64(m.PromptTokens), int64(m.CompletionTokens)), m.LatencyMS
 		v.Usage, v.LatencyMS = &u, &latency
+		v.Sources = m.Sources
 	}
 	return v
 }

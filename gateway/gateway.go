@@ -26,6 +26,7 @@ import (
 	"github.com/wagate/wagate/gateway/webchat"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/gateway/whatsapp"
+	"github.com/wagate/wagate/knowledge"
 	"github.com/wagate/wagate/store"
 )
 
@@ -48,8 +49,11 @@ type Gateway struct {
 	fetch    *fetch.Client
 	okchat   *okchat.Handlers
 	webchat  *webchat.Channel
-	apiKey   keyDigest
-	echo     *echo.Echo
+	kb       *knowledge.Service
+	// bodyLimits raise the request body limit of routes that take files.
+	bodyLimits map[string]int64
+	apiKey     keyDigest
+	echo       *echo.Echo
 }
 
 // New returns a gateway over st. cfg must have its keys resolved.
@@ -88,6 +92,15 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		ServerURL: cfg.ServerURL, Secret: visitorSecret(cfg.SecretKey), Wait: webchatWait(cfg),
 	}, log.With("component", "webchat"))
 	g.channels[store.IntegrationWebchat] = g.webchat
+	g.kb = knowledge.New(st, fetcher, knowledge.Config{
+		NewClient: g.clients.For,
+		Workers:   cfg.KnowledgeWorkers,
+		Limits: store.KnowledgeLimits{MaxSources: cfg.KnowledgeMaxSources, MaxBytes: cfg.KnowledgeMaxBytes,
+			MaxChunks: cfg.KnowledgeMaxChunks},
+		MaxFetchBytes: cfg.KnowledgeMaxFileBytes,
+		Lease:         cfg.KnowledgeLease,
+		RetryBase:     cfg.ModelRetryBase,
+	}, log.With("component", "knowledge"))
 	g.engine = bots.NewEngine(st, g.outbox, g, g.fetchMedia, g.signFunctionCall, g.clients, bots.Config{
 		MaxConcurrentCalls: cfg.MaxConcurrentModelCalls,
 		HistoryTokens:      cfg.HistoryTokens,
@@ -98,6 +111,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		SweepEvery:         cfg.SessionSweepEach,
 		OnModelCall:        g.metrics.modelCall,
 		Visitors:           g.webchat,
+		Knowledge:          g.kb,
 	}, log.With("component", "bots"))
 	g.whatsapp = whatsapp.New(g, st, log.With("component", "whatsapp"),
 		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})
@@ -105,6 +119,8 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	g.channels[store.IntegrationWhatsApp] = g.whatsapp
 	g.orgs = &orgDeleter{g: g, kick: make(chan struct{}, 1)}
 	g.okchat = okchat.New(st, log.With("component", "okchat"), cfg.ServerURL, g.clients.BaseURL).WithWebchat(g.webchat)
+	g.okchat.SetKnowledge(g.kb, cfg.KnowledgeMaxFileBytes)
+	g.bodyLimits = bodyLimits(cfg)
 	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))
 	g.echo = g.routes()
 	return g
@@ -141,6 +157,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	}
 	g.retain.Start(ctx)
 	g.orgs.start(ctx)
+	g.kb.Start(ctx)
 	// Connections that have not sent a request yet (clients open spares)
 	// would hold up a graceful shutdown for 5 s; they are closed at once.
 	var fresh sync.Map
@@ -177,6 +194,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		err = <-shut
 		cancel()
 	}
+	g.kb.Stop()
 	g.retain.Stop()
 	g.orgs.stop()
 	g.whatsapp.Stop()
@@ -323,18 +341,31 @@ func (g *Gateway) organizationRoutes(auth func(method, path string, h echo.Handl
 	runtime(http.MethodPatch, "/api/external/chatbot/:chatbotId/conversations/:sessionId", ok.UpdateConversation)
 	runtime(http.MethodPost, "/api/external/chatbot/:chatbotId/conversations/:sessionId/messages", ok.PostMessage)
 	runtime(http.MethodGet, "/api/external/chatbot/:chatbotId/leads", ok.ListLeads)
+
+	// The chatbot's own key may manage and query its knowledge base.
+	runtime(http.MethodGet, "/api/external/chatbot/:chatbotId/knowledge-base", ok.ListKnowledge)
+	runtime(http.MethodPost, "/api/external/chatbot/:chatbotId/knowledge-base", ok.AddKnowledge)
+	runtime(http.MethodPost, "/api/external/chatbot/:chatbotId/knowledge-base/files", ok.AddKnowledgeFiles)
+	runtime(http.MethodPatch, "/api/external/chatbot/:chatbotId/knowledge-base", ok.UpdateKnowledge)
+	runtime(http.MethodDelete, "/api/external/chatbot/:chatbotId/knowledge-base", ok.DeleteKnowledge)
+	runtime(http.MethodPost, "/api/external/chatbot/:chatbotId/query-knowledge", ok.QueryKnowledge)
 }
 
-// bodyLimits raise the request body limit of routes that take files.
-var bodyLimits = map[string]int64{
-	"/api/external/chatbot/:chatbotId/update-avatar": okchat.MaxAvatarBytes + 64<<10, // and the form around it
-	"/message/sendMedia/:instance":                   mediaBodyLimit,
-	"/message/sendWhatsAppAudio/:instance":           mediaBodyLimit,
-	"/message/sendSticker/:instance":                 mediaBodyLimit,
-	"/message/sendStatus/:instance":                  mediaBodyLimit,
-	// A chat message may carry an image as a data URL.
-	"/api/external/chatbot/:chatbotId/chat": webchat.MaxImageBytes*4/3 + 256<<10,
-	"/api/public/chatbots/:chatbotId/chat":  webchat.MaxImageBytes*4/3 + 64<<10,
+// bodyLimits are the larger body limits of the routes that take files.
+func bodyLimits(cfg config.Config) map[string]int64 {
+	return map[string]int64{
+		"/api/external/chatbot/:chatbotId/update-avatar": okchat.MaxAvatarBytes + 64<<10, // and the form around it
+		// A few files of the largest size; the form parser spills them to
+		// temporary files past 32 MiB rather than holding them in memory.
+		"/api/external/chatbot/:chatbotId/knowledge-base/files": 4*cfg.KnowledgeMaxFileBytes + 1<<20,
+		"/message/sendMedia/:instance":                          mediaBodyLimit,
+		"/message/sendWhatsAppAudio/:instance":                  mediaBodyLimit,
+		"/message/sendSticker/:instance":                        mediaBodyLimit,
+		"/message/sendStatus/:instance":                         mediaBodyLimit,
+		// A chat message may carry an image as a data URL.
+		"/api/external/chatbot/:chatbotId/chat": webchat.MaxImageBytes*4/3 + 256<<10,
+		"/api/public/chatbots/:chatbotId/chat":  webchat.MaxImageBytes*4/3 + 64<<10,
+	}
 }
 
 // visitorSecret is the key that signs web chat visitor tokens: derived

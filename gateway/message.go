@@ -186,6 +186,7 @@ func (g *Gateway) deliver(ctx context.Context, inst *store.Instance, out bots.Ou
 		PromptTokens:     out.Usage.PromptTokens,
 		CompletionTokens: out.Usage.CompletionTokens,
 		LatencyMS:        int(out.Usage.Latency / time.Millisecond),
+		Sources:          out.Sources,
 	}
 	return m, func(ctx context.Context) error {
 		if _, err := g.store.InsertMessage(ctx, m); err != nil {

@@ -51,7 +51,7 @@ func (g *Gateway) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 
 // bodyLimit is the largest body the route of c accepts.
 func (g *Gateway) bodyLimit(c echo.Context) int64 {
-	if l, ok := bodyLimits[c.Path()]; ok && l > g.cfg.MaxBodyBytes {
+	if l, ok := g.bodyLimits[c.Path()]; ok && l > g.cfg.MaxBodyBytes {
 		return l
 	}
 	return g.cfg.MaxBodyBytes

@@ -62,11 +62,14 @@ type Message struct {
 	PromptTokens     int
 	CompletionTokens int
 	LatencyMS        int // model latency, for bot replies
+	// Sources are the knowledge chunks a bot reply was grounded on: a JSON
+	// array of {chunkId, sourceId, title, similarity}; nil for none.
+	Sources json.RawMessage
 }
 
 const messageColumns = `seq, instance_id, message_id, direction, remote_jid, chat_key, participant, from_me, push_name, message_type,
 	message, text, status, sent_at, created_at, ignore_reason, mentions_me, quoted_id, state, state_reason, bot_id,
-	session_id, prompt_tokens, completion_tokens, latency_ms`
+	session_id, prompt_tokens, completion_tokens, latency_ms, sources`
 
 // InsertMessage stores m unless a message with the same instance, id and
 // direction exists. It reports whether m was new; a redelivery is a no-op.
@@ -107,13 +110,13 @@ func (s *Store) insertMessage(ctx context.Context, m *Message) (bool, error) {
 	}
 	err := s.db.QueryRow(ctx, `INSERT INTO messages (instance_id, message_id, direction, remote_jid, participant, from_me,
 			push_name, message_type, message, text, status, sent_at, created_at, ignore_reason, mentions_me, quoted_id,
-			state, state_reason, bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, chat_key)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
+			state, state_reason, bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, chat_key, sources)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
 		ON CONFLICT (instance_id, message_id, direction) DO NOTHING RETURNING seq`,
 		m.InstanceID, m.ID, string(m.Direction), m.RemoteJID, m.Participant, m.FromMe, m.PushName, m.MessageType,
 		string(m.Content), m.Text, m.Status, millis(m.Timestamp), millis(m.CreatedAt), m.IgnoreReason, m.MentionsMe,
 		m.QuotedID, m.State, m.StateReason, nullable(m.BotID), nullable(m.SessionID), m.PromptTokens,
-		m.CompletionTokens, m.LatencyMS, m.ChatKey).Scan(&m.Seq)
+		m.CompletionTokens, m.LatencyMS, m.ChatKey, nullableJSON(m.Sources)).Scan(&m.Seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -126,12 +129,16 @@ func scanMessage(row scanner) (*Message, error) {
 		content, dir     string
 		sent, at         int64
 		botID, sessionID *string
+		sources          *string
 	)
 	err := row.Scan(&m.Seq, &m.InstanceID, &m.ID, &dir, &m.RemoteJID, &m.ChatKey, &m.Participant, &m.FromMe, &m.PushName,
 		&m.MessageType, &content, &m.Text, &m.Status, &sent, &at, &m.IgnoreReason, &m.MentionsMe, &m.QuotedID,
-		&m.State, &m.StateReason, &botID, &sessionID, &m.PromptTokens, &m.CompletionTokens, &m.LatencyMS)
+		&m.State, &m.StateReason, &botID, &sessionID, &m.PromptTokens, &m.CompletionTokens, &m.LatencyMS, &sources)
 	if err != nil {
 		return nil, err
+	}
+	if sources != nil {
+		m.Sources = json.RawMessage(*sources)
 	}
 	if botID != nil {
 		m.BotID = *botID
@@ -230,4 +237,12 @@ func (s *Store) EditMessage(ctx context.Context, instanceID string, seq int64, t
 	_, err := s.db.Exec(ctx, "UPDATE messages SET text = $3, message = $4 WHERE instance_id = $1 AND seq = $2",
 		instanceID, seq, text, string(content))
 	return err
+}
+
+// nullableJSON stores an absent JSON value as NULL.
+func nullableJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
 }

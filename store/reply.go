@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -22,7 +23,8 @@ type ReplyPart struct {
 	BotID      string
 	SessionID  string
 
-	PromptTokens, CompletionTokens, LatencyMS int // the turn's usage, on its first part
+	PromptTokens, CompletionTokens, LatencyMS int             // the turn's usage, on its first part
+	Sources                                   json.RawMessage // the knowledge the reply used, on every part
 
 	// Sending: the part was about to leave on a channel whose send is
 	// more than the gateway's record (WhatsApp) when the gateway stopped;
@@ -35,10 +37,10 @@ type ReplyPart struct {
 func (s *Store) InsertReplyParts(ctx context.Context, parts ...*ReplyPart) error {
 	for _, p := range parts {
 		err := s.db.QueryRow(ctx, `INSERT INTO reply_parts (instance_id, chat_key, remote_jid, turn_seq, text, delay_ms,
-				bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, sending, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`,
+				bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, sending, created_at, sources)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING seq`,
 			p.InstanceID, p.ChatKey, p.RemoteJID, p.TurnSeq, p.Text, p.Delay.Milliseconds(), nullable(p.BotID),
-			nullable(p.SessionID), p.PromptTokens, p.CompletionTokens, p.LatencyMS, p.Sending, millis(p.CreatedAt)).Scan(&p.Seq)
+			nullable(p.SessionID), p.PromptTokens, p.CompletionTokens, p.LatencyMS, p.Sending, millis(p.CreatedAt), nullableJSON(p.Sources)).Scan(&p.Seq)
 		if err != nil {
 			return fmt.Errorf("reply part: %w", err)
 		}
@@ -53,11 +55,15 @@ func (s *Store) ReplyParts(ctx context.Context, instanceID, chatKey string) ([]*
 			p                ReplyPart
 			delay, created   int64
 			botID, sessionID *string
+			sources          *string
 		)
 		err := row.Scan(&p.Seq, &p.InstanceID, &p.ChatKey, &p.RemoteJID, &p.TurnSeq, &p.Text, &delay, &botID, &sessionID,
-			&p.PromptTokens, &p.CompletionTokens, &p.LatencyMS, &p.Sending, &created)
+			&p.PromptTokens, &p.CompletionTokens, &p.LatencyMS, &p.Sending, &created, &sources)
 		if err != nil {
 			return nil, err
+		}
+		if sources != nil {
+			p.Sources = json.RawMessage(*sources)
 		}
 		if botID != nil {
 			p.BotID = *botID
@@ -68,7 +74,7 @@ func (s *Store) ReplyParts(ctx context.Context, instanceID, chatKey string) ([]*
 		p.Delay, p.CreatedAt = time.Duration(delay)*time.Millisecond, fromMillis(created)
 		return &p, nil
 	})(s.db.Query(ctx, `SELECT seq, instance_id, chat_key, remote_jid, turn_seq, text, delay_ms, bot_id, session_id,
-			prompt_tokens, completion_tokens, latency_ms, sending, created_at
+			prompt_tokens, completion_tokens, latency_ms, sending, created_at, sources
 		FROM reply_parts WHERE instance_id = $1 AND chat_key = $2 ORDER BY seq`, instanceID, chatKey))
 }
 

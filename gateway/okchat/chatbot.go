@@ -16,6 +16,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/gateway/api"
+	"github.com/wagate/wagate/knowledge"
 	"github.com/wagate/wagate/store"
 )
 
@@ -133,13 +134,23 @@ func applySettings(cb *store.Chatbot, patch map[string]any, avatarURL string, p 
 		delete(patch, "avatar")
 	}
 	checkFields(p, "settings.", patch, false, map[string]func(string, any){
-		"model":                    func(path string, v any) { checkString(p, path, v, 128) },
-		"prompt":                   func(path string, v any) { checkString(p, path, v, 32<<10) },
-		"greeting":                 func(path string, v any) { checkString(p, path, v, 4096) },
-		"isToolEnabled":            func(path string, v any) { checkBool(p, path, v) },
-		"isRequestUserInfoEnabled": func(path string, v any) { checkBool(p, path, v) },
-		"openaiCredsId":            func(path string, v any) { checkString(p, path, v, 64) },
-		"allowedOrigins":           func(path string, v any) { checkOrigins(p, path, v) },
+		"model":                          func(path string, v any) { checkString(p, path, v, 128) },
+		"prompt":                         func(path string, v any) { checkString(p, path, v, 32<<10) },
+		"greeting":                       func(path string, v any) { checkString(p, path, v, 4096) },
+		"isToolEnabled":                  func(path string, v any) { checkBool(p, path, v) },
+		"isRequestUserInfoEnabled":       func(path string, v any) { checkBool(p, path, v) },
+		"openaiCredsId":                  func(path string, v any) { checkString(p, path, v, 64) },
+		knowledge.KeyEmbeddingModel:      func(path string, v any) { checkString(p, path, v, 128) },
+		knowledge.KeyEmbeddingDimensions: func(path string, v any) { checkInteger(p, path, v, 0, 3072) },
+		knowledge.KeyTopK:                func(path string, v any) { checkInteger(p, path, v, 1, knowledge.MaxTopK) },
+		knowledge.KeyMinSimilarity:       func(path string, v any) { checkNumber(p, path, v, -1, 1) },
+		knowledge.KeyFallback: func(path string, v any) {
+			if s, ok := checkString(p, path, v, 16); ok && s != knowledge.FallbackAnswer && s != knowledge.FallbackMessage && s != knowledge.FallbackHandoff {
+				p.Add(path, "must be answer, message or handoff")
+			}
+		},
+		knowledge.KeyFallbackMessage: func(path string, v any) { checkString(p, path, v, 4096) },
+		"allowedOrigins":             func(path string, v any) { checkOrigins(p, path, v) },
 		"snippet": func(path string, v any) {
 			if o, ok := checkObject(p, path, v); ok {
 				checkFields(p, path+".", o, true, widgetChecks(p))
@@ -415,6 +426,9 @@ func (h *Handlers) UpdateChatbot(c echo.Context) error {
 func (h *Handlers) deleteChatbot(ctx context.Context, cb *store.Chatbot) error {
 	if err := h.store.DeleteChatbot(ctx, cb.OrganizationID, cb.ID); err != nil {
 		return err
+	}
+	if h.kb != nil {
+		h.kb.Forget(cb.ID)
 	}
 	h.log.Info("chatbot deleted", "organization", cb.OrganizationID, "chatbot", cb.ID)
 	return nil

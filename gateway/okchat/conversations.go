@@ -140,10 +140,12 @@ type messageView struct {
 	TokensUsed   int            `json:"tokens_used"`
 	ToolCalls    []any          `json:"tool_calls"`
 	ToolResults  []any          `json:"tool_results"`
-	Sources      []any          `json:"sources"`
 	SessionToken *string        `json:"session_token"`
 	MigratedData bool           `json:"migrated_data"`
 	CreatedAt    string         `json:"created_at"`
+	// Sources are the knowledge chunks a bot reply was grounded on; bot
+	// messages only.
+	Sources json.RawMessage `json:"sources,omitempty"`
 }
 
 // senderType tells who said m: the customer, the bot, or a person typing
@@ -350,7 +352,10 @@ func (h *Handlers) ListMessages(c echo.Context) error {
 			p := provider
 			v.Model, v.Provider = model, &p
 			v.TokensUsed = m.PromptTokens + m.CompletionTokens
-			v.Sources = []any{}
+			v.Sources = m.Sources
+			if len(v.Sources) == 0 {
+				v.Sources = json.RawMessage("[]")
+			}
 			if partial[m.ID] {
 				// The visitor went away while it streamed: what the
 				// model had written by then.

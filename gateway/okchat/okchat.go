@@ -10,6 +10,7 @@ import (
 
 	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/gateway/webchat"
+	"github.com/wagate/wagate/knowledge"
 	"github.com/wagate/wagate/store"
 )
 
@@ -20,6 +21,9 @@ type Handlers struct {
 	serverURL string // public base URL, for the avatar URLs
 	baseURL   func(*store.Creds) string
 	webchat   *webchat.Channel
+
+	kb           *knowledge.Service
+	maxFileBytes int64
 }
 
 // New returns the handlers over st. serverURL is the gateway's public base
