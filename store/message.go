@@ -62,6 +62,9 @@ type Message struct {
 	PromptTokens     int
 	CompletionTokens int
 	LatencyMS        int // model latency, for bot replies
+
+	// NewChat is set by InsertMessage: the message began its conversation.
+	NewChat bool
 }
 
 const messageColumns = `seq, instance_id, message_id, direction, remote_jid, chat_key, participant, from_me, push_name, message_type,
