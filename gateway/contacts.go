@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -249,6 +250,94 @@ func (g *Gateway) findContacts(c echo.Context) error {
 	out := make([]contactRecord, 0, len(list))
 	for _, ct := range list {
 		out = append(out, viewContact(ct))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// ---- findStatusMessage
+
+// statusRecord is a message's delivery status in Evolution's
+// findStatusMessage (its MessageUpdate rows). wagate keeps each message's
+// latest status, so a message has one record.
+type statusRecord struct {
+	ID          string `json:"id"`
+	KeyID       string `json:"keyId"`
+	RemoteJID   string `json:"remoteJid"`
+	FromMe      bool   `json:"fromMe"`
+	Participant string `json:"participant,omitempty"`
+	Status      string `json:"status"`
+	MessageID   string `json:"messageId"`
+	InstanceID  string `json:"instanceId"`
+}
+
+var deliveryStatuses = []string{"ERROR", "PENDING", "SERVER_ACK", "DELIVERY_ACK", "READ", "PLAYED", "DELETED"}
+
+// findStatusMessage is Evolution's delivery status search: where names the
+// message (id), the chat (remoteJid), fromMe, participant or status; page
+// and offset page it, newest first.
+func (g *Gateway) findStatusMessage(c echo.Context) error {
+	var req struct {
+		Where struct {
+			LegacyID    string `json:"_id"`
+			ID          string `json:"id"`
+			RemoteJID   string `json:"remoteJid"`
+			FromMe      *bool  `json:"fromMe"`
+			Participant string `json:"participant"`
+			Status      string `json:"status"`
+		} `json:"where"`
+		Limit *int `json:"limit"` // Evolution's schema has it; offset is the page size
+		findPage
+	}
+	if c.Request().ContentLength != 0 {
+		if err := api.Decode(c, &req, false); err != nil {
+			return err
+		}
+	}
+	page, size, err := req.bounds(defaultFindPageSize)
+	if err != nil {
+		return err
+	}
+	w := req.Where
+	f := store.FindMessagesFilter{ID: strings.TrimSpace(w.ID), FromMe: w.FromMe, Status: strings.ToUpper(w.Status)}
+	if f.ID == "" {
+		f.ID = strings.TrimSpace(w.LegacyID)
+	}
+	var p wagate.Problems
+	if f.Status != "" && !slices.Contains(deliveryStatuses, f.Status) {
+		p.Add("where.status", "must be one of "+strings.Join(deliveryStatuses, ", "))
+	}
+	if w.Participant != "" {
+		jid, problem := normalizeNumber(w.Participant)
+		if problem != "" {
+			p.Add("where.participant", problem)
+		}
+		f.Participant = jid
+	}
+	if err := p.Err(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	inst := instanceOf(c)
+	out := []statusRecord{}
+	if strings.TrimSpace(w.RemoteJID) != "" {
+		key, ok, err := g.lookupChat(ctx, inst.ID, w.RemoteJID, "where.remoteJid")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return c.JSON(http.StatusOK, out)
+		}
+		f.ChatKey = key
+	}
+	list, _, err := g.store.FindMessages(ctx, inst.ID, f, (page-1)*size, size)
+	if err != nil {
+		return err
+	}
+	for _, m := range list {
+		out = append(out, statusRecord{
+			ID: itoa(m.Seq), KeyID: m.ID, RemoteJID: m.RemoteJID, FromMe: m.FromMe, Participant: m.Participant,
+			Status: m.Status, MessageID: itoa(m.Seq), InstanceID: inst.ID,
+		})
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -164,4 +164,13 @@ func TestContactsOnEvolution(t *testing.T) {
 	if len(got) != 1 || got[0]["pushName"] != "Ana" || got[0]["instanceId"] != inst.ID {
 		t.Fatalf("findContacts = %v", got)
 	}
+
+	st := s.must(http.StatusOK, "POST", "/chat/findStatusMessage/evo", inst.Token, map[string]any{"where": map[string]any{"remoteJid": "5511911111111", "id": "m1"}}).array(t)
+	if len(st) != 1 || st[0]["keyId"] != "m1" || st[0]["status"] != "DELIVERY_ACK" || st[0]["fromMe"] != false {
+		t.Fatalf("findStatusMessage = %v", st)
+	}
+	if st := s.must(http.StatusOK, "POST", "/chat/findStatusMessage/evo", inst.Token, map[string]any{"where": map[string]any{"status": "READ"}, "page": 1, "offset": 10}).array(t); len(st) != 0 {
+		t.Fatalf("findStatusMessage READ = %v", st)
+	}
+	s.must(http.StatusBadRequest, "POST", "/chat/findStatusMessage/evo", inst.Token, map[string]any{"where": map[string]any{"status": "SEEN"}})
 }

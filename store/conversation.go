@@ -408,6 +408,10 @@ type FindMessagesFilter struct {
 	ChatKey string // a conversation (see ConversationKey)
 	ID      string
 	FromMe  *bool
+	// Status is Evolution's delivery status (findStatusMessage); a
+	// participant filters a group's messages by their sender.
+	Status      string
+	Participant string
 }
 
 // FindMessages returns the instance's messages matching f, newest first,
@@ -425,9 +429,15 @@ func (s *Store) FindMessages(ctx context.Context, instanceID string, f FindMessa
 	if f.FromMe != nil {
 		q.add(" AND from_me = " + q.arg(*f.FromMe))
 	}
+	if f.Status != "" {
+		q.add(" AND status = " + q.arg(f.Status))
+	}
+	if f.Participant != "" {
+		q.add(" AND participant = " + q.arg(f.Participant))
+	}
 	var total int
 	var err error
-	if f.ID == "" && f.FromMe == nil {
+	if f.ID == "" && f.FromMe == nil && f.Status == "" && f.Participant == "" {
 		// The summaries count the same messages without reading them all.
 		var c query
 		c.add("SELECT COALESCE(SUM(messages_in + messages_out), 0) FROM conversations WHERE instance_id = " + c.arg(instanceID))

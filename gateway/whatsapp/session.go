@@ -646,6 +646,9 @@ func (nilClient) SendPresence(context.Context, types.Presence) error {
 func (nilClient) PNForLID(context.Context, types.JID) (types.JID, error) {
 	return types.EmptyJID, nil
 }
+func (nilClient) LIDForPN(context.Context, types.JID) (types.JID, error) {
+	return types.EmptyJID, nil
+}
 func (nilClient) RejectCall(context.Context, types.JID, string) error { return errNotConnected }
 
 var errNotConnected = wagate.Errorf(wagate.ECONFLICT, "the instance is not connected to WhatsApp; connect it first")
