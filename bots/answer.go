@@ -226,7 +226,7 @@ func (c *chat) userMessage(ctx context.Context, turn []*store.Message) openai.Ch
 	for _, m := range turn {
 		text := m.Text
 		if text == "" {
-			text = "[" + strings.TrimSuffix(m.MessageType, "Message") + "]"
+			text = describe(m)
 		}
 		if group {
 			name := m.PushName
@@ -235,7 +235,11 @@ func (c *chat) userMessage(ctx context.Context, turn []*store.Message) openai.Ch
 			}
 			text = name + ": " + text
 		}
-		if url := imageURL(m); url != "" {
+		url := c.channelImage(ctx, m)
+		if url == "" {
+			url = imageURL(m)
+		}
+		if url != "" {
 			parts = append(parts, openai.ChatMessagePart{Type: openai.ChatMessagePartTypeImageURL, ImageURL: &openai.ChatMessageImageURL{URL: url}})
 			if m.Text == "" {
 				continue
@@ -252,8 +256,8 @@ func (c *chat) userMessage(ctx context.Context, turn []*store.Message) openai.Ch
 // imageURL returns an image message's URL, or its inline data as a data
 // URL, when the channel gave either.
 func imageURL(m *store.Message) string {
-	if m.MessageType != "imageMessage" {
-		return ""
+	if m.MessageType != "imageMessage" || encryptedMedia(m.Content) {
+		return "" // WhatsApp's media URL names an encrypted file
 	}
 	var content struct {
 		Image struct {

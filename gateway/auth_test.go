@@ -29,6 +29,8 @@ func TestAuthMatrix(t *testing.T) {
 		{"GET", "/conversations/%s", nil},
 		{"POST", "/chat/findMessages/%s", map[string]any{}},
 		{"POST", "/chat/findChats/%s", nil},
+		{"POST", "/chat/findContacts/%s", nil},
+		{"POST", "/chat/findStatusMessage/%s", nil},
 	}
 	keys := []struct {
 		name   string

@@ -59,6 +59,7 @@ func TestChatActionsOnWhatsApp(t *testing.T) {
 	cl, inst := connectedWhatsApp(t, s, fac, "wa", rc)
 	ana := types.NewJID("5511911111111", types.DefaultUserServer)
 	cl.OnWhatsApp = map[string]types.JID{"5511911111111": ana}
+	cl.LIDs = map[types.JID]types.JID{types.NewJID("91111111111111", types.HiddenUserServer): ana}
 	cl.Pictures = map[types.JID]string{ana: "https://pps.whatsapp.net/ana.jpg"}
 	cl.SetPushName("Shop")
 
@@ -75,7 +76,7 @@ func TestChatActionsOnWhatsApp(t *testing.T) {
 		answers = append(answers, m)
 	}
 	numbers := s.must(http.StatusOK, "POST", "/chat/whatsappNumbers/wa", inst.Token, chatActions[0].body)
-	if !strings.Contains(string(numbers.Body), `{"exists":true,"jid":"5511911111111@s.whatsapp.net","number":"5511911111111"}`) ||
+	if !strings.Contains(string(numbers.Body), `{"exists":true,"jid":"5511911111111@s.whatsapp.net","number":"5511911111111","lid":"91111111111111@lid"}`) ||
 		!strings.Contains(string(numbers.Body), `{"exists":false,"jid":"5511900001111@s.whatsapp.net","number":"5511900001111"}`) {
 		t.Fatalf("whatsappNumbers = %s", numbers.Body)
 	}

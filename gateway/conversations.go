@@ -481,70 +481,98 @@ type chatRecord struct {
 	PushName       *string     `json:"pushName"`
 	ProfilePicURL  *string     `json:"profilePicUrl"`
 	UnreadMessages int         `json:"unreadMessages"`
+	UnreadCount    int         `json:"unreadCount"` // Evolution 2.3's name for unreadMessages
+	Archived       bool        `json:"archived"`
+	IsSaved        bool        `json:"isSaved"` // the instance has the chat's contact
 	LastMessage    *findRecord `json:"lastMessage,omitempty"`
 }
 
-func viewChatRecord(conv *store.Conversation) chatRecord {
-	r := chatRecord{
-		ID: conv.ChatKey, RemoteJID: conv.ChatKey, Name: optional(conv.PushName), Labels: []string{},
-		CreatedAt: conv.CreatedAt, UpdatedAt: conv.LastAt, PushName: optional(conv.PushName),
-		UnreadMessages: conv.Unread,
+// viewChatRecord shows a chat from what is known of it: its stored
+// messages' summary, what the network said of it, and its contact.
+func viewChatRecord(l *store.ChatListing) chatRecord {
+	r := chatRecord{ID: l.Key, RemoteJID: l.Key, Labels: []string{}, IsSaved: l.Contact != nil}
+	var name, pushName string
+	if conv := l.Conversation; conv != nil {
+		r.CreatedAt, r.UpdatedAt, r.UnreadMessages = conv.CreatedAt, conv.LastAt, conv.Unread
+		if !strings.HasSuffix(l.Key, "@g.us") {
+			name, pushName = conv.PushName, conv.PushName // in a group, the last sender's
+		}
+		if conv.Last != nil {
+			last := viewFindRecord(conv.Last)
+			r.LastMessage = &last
+		}
 	}
-	if conv.Last != nil {
-		last := viewFindRecord(conv.Last)
-		r.LastMessage = &last
+	if ct := l.Contact; ct != nil {
+		if ct.PushName != "" {
+			pushName = ct.PushName
+		}
+		if ct.Name() != "" {
+			name = ct.Name()
+		}
 	}
+	if ch := l.Chat; ch != nil {
+		if ch.Name != "" {
+			name = ch.Name
+		}
+		r.Archived = ch.Archived
+		if l.Conversation == nil {
+			r.CreatedAt, r.UpdatedAt, r.UnreadMessages = ch.CreatedAt, ch.LastAt, ch.Unread
+			if ch.LastAt.IsZero() {
+				r.UpdatedAt = ch.UpdatedAt
+			}
+		}
+	}
+	r.Name, r.PushName, r.UnreadCount = optional(name), optional(pushName), r.UnreadMessages
 	return r
 }
 
-// findChatsBatch is how many chats findChats reads at a time: a length the
-// store's IN lists are padded to anyway.
-const findChatsBatch = 256
+// defaultFindChatsPageSize is findChats' page without an offset: as many
+// as a page may hold, since Evolution's clients that send no paging
+// expect every chat.
+const defaultFindChatsPageSize = maxFindPageSize
 
-// findChats is Evolution's chat list: every chat of the instance (or the
-// one in where.remoteJid), newest activity first, with its last message and
-// unreadMessages, the customer's messages since the last answer.
+// findChats is Evolution's chat list: the instance's chats (or the one
+// where names), newest activity first, with their last message and
+// unreadMessages, the customer's messages since the last answer. Chats
+// known only from the network (a history sync) are listed too. Pages are
+// bounded: page numbers, and offset the page size.
 func (g *Gateway) findChats(c echo.Context) error {
 	var req struct {
-		Where struct {
-			RemoteJID string `json:"remoteJid"`
-		} `json:"where"`
+		Where findWhere `json:"where"`
+		findPage
 	}
 	if c.Request().ContentLength != 0 {
 		if err := api.Decode(c, &req, false); err != nil {
 			return err
 		}
 	}
+	page, size, err := req.bounds(defaultFindChatsPageSize)
+	if err != nil {
+		return err
+	}
 	inst := instanceOf(c)
 	ctx := c.Request().Context()
 	out := []chatRecord{}
-	if jid := req.Where.RemoteJID; strings.TrimSpace(jid) != "" {
-		key, ok, err := g.lookupChat(ctx, inst.ID, jid, "where.remoteJid")
+	key := ""
+	if raw, field := req.Where.jid(); raw != "" {
+		k, ok, err := g.lookupChat(ctx, inst.ID, raw, field)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return c.JSON(http.StatusOK, out) // as Evolution: an empty list
+			// Perhaps a chat only the network told of.
+			if k, _ = normalizeNumber(raw); k == "" {
+				return c.JSON(http.StatusOK, out)
+			}
 		}
-		conv, err := g.store.Conversation(ctx, inst.ID, key)
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, append(out, viewChatRecord(conv)))
+		key = k
 	}
-	f := store.ConversationFilter{Limit: findChatsBatch}
-	for {
-		list, snapshot, err := g.store.ListConversations(ctx, inst.ID, f)
-		if err != nil {
-			return err
-		}
-		for _, conv := range list {
-			out = append(out, viewChatRecord(conv))
-		}
-		if len(list) < findChatsBatch {
-			break
-		}
-		f.Snapshot, f.Before = snapshot, list[len(list)-1].Position
+	list, _, err := g.store.FindChats(ctx, inst.ID, key, (page-1)*size, size)
+	if err != nil {
+		return err
+	}
+	for _, l := range list {
+		out = append(out, viewChatRecord(l))
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -409,6 +409,8 @@ func TestConversationsIsolation(t *testing.T) {
 	}{
 		{"POST", "/chat/findMessages/%s", map[string]any{}},
 		{"POST", "/chat/findChats/%s", map[string]any{}},
+		{"POST", "/chat/findContacts/%s", map[string]any{}},
+		{"POST", "/chat/findStatusMessage/%s", map[string]any{}},
 		{"GET", "/conversations/%s", nil},
 		{"GET", "/conversations/%s/" + chat, nil},
 		{"GET", "/conversations/%s/" + chat + "/messages", nil},
@@ -441,6 +443,9 @@ func TestConversationsIsolation(t *testing.T) {
 		s.must(http.StatusOK, "POST", "/chat/findMessages/beta", b.Token, map[string]any{"where": map[string]any{"key": map[string]any{"remoteJid": chat}}}),
 		s.must(http.StatusOK, "POST", "/chat/findChats/beta", b.Token, nil),
 		s.must(http.StatusOK, "POST", "/chat/findChats/beta", b.Token, map[string]any{"where": map[string]any{"remoteJid": chat}}),
+		s.must(http.StatusOK, "POST", "/chat/findContacts/beta", b.Token, nil),
+		s.must(http.StatusOK, "POST", "/chat/findContacts/beta", b.Token, map[string]any{"where": map[string]any{"remoteJid": chat}}),
+		s.must(http.StatusOK, "POST", "/chat/findStatusMessage/beta", b.Token, map[string]any{"where": map[string]any{"id": "m1"}}),
 	} {
 		if strings.Contains(string(r.Body), "5511777") {
 			t.Fatalf("beta sees alpha's chat: %s", r.Body)

@@ -256,6 +256,8 @@ func (g *Gateway) routes() *echo.Echo {
 
 	auth(http.MethodPost, "/chat/findMessages/:instance", g.findMessages, g.scoped)
 	auth(http.MethodPost, "/chat/findChats/:instance", g.findChats, g.scoped)
+	auth(http.MethodPost, "/chat/findContacts/:instance", g.findContacts, g.scoped)
+	auth(http.MethodPost, "/chat/findStatusMessage/:instance", g.findStatusMessage, g.scoped)
 	auth(http.MethodPost, "/chat/getBase64FromMediaMessage/:instance", g.getBase64FromMediaMessage, g.scoped)
 	auth(http.MethodPost, "/chat/whatsappNumbers/:instance", g.whatsappNumbers, g.scoped)
 	auth(http.MethodPost, "/chat/markMessageAsRead/:instance", g.markMessageAsRead, g.scoped)

@@ -69,7 +69,10 @@ func (g *Gateway) receive(ctx context.Context, inst *store.Instance, in bots.Inb
 		if isNew, err = g.store.InsertMessage(ctx, m); err != nil || !isNew {
 			return err
 		}
-		return g.outbox.Emit(ctx, inst, webhook.MessagesUpsert, event)
+		if err := g.outbox.Emit(ctx, inst, webhook.MessagesUpsert, event); err != nil {
+			return err
+		}
+		return g.noteReceived(ctx, inst, in, m)
 	})
 	outcome := inboundStored
 	switch {

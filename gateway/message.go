@@ -126,6 +126,9 @@ func (g *Gateway) sendText(c echo.Context) error {
 	if err := problems.Err(); err != nil {
 		return err
 	}
+	if m.LinkPreview {
+		m.Preview = g.linkPreview(c.Request().Context(), m.Text)
+	}
 	return g.sendAny(c, m)
 }
 

@@ -33,7 +33,7 @@ type sendOptions struct {
 	Number            string          `json:"number"`
 	Delay             int64           `json:"delay"` // ms of "composing" before sending
 	Quoted            *quotedRequest  `json:"quoted"`
-	LinkPreview       *bool           `json:"linkPreview"` // accepted; no preview is generated
+	LinkPreview       *bool           `json:"linkPreview"` // sendText: preview the text's first link
 	MentionsEveryOne  bool            `json:"mentionsEveryOne"`
 	EveryOne          bool            `json:"everyOne"` // Evolution's schema spells mentionsEveryOne so
 	Mentioned         []string        `json:"mentioned"`

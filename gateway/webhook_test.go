@@ -183,7 +183,7 @@ func TestWebhookRetriesUntilAccepted(t *testing.T) {
 		}
 		return http.StatusOK, nil
 	})
-	inst := s.createInstance("shop", rc.URL)
+	inst := s.createMessagesHook("shop", rc.URL)
 	rc.setSecret(inst.Secret)
 	s.inbound(inst, "M1", "5511@s.whatsapp.net", "hi")
 
@@ -210,7 +210,7 @@ func TestWebhookNoRetryOnClientError(t *testing.T) {
 		}
 		return http.StatusOK, nil
 	})
-	inst := s.createInstance("shop", rc.URL)
+	inst := s.createMessagesHook("shop", rc.URL)
 	rc.setSecret(inst.Secret)
 	s.inbound(inst, "M1", "5511@s.whatsapp.net", "refused")
 	s.inbound(inst, "M2", "5511@s.whatsapp.net", "accepted")
@@ -239,7 +239,7 @@ func TestWebhookHonoursRetryAfter(t *testing.T) {
 	rc.setRespond(func(int, delivery) (int, http.Header) {
 		return http.StatusTooManyRequests, http.Header{"Retry-After": {"30"}}
 	})
-	inst := s.createInstance("shop", rc.URL)
+	inst := s.createMessagesHook("shop", rc.URL)
 	rc.setSecret(inst.Secret)
 	s.inbound(inst, "M1", "5511@s.whatsapp.net", "hi")
 	eventually(t, func() bool {
@@ -258,7 +258,7 @@ func TestWebhookGivesUpAfterMaxAge(t *testing.T) {
 	s := startServer(t, "", withConfig(func(c *config.Config) { c.WebhookMaxAge = 300 * time.Millisecond }))
 	rc := newReceiver(t)
 	rc.setRespond(func(int, delivery) (int, http.Header) { return http.StatusServiceUnavailable, nil })
-	inst := s.createInstance("shop", rc.URL)
+	inst := s.createMessagesHook("shop", rc.URL)
 	rc.setSecret(inst.Secret)
 	s.inbound(inst, "M1", "5511@s.whatsapp.net", "hi")
 	eventually(t, func() bool { return len(deliveries(t, s, inst, "?status=failed")) == 1 }, "the delivery to be given up")
@@ -278,7 +278,7 @@ func TestWebhookOrderPerInstance(t *testing.T) {
 		}
 		return http.StatusOK, nil
 	})
-	inst := s.createInstance("shop", rc.URL)
+	inst := s.createMessagesHook("shop", rc.URL)
 	rc.setSecret(inst.Secret)
 	const n = 20
 	for i := range n {
@@ -300,7 +300,7 @@ func TestWebhookResumesAfterRestart(t *testing.T) {
 	rc.setRespond(func(int, delivery) (int, http.Header) { return http.StatusServiceUnavailable, nil })
 
 	first := startServer(t, dir)
-	inst := first.createInstance("shop", rc.URL)
+	inst := first.createMessagesHook("shop", rc.URL)
 	rc.setSecret(inst.Secret)
 	first.inbound(inst, "M1", "5511@s.whatsapp.net", "hi")
 	rc.waitEvents(t, "messages.upsert", 1)
@@ -335,9 +335,9 @@ func TestDeadReceiverDoesNotDelayOthers(t *testing.T) {
 	}))
 	defer hung.Close()
 	defer close(release)
-	a := s.createInstance("alpha", hung.URL)
+	a := s.createMessagesHook("alpha", hung.URL)
 	rc := newReceiver(t)
-	b := s.createInstance("beta", rc.URL)
+	b := s.createMessagesHook("beta", rc.URL)
 	rc.setSecret(b.Secret)
 
 	for i := range 5 {
@@ -353,7 +353,7 @@ func TestDeadReceiverDoesNotDelayOthers(t *testing.T) {
 func TestDeliveriesPagination(t *testing.T) {
 	s := startServer(t, "")
 	rc := newReceiver(t)
-	inst := s.createInstance("shop", rc.URL)
+	inst := s.createMessagesHook("shop", rc.URL)
 	for i := range 7 {
 		s.inbound(inst, fmt.Sprintf("M%d", i), "5511@s.whatsapp.net", "hi")
 	}
@@ -388,7 +388,7 @@ func TestDeliveriesPagination(t *testing.T) {
 func TestGracefulShutdownFinishesRequests(t *testing.T) {
 	s := startServer(t, "")
 	rc := newReceiver(t)
-	inst := s.createInstance("shop", rc.URL)
+	inst := s.createMessagesHook("shop", rc.URL)
 	rc.setSecret(inst.Secret)
 
 	done := make(chan response, 1)
@@ -416,7 +416,7 @@ func TestWebhookMisconfiguredHeaderDoesNotStallTheLane(t *testing.T) {
 	dir := t.TempDir()
 	rc := newReceiver(t)
 	s := startServer(t, dir)
-	inst := s.createInstance("shop", rc.URL)
+	inst := s.createMessagesHook("shop", rc.URL)
 	rc.setSecret(inst.Secret)
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
@@ -456,4 +456,19 @@ func TestWebhookMisconfiguredHeaderDoesNotStallTheLane(t *testing.T) {
 	if got := rc.waitEvents(t, "messages.upsert", 1)[0]; got.Header.Get("X-Token") != "ab" || got.record(t)["key"].(map[string]any)["id"] != "M3" {
 		t.Fatalf("delivery after the fix: %v", got.Header)
 	}
+}
+
+// createMessagesHook creates an EVOLUTION instance whose webhook takes
+// messages.upsert and send.message only: one event per inbound message, whatever else a new
+// chat reports (chats.upsert, contacts.upsert).
+func (s *server) createMessagesHook(name, hookURL string) instance {
+	s.t.Helper()
+	m := s.must(http.StatusCreated, "POST", "/instance/create", testAPIKey, map[string]any{
+		"instanceName": name, "integration": "EVOLUTION", "number": "num-" + name,
+		"webhook": map[string]any{"url": hookURL, "events": []string{"MESSAGES_UPSERT", "SEND_MESSAGE"}},
+	}).json(s.t)
+	inst := instance{Name: name, Token: m["hash"].(string), Number: "num-" + name}
+	inst.ID = m["instance"].(map[string]any)["instanceId"].(string)
+	inst.Secret = m["webhook"].(map[string]any)["secret"].(string)
+	return inst
 }

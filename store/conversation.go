@@ -69,7 +69,8 @@ func (s *Store) touchConversation(ctx context.Context, m *Message) error {
 		out, resets = 1, 1
 	}
 	// CASE instead of max(): SQLite's two-argument max is GREATEST in PostgreSQL.
-	_, err := s.db.Exec(ctx, `INSERT INTO conversations (instance_id, chat_key, push_name, bot_id, last_seq, last_at,
+	var n int
+	err := s.db.QueryRow(ctx, `INSERT INTO conversations (instance_id, chat_key, push_name, bot_id, last_seq, last_at,
 			messages_in, messages_out, unread, prompt_tokens, completion_tokens, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6)
 		ON CONFLICT (instance_id, chat_key) DO UPDATE SET
@@ -81,12 +82,14 @@ func (s *Store) touchConversation(ctx context.Context, m *Message) error {
 			messages_out = conversations.messages_out + excluded.messages_out,
 			unread = CASE WHEN $12 = 1 THEN 0 ELSE conversations.unread + excluded.unread END,
 			prompt_tokens = conversations.prompt_tokens + excluded.prompt_tokens,
-			completion_tokens = conversations.completion_tokens + excluded.completion_tokens`,
+			completion_tokens = conversations.completion_tokens + excluded.completion_tokens
+		RETURNING messages_in + messages_out`,
 		m.InstanceID, m.ChatKey, pushName, nullable(m.BotID), m.Seq, millis(m.CreatedAt), in, out, unread,
-		m.PromptTokens, m.CompletionTokens, resets)
+		m.PromptTokens, m.CompletionTokens, resets).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("conversation summary: %w", err)
 	}
+	m.NewChat = n == 1
 	return nil
 }
 
@@ -405,6 +408,10 @@ type FindMessagesFilter struct {
 	ChatKey string // a conversation (see ConversationKey)
 	ID      string
 	FromMe  *bool
+	// Status is Evolution's delivery status (findStatusMessage); a
+	// participant filters a group's messages by their sender.
+	Status      string
+	Participant string
 }
 
 // FindMessages returns the instance's messages matching f, newest first,
@@ -422,9 +429,15 @@ func (s *Store) FindMessages(ctx context.Context, instanceID string, f FindMessa
 	if f.FromMe != nil {
 		q.add(" AND from_me = " + q.arg(*f.FromMe))
 	}
+	if f.Status != "" {
+		q.add(" AND status = " + q.arg(f.Status))
+	}
+	if f.Participant != "" {
+		q.add(" AND participant = " + q.arg(f.Participant))
+	}
 	var total int
 	var err error
-	if f.ID == "" && f.FromMe == nil {
+	if f.ID == "" && f.FromMe == nil && f.Status == "" && f.Participant == "" {
 		// The summaries count the same messages without reading them all.
 		var c query
 		c.add("SELECT COALESCE(SUM(messages_in + messages_out), 0) FROM conversations WHERE instance_id = " + c.arg(instanceID))

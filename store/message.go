@@ -65,6 +65,9 @@ type Message struct {
 	// Sources are the knowledge chunks a bot reply was grounded on: a JSON
 	// array of {chunkId, sourceId, title, similarity}; nil for none.
 	Sources json.RawMessage
+
+	// NewChat is set by InsertMessage: the message began its conversation.
+	NewChat bool
 }
 
 const messageColumns = `seq, instance_id, message_id, direction, remote_jid, chat_key, participant, from_me, push_name, message_type,

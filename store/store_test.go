@@ -541,6 +541,10 @@ func testInsertMessageIdempotent(t *testing.T, backend storetest.Backend) {
 	}
 	want := *in
 	want.Seq = got.Seq
+	if !want.NewChat {
+		t.Error("NewChat not set on the chat's first message")
+	}
+	want.NewChat = false // reported by InsertMessage, not stored
 	if !reflect.DeepEqual(got, &want) {
 		t.Errorf("Message round trip\n got %+v\nwant %+v", got, &want)
 	}

@@ -62,6 +62,14 @@ type Host interface {
 	// deletion by the other side) and reports it as messages.update or
 	// messages.delete.
 	Update(ctx context.Context, inst *store.Instance, u Update) error
+	// Contacts records what the network says about contacts (names from
+	// the address book or a history sync) and reports the new and changed
+	// ones (contacts.upsert, contacts.update). Names in messages are
+	// recorded by Receive.
+	Contacts(ctx context.Context, inst *store.Instance, list []store.Contact) error
+	// Chats records what the network says about chats (a history sync)
+	// and reports the new and changed ones (chats.upsert, chats.update).
+	Chats(ctx context.Context, inst *store.Instance, list []store.ChatInfo) error
 }
 
 // Kinds of Update.

@@ -49,6 +49,20 @@ type Message struct {
 	Mentioned        []string // JIDs
 	MentionsEveryOne bool
 	LinkPreview      bool
+	// Preview is the preview of the text's first link, when LinkPreview
+	// asked for one and the gateway could read the page.
+	Preview *LinkPreview
+}
+
+// LinkPreview is what a text's link shows: the page's title, description
+// and a JPEG thumbnail.
+type LinkPreview struct {
+	URL         string // the page, after redirects
+	MatchedText string // the URL as it appears in the text
+	Title       string
+	Description string
+	ImageURL    string
+	Thumbnail   []byte // JPEG; nil when the page has no JPEG image
 }
 
 // Key names one message, as Evolution's key objects do.

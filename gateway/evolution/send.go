@@ -59,10 +59,20 @@ func content(m *channel.Message) (string, map[string]any, error) {
 		if m.Status != nil {
 			return "extendedTextMessage", map[string]any{"text": m.Text, "backgroundColor": m.Status.BackgroundColor, "font": m.Status.Font}, nil
 		}
-		if ci == nil {
+		if ci == nil && m.Preview == nil {
 			return "conversation", nil, nil
 		}
-		return "extendedTextMessage", with(map[string]any{"text": m.Text}), nil
+		body := map[string]any{"text": m.Text}
+		if p := m.Preview; p != nil {
+			body["matchedText"], body["title"] = p.MatchedText, p.Title
+			if p.Description != "" {
+				body["description"] = p.Description
+			}
+			if len(p.Thumbnail) > 0 {
+				body["jpegThumbnail"] = p.Thumbnail // base64 in JSON, as Baileys renders bytes
+			}
+		}
+		return "extendedTextMessage", with(body), nil
 	case channel.KindImage, channel.KindVideo, channel.KindDocument, channel.KindAudio, channel.KindSticker:
 		md := m.Media
 		body := map[string]any{"mimetype": md.Mimetype, "fileLength": strconv.Itoa(len(md.Data))}

@@ -15,6 +15,10 @@ const (
 	ConnectionUpdate = "connection.update"
 	QRCodeUpdated    = "qrcode.updated"
 	InstanceDelete   = "instance.delete"
+	ContactsUpsert   = "contacts.upsert"
+	ContactsUpdate   = "contacts.update"
+	ChatsUpsert      = "chats.upsert"
+	ChatsUpdate      = "chats.update"
 
 	SessionOpened = "openai.session.opened"
 	SessionPaused = "openai.session.paused"

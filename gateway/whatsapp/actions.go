@@ -56,6 +56,13 @@ func (c *Channel) OnWhatsApp(ctx context.Context, inst *store.Instance, numbers 
 		if r.VerifiedName != nil && r.VerifiedName.Details != nil {
 			out[i].Name = r.VerifiedName.Details.GetVerifiedName()
 		}
+		if r.IsIn && r.JID.Server == types.DefaultUserServer {
+			// Known once WhatsApp has told (a message, a usync): the
+			// address to match @lid chats and senders against.
+			if lid, err := cl.LIDForPN(ctx, r.JID.ToNonAD()); err == nil && !lid.IsEmpty() {
+				out[i].LID = lid.ToNonAD().String()
+			}
+		}
 	}
 	return out, nil
 }

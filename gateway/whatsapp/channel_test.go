@@ -82,6 +82,10 @@ func (h *host) Emit(_ context.Context, _ *store.Instance, event string, data any
 
 func (h *host) Update(context.Context, *store.Instance, channel.Update) error { return nil }
 
+func (h *host) Contacts(context.Context, *store.Instance, []store.Contact) error { return nil }
+
+func (h *host) Chats(context.Context, *store.Instance, []store.ChatInfo) error { return nil }
+
 func (h *host) Sent(_ context.Context, _, id string) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -72,6 +72,9 @@ type Client interface {
 	// PNForLID returns the phone-number JID whatsmeow's LID store knows
 	// for a hidden-user JID, or an empty JID.
 	PNForLID(ctx context.Context, lid types.JID) (types.JID, error)
+	// LIDForPN returns the hidden-user JID whatsmeow's LID store knows for
+	// a phone-number JID, or an empty JID.
+	LIDForPN(ctx context.Context, pn types.JID) (types.JID, error)
 }
 
 // ClientFactory makes the client of one device: a device from the shared
@@ -122,6 +125,10 @@ func (c *waClient) MarkRead(ctx context.Context, ids []types.MessageID, at time.
 
 func (c *waClient) PNForLID(ctx context.Context, lid types.JID) (types.JID, error) {
 	return c.Store.LIDs.GetPNForLID(ctx, lid)
+}
+
+func (c *waClient) LIDForPN(ctx context.Context, pn types.JID) (types.JID, error) {
+	return c.Store.LIDs.GetLIDForPN(ctx, pn)
 }
 
 // slogLogger adapts slog to whatsmeow's logger. whatsmeow logs at Info

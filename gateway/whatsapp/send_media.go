@@ -132,10 +132,20 @@ func (c *Channel) build(ctx context.Context, inst *store.Instance, cl Client, to
 				Font:           waE2E.ExtendedTextMessage_FontType(m.Status.Font).Enum(),
 			}}, nil
 		}
-		if ci == nil {
+		if ci == nil && m.Preview == nil {
 			return &waE2E.Message{Conversation: proto.String(m.Text)}, nil
 		}
-		return &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{Text: proto.String(m.Text), ContextInfo: ci}}, nil
+		et := &waE2E.ExtendedTextMessage{Text: proto.String(m.Text), ContextInfo: ci}
+		if p := m.Preview; p != nil {
+			et.MatchedText = proto.String(p.MatchedText)
+			et.Title, et.Description = proto.String(p.Title), optString(p.Description)
+			et.PreviewType = waE2E.ExtendedTextMessage_NONE.Enum()
+			if len(p.Thumbnail) > 0 {
+				et.JPEGThumbnail = p.Thumbnail
+				et.PreviewType = waE2E.ExtendedTextMessage_IMAGE.Enum()
+			}
+		}
+		return &waE2E.Message{ExtendedTextMessage: et}, nil
 
 	case channel.KindImage, channel.KindVideo, channel.KindDocument, channel.KindAudio, channel.KindSticker:
 		return c.buildMedia(ctx, cl, m, ci)

@@ -130,6 +130,12 @@ func (s *session) handle(from Client, evt any) {
 	case *events.Receipt:
 		s.enqueue(func(ctx context.Context) { s.receipt(ctx, e) })
 		return
+	case *events.Contact:
+		s.enqueue(func(ctx context.Context) { s.contact(ctx, e) })
+		return
+	case *events.HistorySync:
+		s.enqueue(func(ctx context.Context) { s.historySync(ctx, e) })
+		return
 	case *events.QR:
 		return // the QR channel drives pairing (consumeQR)
 	case *events.UndecryptableMessage:
@@ -638,6 +644,9 @@ func (nilClient) SendPresence(context.Context, types.Presence) error {
 	return errNotConnected
 }
 func (nilClient) PNForLID(context.Context, types.JID) (types.JID, error) {
+	return types.EmptyJID, nil
+}
+func (nilClient) LIDForPN(context.Context, types.JID) (types.JID, error) {
 	return types.EmptyJID, nil
 }
 func (nilClient) RejectCall(context.Context, types.JID, string) error { return errNotConnected }

@@ -361,6 +361,17 @@ func (c *Client) PNForLID(_ context.Context, lid types.JID) (types.JID, error) {
 	return c.LIDs[lid], nil
 }
 
+func (c *Client) LIDForPN(_ context.Context, pn types.JID) (types.JID, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for lid, p := range c.LIDs {
+		if p == pn {
+			return lid, nil
+		}
+	}
+	return types.EmptyJID, nil
+}
+
 // --- controls ---
 
 // Emit dispatches evt to the channel's handlers as whatsmeow would, after
