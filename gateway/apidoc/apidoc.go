@@ -13,8 +13,9 @@
 //     components.parameters under its name ({instance}, {botId}, …);
 //   - an operation without a "security" key is an authenticated route and
 //     inherits the document's security; it gets the answers every such
-//     route can give (401, 403, 413, and 404 when its path names
-//     something), in its family's error envelope, unless it documents them.
+//     route can give (401, 403, 404 — the instance in the path, or the
+//     organization X-Wagate-Organization names — and 413), in its
+//     family's error envelope, unless it documents them.
 package apidoc
 
 import (
@@ -167,11 +168,7 @@ func complete(p string, op, params object) error {
 		envelope = "APIError"
 	}
 	responses := child(op, "responses")
-	statuses := []string{"401", "403", "413"}
-	if strings.Contains(p, "{") {
-		statuses = append(statuses, "404")
-	}
-	for _, s := range statuses {
+	for _, s := range []string{"401", "403", "404", "413"} {
 		if _, ok := responses[s]; !ok {
 			responses[s] = object{"$ref": "#/components/responses/" + envelope + s}
 		}
