@@ -2,6 +2,7 @@ package apidoc_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -27,5 +28,38 @@ func TestDocumentValidates(t *testing.T) {
 	}
 	if err := doc.Validate(context.Background(), openapi3.EnableExamplesValidation(), openapi3.EnableMultiError()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPageListsEveryOperation renders /docs and looks for each operation's
+// anchor and path, and for the schemas the operations link to.
+func TestPageListsEveryOperation(t *testing.T) {
+	b, err := apidoc.Document()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := apidoc.Page(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if !strings.Contains(html, `id="op-`+op.OperationID+`"`) || !strings.Contains(html, "<code>"+path+"</code>") {
+				t.Errorf("%s %s (%s) is not on the page", method, path, op.OperationID)
+			}
+		}
+	}
+	for name := range doc.Components.Schemas {
+		if !strings.Contains(html, `id="schema-`+name+`"`) {
+			t.Errorf("schema %s is not on the page", name)
+		}
+	}
+	if !strings.Contains(html, `<a href="#schema-MessageRecord">MessageRecord</a>`) {
+		t.Error("schema references are not links")
 	}
 }
