@@ -89,20 +89,6 @@ func (s *server) apiCall(method, path, key string, body any) response {
 	return s.do(req)
 }
 
-func (s *server) do(req *http.Request) response {
-	s.t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return response{Status: resp.StatusCode, Body: b}
-}
-
 func (s *server) apiMust(want int, method, path, key string, body any) response {
 	s.t.Helper()
 	r := s.apiCall(method, path, key, body)

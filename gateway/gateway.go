@@ -220,6 +220,7 @@ func (g *Gateway) routes() *echo.Echo {
 	e.GET("/", g.root)
 	e.GET("/healthz", g.healthz)
 	e.GET("/readyz", g.readyz)
+	g.apiDocRoutes(e)
 
 	// Every API route authenticates first; scoped routes then resolve the
 	// instance in the path, which is the request's only scope.

@@ -22,8 +22,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/gateway"
+	"github.com/wagate/wagate/gateway/apidoc"
 	"github.com/wagate/wagate/gateway/whatsapp/watest"
 	"github.com/wagate/wagate/store"
 	"github.com/wagate/wagate/store/storetest"
@@ -203,6 +209,15 @@ func (s *server) call(method, path, key string, body any) response {
 	if key != "" {
 		req.Header.Set("apikey", key)
 	}
+	return s.do(req)
+}
+
+// do sends req and checks the answer against the OpenAPI document: a
+// response its operation does not document for its status, or whose body
+// does not match the documented schema, fails the test. Requests that are
+// not routes (404, 405) have no operation and are not checked.
+func (s *server) do(req *http.Request) response {
+	s.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
@@ -212,7 +227,46 @@ func (s *server) call(method, path, key string, body any) response {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	if err := checkDocumented(req, resp, b); err != nil {
+		s.t.Errorf("%s %s answered %d, which the OpenAPI document does not describe: %v\nbody: %.2000s", req.Method, req.URL.Path, resp.StatusCode, err, b)
+	}
 	return response{Status: resp.StatusCode, Body: b}
+}
+
+// apiRouter finds the documented operation of a request. The document is
+// fixed at build time, so it is loaded once per test binary.
+var apiRouter = sync.OnceValues(func() (routers.Router, error) {
+	b, err := apidoc.Document()
+	if err != nil {
+		return nil, err
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(b)
+	if err != nil {
+		return nil, err
+	}
+	return legacy.NewRouter(doc)
+})
+
+// checkDocumented validates a response against its operation's documented
+// response for its status, as kin-openapi's openapi3filter does.
+func checkDocumented(req *http.Request, resp *http.Response, body []byte) error {
+	router, err := apiRouter()
+	if err != nil {
+		return err
+	}
+	probe := req.Clone(context.Background())
+	probe.Body = http.NoBody
+	route, params, err := router.FindRoute(probe)
+	if err != nil {
+		return nil // not a route: the coverage test keeps routes and document equal
+	}
+	return openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: probe, PathParams: params, Route: route},
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	})
 }
 
 // must is call that fails the test unless the status is want.

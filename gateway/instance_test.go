@@ -236,3 +236,23 @@ func (c *chunked) Read(p []byte) (int, error) {
 	c.data = c.data[n:]
 	return n, nil
 }
+
+// The reference is public: the document and the page answer without a key.
+func TestAPIReferenceIsPublic(t *testing.T) {
+	s := startServer(t, "")
+	for _, tc := range []struct{ path, contentType, contains string }{
+		{"/openapi.json", "application/json", `"openapi": "3.1.0"`},
+		{"/docs", "text/html; charset=UTF-8", `id="op-sendText"`},
+	} {
+		req, _ := http.NewRequest("GET", s.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		r := s.do(req)
+		if r.Status != http.StatusOK || resp.Header.Get("Content-Type") != tc.contentType || !strings.Contains(string(r.Body), tc.contains) {
+			t.Errorf("GET %s: %d %q, body without %q", tc.path, r.Status, resp.Header.Get("Content-Type"), tc.contains)
+		}
+	}
+}
