@@ -66,27 +66,7 @@ const seedUpdate = `{
 // clients do.
 func (s *server) apiCall(method, path, key string, body any) response {
 	s.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		enc, err := json.Marshal(b)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		rd = bytes.NewReader(enc)
-	}
-	req, err := http.NewRequest(method, s.URL+path, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("x-api-key", key)
-	}
-	return s.do(req)
+	return s.send(method, path, "x-api-key", key, body)
 }
 
 func (s *server) apiMust(want int, method, path, key string, body any) response {

@@ -189,6 +189,12 @@ func (r response) messages(t *testing.T) []string {
 // body is sent as is when it is a string, else JSON-encoded.
 func (s *server) call(method, path, key string, body any) response {
 	s.t.Helper()
+	return s.send(method, path, "apikey", key, body)
+}
+
+// send sends a request with key in the header named keyHeader.
+func (s *server) send(method, path, keyHeader, key string, body any) response {
+	s.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -207,7 +213,7 @@ func (s *server) call(method, path, key string, body any) response {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
-		req.Header.Set("apikey", key)
+		req.Header.Set(keyHeader, key)
 	}
 	return s.do(req)
 }

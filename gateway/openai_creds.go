@@ -3,8 +3,6 @@ package gateway
 import (
 	"context"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -40,25 +38,8 @@ func (g *Gateway) createCreds(c echo.Context) error {
 		return err
 	}
 	var problems wagate.Problems
-	req.Name = strings.TrimSpace(req.Name)
-	switch {
-	case req.Name == "":
-		problems.Add("name", "required")
-	case len(req.Name) > 255:
-		problems.Add("name", "longer than 255 characters")
-	}
-	switch {
-	case req.APIKey == "":
-		problems.Add("apiKey", "required")
-	case len(req.APIKey) > 4096 || strings.ContainsFunc(req.APIKey, isSpaceOrControl):
-		problems.Add("apiKey", "must be at most 4096 characters without spaces")
-	}
-	if req.BaseURL != "" {
-		u, err := url.Parse(req.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			problems.Add("baseUrl", "must be an absolute http or https URL, e.g. https://api.openai.com/v1")
-		}
-	}
+	var baseURL string
+	req.Name, baseURL = api.CheckCredentials(&problems, req.Name, req.APIKey, req.BaseURL)
 	if err := problems.Err(); err != nil {
 		return err
 	}
@@ -67,7 +48,7 @@ func (g *Gateway) createCreds(c echo.Context) error {
 	cr := &store.Creds{
 		ID: store.NewID(), OrganizationID: inst.OrganizationID, InstanceID: inst.ID, Name: req.Name, APIKey: req.APIKey,
 		KeyHint: api.MaskKey(req.APIKey),
-		BaseURL: strings.TrimRight(req.BaseURL, "/"), CreatedAt: now, UpdatedAt: now,
+		BaseURL: baseURL, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := g.store.CreateCreds(c.Request().Context(), cr); err != nil {
 		return err

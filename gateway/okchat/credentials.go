@@ -2,9 +2,7 @@ package okchat
 
 import (
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -62,25 +60,8 @@ func (h *Handlers) CreateCredentials(c echo.Context) error {
 		return err
 	}
 	var p wagate.Problems
-	req.Name = strings.TrimSpace(req.Name)
-	switch {
-	case req.Name == "":
-		p.Add("name", "required")
-	case len(req.Name) > 255:
-		p.Add("name", "longer than 255 characters")
-	}
-	switch {
-	case req.APIKey == "":
-		p.Add("apiKey", "required")
-	case len(req.APIKey) > 4096 || strings.ContainsFunc(req.APIKey, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-		p.Add("apiKey", "must be at most 4096 characters without spaces")
-	}
-	if req.BaseURL != "" {
-		u, err := url.Parse(req.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			p.Add("baseUrl", "must be an absolute http or https URL, e.g. https://api.openai.com/v1")
-		}
-	}
+	var baseURL string
+	req.Name, baseURL = api.CheckCredentials(&p, req.Name, req.APIKey, req.BaseURL)
 	slices.Sort(p)
 	if err := p.Err(); err != nil {
 		return err
@@ -98,7 +79,7 @@ func (h *Handlers) CreateCredentials(c echo.Context) error {
 	now := stamp()
 	cr := &store.Creds{
 		ID: store.NewID(), OrganizationID: org.ID, Name: req.Name, APIKey: req.APIKey, KeyHint: api.MaskKey(req.APIKey),
-		BaseURL: strings.TrimRight(req.BaseURL, "/"), IsDefault: isDefault, CreatedAt: now, UpdatedAt: now,
+		BaseURL: baseURL, IsDefault: isDefault, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := h.store.CreateCreds(ctx, cr); err != nil {
 		return err
