@@ -23,7 +23,7 @@ import (
 
 // benchStore is a SQLite store with one chatbot in the default
 // organization.
-func benchStore(b *testing.B) (*store.Store, *store.Chatbot) {
+func benchStore(b testing.TB) (*store.Store, *store.Chatbot) {
 	b.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Options{URL: "file:" + filepath.Join(b.TempDir(), "kb.db"), SecretKey: make([]byte, 32)},
