@@ -219,7 +219,8 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 }
 
 // userMessage is the turn as one user message, each inbound message its
-// own part: text (with the sender's name in groups) and images.
+// own part: text (with the sender's name in groups), images, and the
+// text of documents.
 func (c *chat) userMessage(ctx context.Context, turn []*store.Message) openai.ChatCompletionMessage {
 	group := strings.HasSuffix(c.replyTo, "@g.us")
 	var parts []openai.ChatMessagePart
@@ -227,6 +228,12 @@ func (c *chat) userMessage(ctx context.Context, turn []*store.Message) openai.Ch
 		text := m.Text
 		if text == "" {
 			text = describe(m)
+		}
+		if doc := c.channelDocument(ctx, m); doc != "" {
+			if m.Text != "" {
+				doc = m.Text + "\n\n" + doc
+			}
+			text = doc
 		}
 		if group {
 			name := m.PushName

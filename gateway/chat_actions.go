@@ -378,7 +378,8 @@ func (g *Gateway) updateBlockStatus(c echo.Context) error {
 
 func (g *Gateway) fetchProfilePictureURL(c echo.Context) error {
 	var req struct {
-		Number string `json:"number"`
+		Number  string `json:"number"`
+		Picture string `json:"picture"` // Evolution's schema shares it with updateProfilePicture; not acted on
 	}
 	if err := api.Decode(c, &req, true); err != nil {
 		return err

@@ -33,6 +33,11 @@ type createInstanceRequest struct {
 	Number       string          `json:"number"`
 	QRCode       bool            `json:"qrcode"` // pairing starts with GET /instance/connect
 	Webhook      *webhookRequest `json:"webhook"`
+	// Evolution's flat spelling of the webhook, used when "webhook" is
+	// absent.
+	WebhookURL      string   `json:"webhookUrl"`
+	WebhookByEvents bool     `json:"webhookByEvents"`
+	WebhookEvents   []string `json:"webhookEvents"`
 	store.InstanceSettings
 	unsupportedInstanceFields
 }
@@ -52,6 +57,12 @@ type unsupportedInstanceFields struct {
 	Sqs                             json.RawMessage `json:"sqs"`
 	Websocket                       json.RawMessage `json:"websocket"`
 	Nats                            json.RawMessage `json:"nats"`
+	RabbitmqEnabled                 json.RawMessage `json:"rabbitmqEnabled"`
+	RabbitmqEvents                  json.RawMessage `json:"rabbitmqEvents"`
+	NatsEnabled                     json.RawMessage `json:"natsEnabled"`
+	NatsEvents                      json.RawMessage `json:"natsEvents"`
+	SqsEnabled                      json.RawMessage `json:"sqsEnabled"`
+	SqsEvents                       json.RawMessage `json:"sqsEvents"`
 	ChatwootAccountID               json.RawMessage `json:"chatwootAccountId"`
 	ChatwootToken                   json.RawMessage `json:"chatwootToken"`
 	ChatwootURL                     json.RawMessage `json:"chatwootUrl"`
@@ -121,6 +132,9 @@ func (g *Gateway) createInstance(c echo.Context) error {
 		}
 	}
 	var hook *store.Webhook
+	if req.Webhook == nil && strings.TrimSpace(req.WebhookURL) != "" {
+		req.Webhook = &webhookRequest{URL: req.WebhookURL, ByEvents: req.WebhookByEvents, Events: req.WebhookEvents}
+	}
 	if req.Webhook != nil {
 		hook = req.Webhook.toWebhook(&problems, "webhook.")
 	}
