@@ -84,8 +84,9 @@ func (c *chat) reply(ctx context.Context, b *bot, turn []*store.Message, reply s
 	turns []openai.ChatCompletionMessage, sources json.RawMessage) error {
 	now := time.Now()
 	parts := c.plan(b, SplitReply(c.format(reply), *b.eff.SplitMessages), turn, usage, now)
+	calls, results := toolRecord(turns)
 	for _, p := range parts {
-		p.Sources = sources
+		p.Sources, p.ToolCalls, p.ToolResults = sources, calls, results
 	}
 	// The whole reply is stored with the turn before its first part goes
 	// out, even if the engine is stopping meanwhile: from here on the
@@ -120,6 +121,40 @@ func (c *chat) reply(ctx context.Context, b *bot, turn []*store.Message, reply s
 	}
 	c.parts = parts
 	return c.deliver(ctx)
+}
+
+// toolRecord is what the tools did in a turn's history, kept with the
+// reply: the calls the model made, and what each function answered. Both
+// are nil when the turn called no tool.
+func toolRecord(turns []openai.ChatCompletionMessage) (calls, results json.RawMessage) {
+	type call struct {
+		ID        string `json:"id"`
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	}
+	type result struct {
+		CallID string `json:"callId"`
+		Name   string `json:"name"`
+		Output string `json:"output"`
+	}
+	var cs []call
+	var rs []result
+	names := map[string]string{}
+	for _, t := range turns {
+		for _, tc := range t.ToolCalls {
+			cs = append(cs, call{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+			names[tc.ID] = tc.Function.Name
+		}
+		if t.Role == openai.ChatMessageRoleTool {
+			rs = append(rs, result{CallID: t.ToolCallID, Name: names[t.ToolCallID], Output: t.Content})
+		}
+	}
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	calls, _ = json.Marshal(cs)
+	results, _ = json.Marshal(rs)
+	return calls, results
 }
 
 // plan turns the texts of a reply to turn into the parts to send; the
@@ -163,7 +198,8 @@ func (c *chat) deliver(ctx context.Context) error {
 				PromptTokens: p.PromptTokens, CompletionTokens: p.CompletionTokens,
 				Latency: time.Duration(p.LatencyMS) * time.Millisecond,
 			},
-			Sources:    p.Sources,
+			Sources:   p.Sources,
+			ToolCalls: p.ToolCalls, ToolResults: p.ToolResults,
 			BeforeSend: func(ctx context.Context) error { return c.e.store.SetReplyPartSending(ctx, c.inst.ID, p.Seq) },
 			Recorded:   func(ctx context.Context) error { return c.e.store.DeleteReplyPart(ctx, c.inst.ID, p.Seq) },
 		}
@@ -327,8 +363,8 @@ func (c *chat) complete(ctx context.Context, b *bot, br *brain, user openai.Chat
 	turns := []openai.ChatCompletionMessage{user}
 	msgs = append(msgs, user)
 	var tools []openai.Tool
-	if len(b.Tools) > 0 {
-		if err := json.Unmarshal(b.Tools, &tools); err != nil {
+	if len(br.tools) > 0 {
+		if err := json.Unmarshal(br.tools, &tools); err != nil {
 			return "", Usage{}, nil, fmt.Errorf("bot %s tools: %w", b.ID, err)
 		}
 	}
@@ -362,7 +398,7 @@ func (c *chat) complete(ctx context.Context, b *bot, br *brain, user openai.Chat
 		for _, tc := range msg.ToolCalls {
 			out := openai.ChatCompletionMessage{
 				Role: openai.ChatMessageRoleTool, ToolCallID: tc.ID,
-				Content: c.callFunction(ctx, b, tc.Function.Name, tc.Function.Arguments, tc.ID),
+				Content: c.callFunction(ctx, b, br, tc.Function.Name, tc.Function.Arguments, tc.ID),
 			}
 			msgs, turns = append(msgs, out), append(turns, out)
 		}
@@ -417,7 +453,7 @@ func (c *chat) respond(ctx context.Context, b *bot, br *brain, user openai.ChatC
 			if json.Unmarshal(raw, &it) == nil && it.Type == "function_call" && round < maxToolRounds {
 				outputs = append(outputs, openai.ResponseFunctionCallOutput{
 					Type: "function_call_output", CallID: it.CallID,
-					Output: c.callFunction(ctx, b, it.Name, it.Arguments, it.CallID),
+					Output: c.callFunction(ctx, b, br, it.Name, it.Arguments, it.CallID),
 				})
 			}
 		}
@@ -432,32 +468,37 @@ func (c *chat) respond(ctx context.Context, b *bot, br *brain, user openai.ChatC
 	}
 }
 
-// callFunction posts a tool call to the bot's functionUrl, signed like
-// webhooks, and returns the response body as the tool's output. A failing
-// function gets an error output, so the model can tell the user.
-func (c *chat) callFunction(ctx context.Context, b *bot, name, args, callID string) string {
+// callFunction posts a tool call to the brain's functionUrl (the bot's, or
+// its chatbot's), signed like webhooks, and returns the response body as
+// the tool's output. A failing function gets an error output, so the model
+// can tell the user.
+func (c *chat) callFunction(ctx context.Context, b *bot, br *brain, name, args, callID string) string {
 	failed := func(why string) string {
 		c.log.Warn("bot function failed", "bot", b.ID, "function", name, "error", why)
 		out, _ := json.Marshal(map[string]string{"error": why})
 		return string(out)
 	}
-	if b.FunctionURL == "" {
+	if br.functionURL == "" {
 		return failed("no functionUrl is configured")
 	}
-	body, _ := json.Marshal(map[string]string{
+	call := map[string]string{
 		"name": name, "arguments": args, "callId": callID, "instance": c.inst.Name,
 		"remoteJid": c.replyTo, "pushName": c.session.PushName, "sessionId": c.session.ID,
-	})
+	}
+	if br.toolsOf != nil {
+		call["chatbotId"] = br.toolsOf.ID
+	}
+	body, _ := json.Marshal(call)
 	ctx, cancel := context.WithTimeout(ctx, c.e.cfg.FunctionTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.FunctionURL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, br.functionURL, bytes.NewReader(body))
 	if err != nil {
 		return failed("invalid functionUrl")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "wagate/"+wagate.Version)
 	if c.e.sign != nil {
-		if sig := c.e.sign(ctx, c.inst, body); sig != "" {
+		if sig := c.e.sign(ctx, c.inst, br.toolsOf, body); sig != "" {
 			req.Header.Set("X-Wagate-Signature", sig)
 		}
 	}

@@ -2,14 +2,16 @@ package bots
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/store"
 )
 
-// brain is what one turn answers with: the system prompts, the model and
-// the credentials. A bot carries its own, or takes them from its chatbot
+// brain is what one turn answers with: the system prompts, the model, the
+// credentials and the tools. A bot carries its own, or takes them from its chatbot
 // at the time of each message, so a change to the chatbot applies to the
 // next message of every bot that answers as it.
 type brain struct {
@@ -17,6 +19,13 @@ type brain struct {
 	model   string
 	creds   *store.Creds
 	chatbot *store.Chatbot // nil for a bot with a brain of its own
+
+	// tools are the function definitions offered to the model, as stored
+	// (the chat completions form); calls are posted to functionURL.
+	// toolsOf is the chatbot that defined them, nil for a bot's own.
+	tools       json.RawMessage
+	functionURL string
+	toolsOf     *store.Chatbot
 }
 
 // brainFor resolves b's brain for the next turn.
@@ -26,7 +35,7 @@ func (c *chat) brainFor(ctx context.Context, b *bot) (*brain, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &brain{system: b.Prompts.System, model: b.Model, creds: creds}, nil
+		return &brain{system: b.Prompts.System, model: b.Model, creds: creds, tools: b.Tools, functionURL: b.FunctionURL}, nil
 	}
 	cb, err := c.e.chatbotFor(ctx, c.cfg, b.ChatbotID)
 	if err != nil {
@@ -44,6 +53,16 @@ func (c *chat) brainFor(ctx context.Context, b *bot) (*brain, error) {
 	}
 	if br.creds, err = c.chatbotCreds(ctx, b, cb); err != nil {
 		return nil, err
+	}
+	// The tools belong to the brain: a bot answering as a chatbot calls the
+	// chatbot's, and none while the chatbot has them switched off.
+	if on, _ := cb.Settings["isToolEnabled"].(bool); on {
+		if tools, ok := cb.Settings["tools"].([]any); ok && len(tools) > 0 {
+			if br.tools, err = json.Marshal(tools); err != nil {
+				return nil, fmt.Errorf("chatbot %s tools: %w", cb.ID, err)
+			}
+			br.functionURL, br.toolsOf = strings.TrimSpace(cb.Setting("functionUrl")), cb
+		}
 	}
 	return br, nil
 }

@@ -50,9 +50,11 @@ type Replier interface {
 // transcribe), size-capped, from wherever its channel keeps them.
 type MediaFetcher func(ctx context.Context, inst *store.Instance, m *store.Message) (data []byte, filename string, err error)
 
-// Signer signs a bot's tool call with its instance's webhook secret, as
-// webhooks are signed; it returns "" when the instance has no secret.
-type Signer func(ctx context.Context, inst *store.Instance, body []byte) string
+// Signer signs a bot's tool call as webhooks are signed: with the
+// chatbot's signing secret when the tools are the chatbot's (cb not nil),
+// else with its instance's webhook secret. It returns "" when there is no
+// secret.
+type Signer func(ctx context.Context, inst *store.Instance, cb *store.Chatbot, body []byte) string
 
 // Engine answers inbound messages with bots. Each conversation (instance,
 // chat) has at most one worker goroutine, which exists only while the chat

@@ -77,6 +77,8 @@ type Outbound struct {
 	BotID, SessionID string
 	Usage            Usage
 	Sources          json.RawMessage // the knowledge chunks the reply used
+	ToolCalls        json.RawMessage // the tool calls the model made for the reply
+	ToolResults      json.RawMessage // what each function answered
 
 	// A part of a bot's reply goes out at most once, even across a crash:
 	// BeforeSend, when set, commits that the part is leaving; a channel

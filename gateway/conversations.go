@@ -52,9 +52,11 @@ type messageView struct {
 	DeliveryStatus string          `json:"deliveryStatus"`   // Evolution's status
 	BotID          *string         `json:"botId"`
 	SessionID      *string         `json:"sessionId"`
-	Usage          *usageView      `json:"usage,omitempty"`     // bot replies
-	LatencyMS      *int            `json:"latencyMs,omitempty"` // bot replies: the model's answer time
-	Sources        json.RawMessage `json:"sources,omitempty"`   // bot replies: the knowledge chunks used
+	Usage          *usageView      `json:"usage,omitempty"`       // bot replies
+	LatencyMS      *int            `json:"latencyMs,omitempty"`   // bot replies: the model's answer time
+	Sources        json.RawMessage `json:"sources,omitempty"`     // bot replies: the knowledge chunks used
+	ToolCalls      json.RawMessage `json:"toolCalls,omitempty"`   // bot replies: the tool calls the model made
+	ToolResults    json.RawMessage `json:"toolResults,omitempty"` // bot replies: what each function answered
 }
 
 func optional(s string) *string {
@@ -83,7 +85,7 @@ func viewMessage(m *store.Message) messageView {
 	if m.Direction == store.Outbound && m.BotID != "" {
 		u, latency := usage(int64(m.PromptTokens), int64(m.CompletionTokens)), m.LatencyMS
 		v.Usage, v.LatencyMS = &u, &latency
-		v.Sources = m.Sources
+		v.Sources, v.ToolCalls, v.ToolResults = m.Sources, m.ToolCalls, m.ToolResults
 	}
 	return v
 }

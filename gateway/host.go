@@ -114,9 +114,20 @@ func (g *Gateway) fetchMedia(ctx context.Context, inst *store.Instance, m *store
 	return nil, "", wagate.Errorf(wagate.EUNPROCESSABLE, "media: the %s channel cannot fetch media", inst.Integration)
 }
 
-// signFunctionCall signs a bot's tool call like a webhook delivery, with
-// the instance's webhook secret; instances without one send it unsigned.
-func (g *Gateway) signFunctionCall(ctx context.Context, inst *store.Instance, body []byte) string {
+// signFunctionCall signs a bot's tool call like a webhook delivery. A
+// chatbot's tools are signed with the chatbot's signing secret, the
+// SHA-256 (hex) of its key: the operator already holds the key, the
+// function server needs only its hash (which opens no route), every channel
+// answering as the chatbot signs alike, and rotating the key rotates it.
+// An instance bot's own tools are signed with the instance's webhook
+// secret; instances without one send them unsigned.
+func (g *Gateway) signFunctionCall(ctx context.Context, inst *store.Instance, cb *store.Chatbot, body []byte) string {
+	if cb != nil {
+		if cb.KeyHash == "" {
+			return ""
+		}
+		return webhook.Sign(cb.KeyHash, time.Now(), body)
+	}
 	w, err := g.store.Webhook(ctx, inst.ID)
 	if err != nil {
 		return ""

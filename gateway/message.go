@@ -190,6 +190,8 @@ func (g *Gateway) deliver(ctx context.Context, inst *store.Instance, out bots.Ou
 		CompletionTokens: out.Usage.CompletionTokens,
 		LatencyMS:        int(out.Usage.Latency / time.Millisecond),
 		Sources:          out.Sources,
+		ToolCalls:        out.ToolCalls,
+		ToolResults:      out.ToolResults,
 	}
 	return m, func(ctx context.Context) error {
 		if _, err := g.store.InsertMessage(ctx, m); err != nil {

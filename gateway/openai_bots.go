@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
-	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -87,12 +85,7 @@ const (
 	maxMaxTokens  = 1_000_000
 	maxPrompts    = 100
 	maxPromptText = 100_000
-	// maxTools is OpenAI's own limit on the tools of one request: a bot
-	// with more could never call the model.
-	maxTools = 128
 )
-
-var toolNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // toBot validates f and returns the bot it describes, with id and times
 // left to the caller. Every problem is reported, each naming its field.
@@ -190,7 +183,7 @@ func (g *Gateway) toBot(ctx context.Context, inst *store.Instance, f *botFields)
 	}
 	b.IgnoreJids = checkJIDs("ignoreJids", f.IgnoreJids, &p)
 	checkBehaviour(f.Behaviour, &p)
-	if tools, ok := checkTools(f.Tools, &p); ok && tools != nil {
+	if tools, ok := api.CheckTools("tools", f.Tools, &p); ok && tools != nil {
 		switch {
 		case f.BotType == bots.Assistant:
 			p.Add("tools", "only for chatCompletion bots; an assistant bot's stored prompt defines its tools")
@@ -225,90 +218,6 @@ func (g *Gateway) toBot(ctx context.Context, inst *store.Instance, f *botFields)
 		return nil, err
 	}
 	return b, nil
-}
-
-// checkTools validates OpenAI function definitions. It accepts the chat
-// completions form {"type":"function","function":{…}} and a bare function
-// {"name","description","parameters"}, and stores the former.
-func checkTools(raw json.RawMessage, p *wagate.Problems) (json.RawMessage, bool) {
-	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
-		return nil, true
-	}
-	var list []map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil {
-		p.Add("tools", "must be an array of function definitions")
-		return nil, false
-	}
-	if len(list) == 0 {
-		return nil, true
-	}
-	if len(list) > maxTools {
-		p.Add("tools", fmt.Sprintf("more than %d tools; OpenAI accepts at most %d per request", maxTools, maxTools))
-		return nil, false
-	}
-	type function struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description,omitempty"`
-		Parameters  json.RawMessage `json:"parameters,omitempty"`
-		Strict      *bool           `json:"strict,omitempty"`
-	}
-	type tool struct {
-		Type     string   `json:"type"`
-		Function function `json:"function"`
-	}
-	out := make([]tool, 0, len(list))
-	ok := true
-	for i, item := range list {
-		field := fmt.Sprintf("tools[%d]", i)
-		def := item
-		if t, has := item["type"]; has {
-			if string(t) != `"function"` {
-				p.Add(field+".type", `must be "function"`)
-				ok = false
-				continue
-			}
-			def = nil
-			if err := json.Unmarshal(item["function"], &def); err != nil || def == nil {
-				p.Add(field+".function", "required: an object with name, description and parameters")
-				ok = false
-				continue
-			}
-			field += ".function"
-		}
-		var fn function
-		b, _ := json.Marshal(def)
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&fn); err != nil {
-			p.Add(field, "must hold only name, description, parameters and strict")
-			ok = false
-			continue
-		}
-		if !toolNamePattern.MatchString(fn.Name) {
-			p.Add(field+".name", "required: 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
-			ok = false
-		}
-		if len(fn.Parameters) > 0 {
-			var obj map[string]any
-			if json.Unmarshal(fn.Parameters, &obj) != nil {
-				p.Add(field+".parameters", "must be a JSON Schema object")
-				ok = false
-			}
-		}
-		if slices.ContainsFunc(out, func(t tool) bool { return t.Function.Name == fn.Name }) {
-			p.Add(field+".name", "defined twice")
-			ok = false
-		}
-		out = append(out, tool{Type: "function", Function: fn})
-	}
-	if !ok {
-		return nil, false
-	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return nil, false
-	}
-	return b, true
 }
 
 // botBody is what create and update read: the bot's fields, and the

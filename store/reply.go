@@ -25,6 +25,7 @@ type ReplyPart struct {
 
 	PromptTokens, CompletionTokens, LatencyMS int             // the turn's usage, on its first part
 	Sources                                   json.RawMessage // the knowledge the reply used, on every part
+	ToolCalls, ToolResults                    json.RawMessage // what the reply's tools did, on every part
 
 	// Sending: the part was about to leave on a channel whose send is
 	// more than the gateway's record (WhatsApp) when the gateway stopped;
@@ -37,10 +38,11 @@ type ReplyPart struct {
 func (s *Store) InsertReplyParts(ctx context.Context, parts ...*ReplyPart) error {
 	for _, p := range parts {
 		err := s.db.QueryRow(ctx, `INSERT INTO reply_parts (instance_id, chat_key, remote_jid, turn_seq, text, delay_ms,
-				bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, sending, created_at, sources)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING seq`,
+				bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, sending, created_at, sources, tool_calls, tool_results)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING seq`,
 			p.InstanceID, p.ChatKey, p.RemoteJID, p.TurnSeq, p.Text, p.Delay.Milliseconds(), nullable(p.BotID),
-			nullable(p.SessionID), p.PromptTokens, p.CompletionTokens, p.LatencyMS, p.Sending, millis(p.CreatedAt), nullableJSON(p.Sources)).Scan(&p.Seq)
+			nullable(p.SessionID), p.PromptTokens, p.CompletionTokens, p.LatencyMS, p.Sending, millis(p.CreatedAt), nullableJSON(p.Sources),
+			nullableJSON(p.ToolCalls), nullableJSON(p.ToolResults)).Scan(&p.Seq)
 		if err != nil {
 			return fmt.Errorf("reply part: %w", err)
 		}
@@ -56,15 +58,14 @@ func (s *Store) ReplyParts(ctx context.Context, instanceID, chatKey string) ([]*
 			delay, created   int64
 			botID, sessionID *string
 			sources          *string
+			calls, results   *string
 		)
 		err := row.Scan(&p.Seq, &p.InstanceID, &p.ChatKey, &p.RemoteJID, &p.TurnSeq, &p.Text, &delay, &botID, &sessionID,
-			&p.PromptTokens, &p.CompletionTokens, &p.LatencyMS, &p.Sending, &created, &sources)
+			&p.PromptTokens, &p.CompletionTokens, &p.LatencyMS, &p.Sending, &created, &sources, &calls, &results)
 		if err != nil {
 			return nil, err
 		}
-		if sources != nil {
-			p.Sources = json.RawMessage(*sources)
-		}
+		p.Sources, p.ToolCalls, p.ToolResults = rawJSON(sources), rawJSON(calls), rawJSON(results)
 		if botID != nil {
 			p.BotID = *botID
 		}
@@ -74,7 +75,7 @@ func (s *Store) ReplyParts(ctx context.Context, instanceID, chatKey string) ([]*
 		p.Delay, p.CreatedAt = time.Duration(delay)*time.Millisecond, fromMillis(created)
 		return &p, nil
 	})(s.db.Query(ctx, `SELECT seq, instance_id, chat_key, remote_jid, turn_seq, text, delay_ms, bot_id, session_id,
-			prompt_tokens, completion_tokens, latency_ms, sending, created_at, sources
+			prompt_tokens, completion_tokens, latency_ms, sending, created_at, sources, tool_calls, tool_results
 		FROM reply_parts WHERE instance_id = $1 AND chat_key = $2 ORDER BY seq`, instanceID, chatKey))
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -151,6 +152,22 @@ func applySettings(cb *store.Chatbot, patch map[string]any, avatarURL string, p 
 		},
 		knowledge.KeyFallbackMessage: func(path string, v any) { checkString(p, path, v, 4096) },
 		"allowedOrigins":             func(path string, v any) { checkOrigins(p, path, v) },
+		"tools": func(path string, v any) {
+			raw, _ := json.Marshal(v)
+			if tools, ok := api.CheckTools(path, raw, p); ok && tools != nil {
+				var stored []any
+				if json.Unmarshal(tools, &stored) == nil {
+					patch["tools"] = stored // in the chat completions form, as the model gets them
+				}
+			}
+		},
+		"functionUrl": func(path string, v any) {
+			if s, ok := checkString(p, path, v, 2048); ok && s != "" {
+				if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					p.Add(path, "must be an absolute http or https URL")
+				}
+			}
+		},
 		"snippet": func(path string, v any) {
 			if o, ok := checkObject(p, path, v); ok {
 				checkFields(p, path+".", o, true, widgetChecks(p))
@@ -164,6 +181,11 @@ func applySettings(cb *store.Chatbot, patch map[string]any, avatarURL string, p 
 	settings = api.MergePatch(settings, patch)
 	cb.CredsID, _ = settings["openaiCredsId"].(string)
 	delete(settings, "openaiCredsId")
+	if tools, _ := settings["tools"].([]any); len(tools) > 0 {
+		if u, _ := settings["functionUrl"].(string); strings.TrimSpace(u) == "" {
+			p.Add("settings.functionUrl", "required when settings.tools are defined: tool calls are posted there")
+		}
+	}
 	if b, _ := json.Marshal(settings); len(b) > maxSettingsBytes {
 		p.Add("settings", fmt.Sprintf("larger than %d bytes", maxSettingsBytes))
 	}

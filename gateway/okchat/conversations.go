@@ -129,20 +129,23 @@ type conversation struct {
 
 // messageView is a message in Get Messages.
 type messageView struct {
-	ID           string         `json:"id"`
-	SessionID    string         `json:"session_id"`
-	SenderType   string         `json:"sender_type"`
-	Content      string         `json:"content"`
-	Attachments  []any          `json:"attachments"`
-	Metadata     map[string]any `json:"metadata"`
-	Model        *string        `json:"model"`
-	Provider     *string        `json:"provider"`
-	TokensUsed   int            `json:"tokens_used"`
-	ToolCalls    []any          `json:"tool_calls"`
-	ToolResults  []any          `json:"tool_results"`
-	SessionToken *string        `json:"session_token"`
-	MigratedData bool           `json:"migrated_data"`
-	CreatedAt    string         `json:"created_at"`
+	ID          string         `json:"id"`
+	SessionID   string         `json:"session_id"`
+	SenderType  string         `json:"sender_type"`
+	Content     string         `json:"content"`
+	Attachments []any          `json:"attachments"`
+	Metadata    map[string]any `json:"metadata"`
+	Model       *string        `json:"model"`
+	Provider    *string        `json:"provider"`
+	TokensUsed  int            `json:"tokens_used"`
+	// ToolCalls and ToolResults are what a bot reply's tools did:
+	// [{id, name, arguments}] and [{callId, name, output}]; null when it
+	// called none.
+	ToolCalls    json.RawMessage `json:"tool_calls"`
+	ToolResults  json.RawMessage `json:"tool_results"`
+	SessionToken *string         `json:"session_token"`
+	MigratedData bool            `json:"migrated_data"`
+	CreatedAt    string          `json:"created_at"`
 	// Sources are the knowledge chunks a bot reply was grounded on; bot
 	// messages only.
 	Sources json.RawMessage `json:"sources,omitempty"`
@@ -352,7 +355,7 @@ func (h *Handlers) ListMessages(c echo.Context) error {
 			p := provider
 			v.Model, v.Provider = model, &p
 			v.TokensUsed = m.PromptTokens + m.CompletionTokens
-			v.Sources = m.Sources
+			v.Sources, v.ToolCalls, v.ToolResults = m.Sources, m.ToolCalls, m.ToolResults
 			if len(v.Sources) == 0 {
 				v.Sources = json.RawMessage("[]")
 			}
