@@ -89,6 +89,15 @@ func (e *Engine) loadConfig(ctx context.Context, instanceID string) (*instanceCo
 			e.log.Warn("bot trigger does not compile; the bot answers only its sessions", "instance", inst.Name, "bot", b.ID, "error", err)
 			tr = &Trigger{typ: TriggerNone}
 		}
+		if b.ChatbotID != "" && b.Enabled {
+			// A bot answering as an inactive chatbot is off with it; the
+			// chatbot's writes move the configuration version on.
+			if cb, err := e.chatbotFor(ctx, cfg, b.ChatbotID); err == nil && !cb.Active {
+				b.Enabled = false
+			} else if err != nil && wagate.ErrorCode(err) != wagate.EUNPROCESSABLE {
+				return nil, err
+			}
+		}
 		cfg.bots = append(cfg.bots, &bot{Bot: b, trigger: tr, eff: EffectiveFor(b, settings)})
 	}
 	return cfg, nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/wagate/wagate/fakeai"
+	"github.com/wagate/wagate/store/storetest"
 )
 
 // chatbotProviderKey is the key of the organization credentials chatbots
@@ -360,5 +361,25 @@ func TestChatbotTranscribes(t *testing.T) {
 	}
 	if tr, ok := e.ai.LastTranscription(); !ok || tr.APIKey != chatbotProviderKey {
 		t.Fatalf("transcribed with key %q, want the chatbot's credentials", tr.APIKey)
+	}
+}
+
+// A bot answering as an inactive chatbot is off with it, and back on with it.
+func TestInactiveChatbotSilencesItsBots(t *testing.T) {
+	e, cb, _ := newChatbotEnv(t)
+	e.s.apiMust(http.StatusOK, "PATCH", "/api/external/chatbot/"+cb.ID, testAPIKey, map[string]any{"active": false})
+	e.say("i1", "5511@s.whatsapp.net", "anyone there?", nil)
+	eventually(t, func() bool {
+		var state string
+		storetest.RawDB(t, e.s.dbURL).QueryRow(`SELECT state FROM messages WHERE message_id = 'i1'`).Scan(&state)
+		return state == "ignored"
+	}, "the message to the inactive chatbot to be left unanswered")
+	if n := len(e.ai.RequestsTo(fakeai.EndpointChat)); n != 0 {
+		t.Fatalf("%d model calls for an inactive chatbot", n)
+	}
+	e.s.apiMust(http.StatusOK, "PATCH", "/api/external/chatbot/"+cb.ID, testAPIKey, map[string]any{"active": true})
+	e.say("i2", "5511@s.whatsapp.net", "hello?", nil)
+	if got := e.replies(1)[0]; got != "echo: hello?" {
+		t.Fatalf("reply after reactivating = %q", got)
 	}
 }
