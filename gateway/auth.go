@@ -17,7 +17,6 @@ import (
 )
 
 const (
-	instanceKey = "wagate.instance"
 	// tokenPrefixLen is how much of a token is kept in clear, so operators
 	// can tell tokens apart without the token being recoverable.
 	tokenPrefixLen = 8
@@ -223,7 +222,7 @@ func (g *Gateway) scoped(next echo.HandlerFunc) echo.HandlerFunc {
 			if p.Instance.Name != name {
 				return wagate.Errorf(wagate.EFORBIDDEN, "apikey: this token belongs to another instance")
 			}
-			c.Set(instanceKey, p.Instance)
+			api.SetInstance(c, p.Instance)
 			return next(c)
 		case p.Chatbot != nil:
 			return errChatbotKey
@@ -238,12 +237,10 @@ func (g *Gateway) scoped(next echo.HandlerFunc) echo.HandlerFunc {
 			// through its chatbot's routes only.
 			return wagate.Errorf(wagate.ENOTFOUND, "The %q instance does not exist", name)
 		}
-		c.Set(instanceKey, inst)
+		api.SetInstance(c, inst)
 		return next(c)
 	}
 }
 
 // instanceOf returns the instance resolved by scoped.
-func instanceOf(c echo.Context) *store.Instance {
-	return c.Get(instanceKey).(*store.Instance)
-}
+func instanceOf(c echo.Context) *store.Instance { return api.InstanceOf(c) }

@@ -128,17 +128,17 @@ type countsView struct {
 // conversationView is one chat: who, with which bot and session, its
 // newest message, how much was said and what the bots' answers cost.
 type conversationView struct {
-	RemoteJID     string       `json:"remoteJid"`
-	PushName      string       `json:"pushName"`
-	BotID         *string      `json:"botId"`
-	Status        *string      `json:"status"` // the bot session's: opened, paused, closed; null if no bot took part
-	Session       *sessionView `json:"session"`
-	LastMessage   *previewView `json:"lastMessage"`
-	LastMessageAt time.Time    `json:"lastMessageAt"`
-	Messages      countsView   `json:"messages"`
-	Unread        int          `json:"unread"` // customer messages since the last answer
-	Usage         usageView    `json:"usage"`
-	CreatedAt     time.Time    `json:"createdAt"`
+	RemoteJID     string           `json:"remoteJid"`
+	PushName      string           `json:"pushName"`
+	BotID         *string          `json:"botId"`
+	Status        *string          `json:"status"` // the bot session's: opened, paused, closed; null if no bot took part
+	Session       *api.SessionView `json:"session"`
+	LastMessage   *previewView     `json:"lastMessage"`
+	LastMessageAt time.Time        `json:"lastMessageAt"`
+	Messages      countsView       `json:"messages"`
+	Unread        int              `json:"unread"` // customer messages since the last answer
+	Usage         usageView        `json:"usage"`
+	CreatedAt     time.Time        `json:"createdAt"`
 }
 
 func viewConversation(c *store.Conversation) conversationView {
@@ -149,7 +149,7 @@ func viewConversation(c *store.Conversation) conversationView {
 		Usage:    usage(c.PromptTokens, c.CompletionTokens), CreatedAt: c.CreatedAt,
 	}
 	if c.Session != nil {
-		s := viewSession(c.Session)
+		s := api.ViewSession(c.Session)
 		v.Session = &s
 	}
 	return v
@@ -201,7 +201,7 @@ func (g *Gateway) listConversations(c echo.Context) error {
 	if utf8.RuneCountInString(f.Query) > 256 {
 		p.Add("q", "longer than 256 characters")
 	}
-	limit, err := pageLimit(c.QueryParam("limit"))
+	limit, err := api.PageLimit(c.QueryParam("limit"))
 	if err != nil {
 		return err
 	}
@@ -305,13 +305,13 @@ func (g *Gateway) getConversation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	views := make([]sessionView, 0, len(sessions))
+	views := make([]api.SessionView, 0, len(sessions))
 	for _, s := range sessions {
-		views = append(views, viewSession(s))
+		views = append(views, api.ViewSession(s))
 	}
 	return c.JSON(http.StatusOK, struct {
 		conversationView
-		Sessions []sessionView `json:"sessions"`
+		Sessions []api.SessionView `json:"sessions"`
 	}{viewConversation(conv), views})
 }
 
@@ -337,7 +337,7 @@ func (g *Gateway) listChatMessages(c echo.Context) error {
 	default:
 		p.Add("order", `must be "desc" (newest first) or "asc"`)
 	}
-	limit, err := pageLimit(c.QueryParam("limit"))
+	limit, err := api.PageLimit(c.QueryParam("limit"))
 	if err != nil {
 		return err
 	}

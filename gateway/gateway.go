@@ -23,6 +23,7 @@ import (
 	"github.com/wagate/wagate/gateway/channel"
 	"github.com/wagate/wagate/gateway/evolution"
 	"github.com/wagate/wagate/gateway/okchat"
+	"github.com/wagate/wagate/gateway/openaiapi"
 	"github.com/wagate/wagate/gateway/webchat"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/gateway/whatsapp"
@@ -48,6 +49,7 @@ type Gateway struct {
 	orgs     *orgDeleter
 	fetch    *fetch.Client
 	okchat   *okchat.Handlers
+	openai   *openaiapi.Handlers
 	webchat  *webchat.Channel
 	kb       *knowledge.Service
 	// bodyLimits raise the request body limit of routes that take files.
@@ -120,6 +122,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	g.orgs = &orgDeleter{g: g, kick: make(chan struct{}, 1)}
 	g.okchat = okchat.New(st, log.With("component", "okchat"), cfg.ServerURL, g.clients.BaseURL).WithWebchat(g.webchat)
 	g.okchat.SetKnowledge(g.kb, cfg.KnowledgeMaxFileBytes)
+	g.openai = openaiapi.New(st, g.outbox, log, g.clients, g.lookupChat)
 	g.bodyLimits = bodyLimits(cfg)
 	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))
 	g.echo = g.routes()
@@ -277,21 +280,22 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodGet, "/conversations/:instance/:remoteJid", g.getConversation, g.scoped)
 	auth(http.MethodGet, "/conversations/:instance/:remoteJid/messages", g.listChatMessages, g.scoped)
 
-	auth(http.MethodPost, "/openai/creds/:instance", g.createCreds, g.scoped)
-	auth(http.MethodGet, "/openai/creds/:instance", g.listCreds, g.scoped)
-	auth(http.MethodDelete, "/openai/creds/:credsId/:instance", g.deleteCreds, g.scoped)
-	auth(http.MethodPost, "/openai/create/:instance", g.createBot, g.scoped)
-	auth(http.MethodGet, "/openai/find/:instance", g.findBots, g.scoped)
-	auth(http.MethodGet, "/openai/fetch/:botId/:instance", g.fetchBot, g.scoped)
-	auth(http.MethodPut, "/openai/update/:botId/:instance", g.updateBot, g.scoped)
-	auth(http.MethodPatch, "/openai/update/:botId/:instance", g.updateBot, g.scoped)
-	auth(http.MethodDelete, "/openai/delete/:botId/:instance", g.deleteBot, g.scoped)
-	auth(http.MethodPost, "/openai/settings/:instance", g.saveSettings, g.scoped)
-	auth(http.MethodGet, "/openai/fetchSettings/:instance", g.fetchSettings, g.scoped)
-	auth(http.MethodPost, "/openai/changeStatus/:instance", g.changeStatus, g.scoped)
-	auth(http.MethodGet, "/openai/fetchSessions/:botId/:instance", g.fetchSessions, g.scoped)
-	auth(http.MethodPost, "/openai/ignoreJid/:instance", g.ignoreJid, g.scoped)
-	auth(http.MethodGet, "/openai/getModels/:instance", g.getModels, g.scoped)
+	oa := g.openai
+	auth(http.MethodPost, "/openai/creds/:instance", oa.CreateCreds, g.scoped)
+	auth(http.MethodGet, "/openai/creds/:instance", oa.ListCreds, g.scoped)
+	auth(http.MethodDelete, "/openai/creds/:credsId/:instance", oa.DeleteCreds, g.scoped)
+	auth(http.MethodPost, "/openai/create/:instance", oa.CreateBot, g.scoped)
+	auth(http.MethodGet, "/openai/find/:instance", oa.FindBots, g.scoped)
+	auth(http.MethodGet, "/openai/fetch/:botId/:instance", oa.FetchBot, g.scoped)
+	auth(http.MethodPut, "/openai/update/:botId/:instance", oa.UpdateBot, g.scoped)
+	auth(http.MethodPatch, "/openai/update/:botId/:instance", oa.UpdateBot, g.scoped)
+	auth(http.MethodDelete, "/openai/delete/:botId/:instance", oa.DeleteBot, g.scoped)
+	auth(http.MethodPost, "/openai/settings/:instance", oa.SaveSettings, g.scoped)
+	auth(http.MethodGet, "/openai/fetchSettings/:instance", oa.FetchSettings, g.scoped)
+	auth(http.MethodPost, "/openai/changeStatus/:instance", oa.ChangeStatus, g.scoped)
+	auth(http.MethodGet, "/openai/fetchSessions/:botId/:instance", oa.FetchSessions, g.scoped)
+	auth(http.MethodPost, "/openai/ignoreJid/:instance", oa.IgnoreJid, g.scoped)
+	auth(http.MethodGet, "/openai/getModels/:instance", oa.GetModels, g.scoped)
 	g.organizationRoutes(auth)
 	g.metricsRoutes(e, auth)
 	g.webchat.Routes(e)

@@ -230,11 +230,6 @@ type deliveryView struct {
 	FinishedAt    *time.Time `json:"finishedAt,omitempty"`
 }
 
-const (
-	defaultPageSize = 50
-	maxPageSize     = 200
-)
-
 // listDeliveries shows the instance's recent webhook deliveries, newest
 // first, paginated by an opaque cursor.
 func (g *Gateway) listDeliveries(c echo.Context) error {
@@ -242,7 +237,7 @@ func (g *Gateway) listDeliveries(c echo.Context) error {
 	if status != "" && status != store.EventPending && status != store.EventDelivered && status != store.EventFailed {
 		return wagate.Invalid("status", "must be pending, delivered or failed")
 	}
-	limit, err := pageLimit(c.QueryParam("limit"))
+	limit, err := api.PageLimit(c.QueryParam("limit"))
 	if err != nil {
 		return err
 	}
@@ -277,15 +272,4 @@ func (g *Gateway) listDeliveries(c echo.Context) error {
 		data = append(data, v)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"data": data, "nextCursor": next})
-}
-
-func pageLimit(v string) (int, error) {
-	if v == "" {
-		return defaultPageSize, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > maxPageSize {
-		return 0, wagate.Invalid("limit", fmt.Sprintf("must be an integer from 1 to %d", maxPageSize))
-	}
-	return n, nil
 }

@@ -24,6 +24,7 @@ const (
 	principalKey = "wagate.principal"
 	orgKey       = "wagate.organization"
 	chatbotKey   = "wagate.chatbot"
+	instanceKey  = "wagate.instance"
 )
 
 // SetPrincipal records who c authenticated as.
@@ -48,6 +49,13 @@ func SetChatbot(c echo.Context, cb *store.Chatbot) { c.Set(chatbotKey, cb) }
 // ChatbotOf returns the chatbot the path names, as resolved by the server
 // inside the request's organization.
 func ChatbotOf(c echo.Context) *store.Chatbot { return c.Get(chatbotKey).(*store.Chatbot) }
+
+// SetInstance records the instance named in the path.
+func SetInstance(c echo.Context, inst *store.Instance) { c.Set(instanceKey, inst) }
+
+// InstanceOf returns the instance the path names, as resolved by the
+// server inside the request's scope before an instance-scoped handler runs.
+func InstanceOf(c echo.Context) *store.Instance { return c.Get(instanceKey).(*store.Instance) }
 
 // HashKey is how keys and tokens are stored and looked up: SHA-256, hex.
 func HashKey(key string) string {

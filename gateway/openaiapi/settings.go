@@ -1,4 +1,4 @@
-package gateway
+package openaiapi
 
 import (
 	"context"
@@ -75,8 +75,8 @@ func checkJIDs(field string, jids []string, p *wagate.Problems) []string {
 }
 
 // openAISettings returns the instance's saved settings, or the defaults.
-func (g *Gateway) openAISettings(ctx context.Context, inst *store.Instance) (*store.OpenAISettings, error) {
-	st, err := g.store.OpenAISettings(ctx, inst.ID)
+func (h *Handlers) openAISettings(ctx context.Context, inst *store.Instance) (*store.OpenAISettings, error) {
+	st, err := h.store.OpenAISettings(ctx, inst.ID)
 	if wagate.ErrorCode(err) == wagate.ENOTFOUND {
 		return bots.DefaultSettings(inst.ID), nil
 	}
@@ -126,16 +126,16 @@ func viewSettings(st *store.OpenAISettings) settingsView {
 	return v
 }
 
-// saveSettings replaces the instance's settings; fields left out take their
+// SaveSettings replaces the instance's settings; fields left out take their
 // defaults. Settings may exist without credentials.
-func (g *Gateway) saveSettings(c echo.Context) error {
+func (h *Handlers) SaveSettings(c echo.Context) error {
 	var req settingsRequest
 	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
 	var p wagate.Problems
 	checkBehaviour(req.Behaviour, &p)
-	inst := instanceOf(c)
+	inst := api.InstanceOf(c)
 	ctx := c.Request().Context()
 	st := bots.DefaultSettings(inst.ID)
 	st.Behaviour = bots.Inherit(req.Behaviour, st.Behaviour)
@@ -156,17 +156,17 @@ func (g *Gateway) saveSettings(c echo.Context) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
+	err := h.store.DoTxn(ctx, func(ctx context.Context) error {
 		if req.OpenaiCredsID != "" {
-			if _, err := g.credsFor(ctx, inst, req.OpenaiCredsID); err != nil {
+			if _, err := h.credsFor(ctx, inst, req.OpenaiCredsID); err != nil {
 				return err
 			}
 			st.CredsID = req.OpenaiCredsID
-		} else if err := g.checkNoBotInheritsCreds(ctx, inst); err != nil {
+		} else if err := h.checkNoBotInheritsCreds(ctx, inst); err != nil {
 			return err
 		}
 		if fallback != nil && *fallback != "" {
-			if _, err := g.store.Bot(ctx, inst.ID, *fallback); wagate.ErrorCode(err) == wagate.ENOTFOUND {
+			if _, err := h.store.Bot(ctx, inst.ID, *fallback); wagate.ErrorCode(err) == wagate.ENOTFOUND {
 				return wagate.Invalid("openaiIdFallback", "no bot with this id in this instance")
 			} else if err != nil {
 				return err
@@ -175,10 +175,10 @@ func (g *Gateway) saveSettings(c echo.Context) error {
 		}
 		now := stamp()
 		st.CreatedAt, st.UpdatedAt = now, now
-		if old, err := g.store.OpenAISettings(ctx, inst.ID); err == nil {
+		if old, err := h.store.OpenAISettings(ctx, inst.ID); err == nil {
 			st.CreatedAt = old.CreatedAt
 		}
-		return g.store.PutOpenAISettings(ctx, st)
+		return h.store.PutOpenAISettings(ctx, st)
 	})
 	if err != nil {
 		return err
@@ -186,18 +186,18 @@ func (g *Gateway) saveSettings(c echo.Context) error {
 	return c.JSON(http.StatusOK, viewSettings(st))
 }
 
-// fetchSettings returns the settings (the defaults when never saved) with
+// FetchSettings returns the settings (the defaults when never saved) with
 // the fallback bot.
-func (g *Gateway) fetchSettings(c echo.Context) error {
-	inst := instanceOf(c)
+func (h *Handlers) FetchSettings(c echo.Context) error {
+	inst := api.InstanceOf(c)
 	ctx := c.Request().Context()
-	st, err := g.openAISettings(ctx, inst)
+	st, err := h.openAISettings(ctx, inst)
 	if err != nil {
 		return err
 	}
 	v := viewSettings(st)
 	if st.FallbackID != "" {
-		b, err := g.store.Bot(ctx, inst.ID, st.FallbackID)
+		b, err := h.store.Bot(ctx, inst.ID, st.FallbackID)
 		if err != nil {
 			return err
 		}
@@ -207,9 +207,9 @@ func (g *Gateway) fetchSettings(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
-// ignoreJid adds a JID to, or removes it from, the settings' ignore list,
+// IgnoreJid adds a JID to, or removes it from, the settings' ignore list,
 // saving default settings first if there were none.
-func (g *Gateway) ignoreJid(c echo.Context) error {
+func (h *Handlers) IgnoreJid(c echo.Context) error {
 	var req struct {
 		RemoteJID string `json:"remoteJid"`
 		Action    string `json:"action"`
@@ -228,11 +228,11 @@ func (g *Gateway) ignoreJid(c echo.Context) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	inst := instanceOf(c)
+	inst := api.InstanceOf(c)
 	var st *store.OpenAISettings
-	err := g.store.DoTxn(c.Request().Context(), func(ctx context.Context) error {
+	err := h.store.DoTxn(c.Request().Context(), func(ctx context.Context) error {
 		var err error
-		if st, err = g.openAISettings(ctx, inst); err != nil {
+		if st, err = h.openAISettings(ctx, inst); err != nil {
 			return err
 		}
 		switch i := slices.Index(st.IgnoreJids, jid[0]); {
@@ -246,7 +246,7 @@ func (g *Gateway) ignoreJid(c echo.Context) error {
 			st.CreatedAt = now
 		}
 		st.UpdatedAt = now
-		return g.store.PutOpenAISettings(ctx, st)
+		return h.store.PutOpenAISettings(ctx, st)
 	})
 	if err != nil {
 		return err
@@ -256,8 +256,8 @@ func (g *Gateway) ignoreJid(c echo.Context) error {
 
 // checkNoBotInheritsCreds refuses settings without default credentials
 // while bots rely on them.
-func (g *Gateway) checkNoBotInheritsCreds(ctx context.Context, inst *store.Instance) error {
-	list, err := g.store.ListBots(ctx, inst.ID)
+func (h *Handlers) checkNoBotInheritsCreds(ctx context.Context, inst *store.Instance) error {
+	list, err := h.store.ListBots(ctx, inst.ID)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package gateway
+package openaiapi
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
 	"github.com/wagate/wagate/gateway/api"
+	"github.com/wagate/wagate/gateway/evolution"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
 )
@@ -23,34 +24,6 @@ const (
 	ReasonBotDeleted = "bot deleted"
 )
 
-type sessionView struct {
-	ID          string     `json:"id"`
-	BotID       string     `json:"botId"`
-	RemoteJID   string     `json:"remoteJid"`
-	PushName    string     `json:"pushName"`
-	Status      string     `json:"status"`
-	PausedUntil *time.Time `json:"pausedUntil,omitempty"`
-	CloseReason string     `json:"closeReason,omitempty"`
-	Reason      string     `json:"reason,omitempty"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	UpdatedAt   time.Time  `json:"updatedAt"`
-	ClosedAt    *time.Time `json:"closedAt,omitempty"`
-}
-
-func viewSession(s *store.Session) sessionView {
-	v := sessionView{
-		ID: s.ID, BotID: s.BotID, RemoteJID: s.RemoteJID, PushName: s.PushName, Status: s.Status,
-		CloseReason: s.CloseReason, Reason: s.Reason, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-	}
-	if !s.PausedUntil.IsZero() {
-		v.PausedUntil = &s.PausedUntil
-	}
-	if !s.ClosedAt.IsZero() {
-		v.ClosedAt = &s.ClosedAt
-	}
-	return v
-}
-
 // sessionEvent is the data of openai.session.* events.
 func sessionEvent(s *store.Session, reason string) map[string]string {
 	return map[string]string{
@@ -59,13 +32,13 @@ func sessionEvent(s *store.Session, reason string) map[string]string {
 	}
 }
 
-// changeStatus sets the status of a chat's session in this instance only
+// ChangeStatus sets the status of a chat's session in this instance only
 // (Evolution's acts on every instance): opened resumes a paused session, or
 // opens one for botId; paused holds the bot until reopened; closed ends the
 // live session (kept for the record when the bot's keepOpen says so);
 // delete removes the chat's sessions and messages (with botId, only that
 // bot's sessions and the messages it handled or sent).
-func (g *Gateway) changeStatus(c echo.Context) error {
+func (h *Handlers) ChangeStatus(c echo.Context) error {
 	var req struct {
 		RemoteJID string `json:"remoteJid"`
 		Status    string `json:"status"`
@@ -75,12 +48,12 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 		return err
 	}
 	var p wagate.Problems
-	inst := instanceOf(c)
-	jid, problem := normalizeNumber(req.RemoteJID)
+	inst := api.InstanceOf(c)
+	jid, problem := evolution.NormalizeJID(req.RemoteJID)
 	if problem != "" {
 		// A chat an older version stored under a key no rule accepts can
 		// still have its sessions changed and be deleted, by that key.
-		key, ok, err := g.lookupChat(c.Request().Context(), inst.ID, req.RemoteJID, "remoteJid")
+		key, ok, err := h.lookupChat(c.Request().Context(), inst.ID, req.RemoteJID, "remoteJid")
 		switch {
 		case ok:
 			jid, problem = key, ""
@@ -104,17 +77,17 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 		result                  *store.Session
 		deleted, deletedHistory int64
 	)
-	err := g.outbox.Tx(c.Request().Context(), func(ctx context.Context) error {
+	err := h.outbox.Tx(c.Request().Context(), func(ctx context.Context) error {
 		var bot *store.Bot
 		if req.BotID != "" {
 			var err error
-			if bot, err = g.store.Bot(ctx, inst.ID, req.BotID); wagate.ErrorCode(err) == wagate.ENOTFOUND {
+			if bot, err = h.store.Bot(ctx, inst.ID, req.BotID); wagate.ErrorCode(err) == wagate.ENOTFOUND {
 				return wagate.Invalid("botId", "no bot with this id in this instance")
 			} else if err != nil {
 				return err
 			}
 		}
-		live, err := g.store.LiveSession(ctx, inst.ID, req.RemoteJID)
+		live, err := h.store.LiveSession(ctx, inst.ID, req.RemoteJID)
 		if err != nil {
 			return err
 		}
@@ -123,17 +96,17 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 		}
 		now := stamp()
 		if req.Status == "delete" {
-			if deleted, err = g.store.DeleteChatSessions(ctx, inst.ID, req.RemoteJID, req.BotID); err != nil {
+			if deleted, err = h.store.DeleteChatSessions(ctx, inst.ID, req.RemoteJID, req.BotID); err != nil {
 				return err
 			}
 			// The chat's history goes with its sessions: all of it, or
 			// with a botId what that bot handled and said.
-			if deletedHistory, err = g.store.DeleteChatHistory(ctx, inst.ID, req.RemoteJID, req.BotID); err != nil {
+			if deletedHistory, err = h.store.DeleteChatHistory(ctx, inst.ID, req.RemoteJID, req.BotID); err != nil {
 				return err
 			}
 			if live != nil {
 				live.Status = store.SessionClosed
-				return g.outbox.Emit(ctx, inst, webhook.SessionClosed, sessionEvent(live, ReasonAPI))
+				return h.outbox.Emit(ctx, inst, webhook.SessionClosed, sessionEvent(live, ReasonAPI))
 			}
 			return nil
 		}
@@ -148,10 +121,10 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 				ID: store.NewID(), InstanceID: inst.ID, BotID: bot.ID, RemoteJID: req.RemoteJID,
 				Status: store.SessionOpened, Reason: ReasonAPI, CreatedAt: now, UpdatedAt: now,
 			}
-			if err := g.store.CreateSession(ctx, result); err != nil {
+			if err := h.store.CreateSession(ctx, result); err != nil {
 				return err
 			}
-			return g.outbox.Emit(ctx, inst, webhook.SessionOpened, sessionEvent(result, ReasonAPI))
+			return h.outbox.Emit(ctx, inst, webhook.SessionOpened, sessionEvent(result, ReasonAPI))
 		}
 		if live.Status == req.Status && live.PausedUntil.IsZero() {
 			result = live // nothing changes, nothing to report
@@ -169,21 +142,21 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 			result.Status, event = store.SessionPaused, webhook.SessionPaused
 		case store.SessionClosed:
 			result.Status, result.CloseReason, result.ClosedAt, event = store.SessionClosed, ReasonAPI, now, webhook.SessionClosed
-			keep, err := g.keepOpen(ctx, inst, result.BotID)
+			keep, err := h.keepOpen(ctx, inst, result.BotID)
 			if err != nil {
 				return err
 			}
 			if !keep {
-				if err := g.store.DeleteSession(ctx, inst.ID, result.ID); err != nil {
+				if err := h.store.DeleteSession(ctx, inst.ID, result.ID); err != nil {
 					return err
 				}
-				return g.outbox.Emit(ctx, inst, event, sessionEvent(result, ReasonAPI))
+				return h.outbox.Emit(ctx, inst, event, sessionEvent(result, ReasonAPI))
 			}
 		}
-		if err := g.store.UpdateSession(ctx, result); err != nil {
+		if err := h.store.UpdateSession(ctx, result); err != nil {
 			return err
 		}
-		return g.outbox.Emit(ctx, inst, event, sessionEvent(result, ReasonAPI))
+		return h.outbox.Emit(ctx, inst, event, sessionEvent(result, ReasonAPI))
 	})
 	if err != nil {
 		return err
@@ -192,29 +165,29 @@ func (g *Gateway) changeStatus(c echo.Context) error {
 	if req.Status == "delete" {
 		resp["deleted"], resp["deletedMessages"] = deleted, deletedHistory
 	} else {
-		resp["session"] = viewSession(result)
+		resp["session"] = api.ViewSession(result)
 	}
 	return c.JSON(http.StatusOK, resp)
 }
 
 // keepOpen is the bot's effective keepOpen now.
-func (g *Gateway) keepOpen(ctx context.Context, inst *store.Instance, botID string) (bool, error) {
-	bot, err := g.store.Bot(ctx, inst.ID, botID)
+func (h *Handlers) keepOpen(ctx context.Context, inst *store.Instance, botID string) (bool, error) {
+	bot, err := h.store.Bot(ctx, inst.ID, botID)
 	if err != nil {
 		return false, err
 	}
-	settings, err := g.openAISettings(ctx, inst)
+	settings, err := h.openAISettings(ctx, inst)
 	if err != nil {
 		return false, err
 	}
 	return *bots.EffectiveFor(bot, settings).KeepOpen, nil
 }
 
-// fetchSessions lists a bot's sessions, newest first, paginated.
-func (g *Gateway) fetchSessions(c echo.Context) error {
-	inst := instanceOf(c)
+// FetchSessions lists a bot's sessions, newest first, paginated.
+func (h *Handlers) FetchSessions(c echo.Context) error {
+	inst := api.InstanceOf(c)
 	ctx := c.Request().Context()
-	bot, err := g.store.Bot(ctx, inst.ID, c.Param("botId"))
+	bot, err := h.store.Bot(ctx, inst.ID, c.Param("botId"))
 	if err != nil {
 		return err
 	}
@@ -224,7 +197,7 @@ func (g *Gateway) fetchSessions(c echo.Context) error {
 	default:
 		return wagate.Invalid("status", `must be "opened", "paused" or "closed"`)
 	}
-	if f.Limit, err = pageLimit(c.QueryParam("limit")); err != nil {
+	if f.Limit, err = api.PageLimit(c.QueryParam("limit")); err != nil {
 		return err
 	}
 	if cur := c.QueryParam("cursor"); cur != "" {
@@ -234,7 +207,7 @@ func (g *Gateway) fetchSessions(c echo.Context) error {
 	}
 	limit := f.Limit
 	f.Limit++
-	list, err := g.store.ListSessions(ctx, inst.ID, f)
+	list, err := h.store.ListSessions(ctx, inst.ID, f)
 	if err != nil {
 		return err
 	}
@@ -245,9 +218,9 @@ func (g *Gateway) fetchSessions(c echo.Context) error {
 		cur := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + ":" + last.ID))
 		next = &cur
 	}
-	data := make([]sessionView, 0, len(list))
+	data := make([]api.SessionView, 0, len(list))
 	for _, s := range list {
-		data = append(data, viewSession(s))
+		data = append(data, api.ViewSession(s))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"data": data, "nextCursor": next})
 }

@@ -1,4 +1,4 @@
-package gateway
+package openaiapi
 
 import (
 	"context"
@@ -28,11 +28,12 @@ type credsView struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-func (g *Gateway) viewCreds(c *store.Creds) credsView {
-	return credsView{ID: c.ID, Name: c.Name, APIKey: c.KeyHint, BaseURL: g.clients.BaseURL(c), CreatedAt: c.CreatedAt}
+func (h *Handlers) viewCreds(c *store.Creds) credsView {
+	return credsView{ID: c.ID, Name: c.Name, APIKey: c.KeyHint, BaseURL: h.clients.BaseURL(c), CreatedAt: c.CreatedAt}
 }
 
-func (g *Gateway) createCreds(c echo.Context) error {
+// CreateCreds is POST /openai/creds/{instance}: stores credentials in the instance.
+func (h *Handlers) CreateCreds(c echo.Context) error {
 	var req credsRequest
 	if err := api.Decode(c, &req, true); err != nil {
 		return err
@@ -43,35 +44,37 @@ func (g *Gateway) createCreds(c echo.Context) error {
 	if err := problems.Err(); err != nil {
 		return err
 	}
-	inst := instanceOf(c)
+	inst := api.InstanceOf(c)
 	now := stamp()
 	cr := &store.Creds{
 		ID: store.NewID(), OrganizationID: inst.OrganizationID, InstanceID: inst.ID, Name: req.Name, APIKey: req.APIKey,
 		KeyHint: api.MaskKey(req.APIKey),
 		BaseURL: baseURL, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := g.store.CreateCreds(c.Request().Context(), cr); err != nil {
+	if err := h.store.CreateCreds(c.Request().Context(), cr); err != nil {
 		return err
 	}
-	g.log.Info("openai credentials stored", "instance", inst.Name, "creds", cr.ID, "key", cr.KeyHint)
-	return c.JSON(http.StatusCreated, g.viewCreds(cr))
+	h.log.Info("openai credentials stored", "instance", inst.Name, "creds", cr.ID, "key", cr.KeyHint)
+	return c.JSON(http.StatusCreated, h.viewCreds(cr))
 }
 
-func (g *Gateway) listCreds(c echo.Context) error {
-	list, err := g.store.ListCreds(c.Request().Context(), instanceOf(c).ID)
+// ListCreds is GET /openai/creds/{instance}, with the keys masked.
+func (h *Handlers) ListCreds(c echo.Context) error {
+	list, err := h.store.ListCreds(c.Request().Context(), api.InstanceOf(c).ID)
 	if err != nil {
 		return err
 	}
 	out := make([]credsView, 0, len(list))
 	for _, cr := range list {
-		out = append(out, g.viewCreds(cr))
+		out = append(out, h.viewCreds(cr))
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
-func (g *Gateway) deleteCreds(c echo.Context) error {
+// DeleteCreds is DELETE /openai/creds/{credsId}/{instance}.
+func (h *Handlers) DeleteCreds(c echo.Context) error {
 	id := c.Param("credsId")
-	if err := g.store.DeleteCreds(c.Request().Context(), instanceOf(c).ID, id); err != nil {
+	if err := h.store.DeleteCreds(c.Request().Context(), api.InstanceOf(c).ID, id); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"openaiCreds": map[string]string{"id": id}})
@@ -79,9 +82,9 @@ func (g *Gateway) deleteCreds(c echo.Context) error {
 
 // credsFor resolves the credentials a request names, or the settings'
 // default ones when it names none.
-func (g *Gateway) credsFor(ctx context.Context, inst *store.Instance, id string) (*store.Creds, error) {
+func (h *Handlers) credsFor(ctx context.Context, inst *store.Instance, id string) (*store.Creds, error) {
 	if id == "" {
-		settings, err := g.openAISettings(ctx, inst)
+		settings, err := h.openAISettings(ctx, inst)
 		if err != nil {
 			return nil, err
 		}
@@ -90,25 +93,25 @@ func (g *Gateway) credsFor(ctx context.Context, inst *store.Instance, id string)
 		}
 		id = settings.CredsID
 	}
-	cr, err := g.store.Creds(ctx, inst.ID, id)
+	cr, err := h.store.Creds(ctx, inst.ID, id)
 	if wagate.ErrorCode(err) == wagate.ENOTFOUND {
 		return nil, wagate.Invalid("openaiCredsId", "no credentials with this id in this instance")
 	}
 	return cr, err
 }
 
-// getModels lists the provider's models with the instance's credentials.
-func (g *Gateway) getModels(c echo.Context) error {
-	inst := instanceOf(c)
-	cr, err := g.credsFor(c.Request().Context(), inst, c.QueryParam("openaiCredsId"))
+// GetModels lists the provider's models with the instance's credentials.
+func (h *Handlers) GetModels(c echo.Context) error {
+	inst := api.InstanceOf(c)
+	cr, err := h.credsFor(c.Request().Context(), inst, c.QueryParam("openaiCredsId"))
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 15*time.Second)
 	defer cancel()
-	models, err := g.clients.ListModels(ctx, cr)
+	models, err := h.clients.ListModels(ctx, cr)
 	if err != nil {
-		g.log.Warn("listing provider models failed", "instance", inst.Name, "creds", cr.ID, "error", wagate.ErrorMessages(err))
+		h.log.Warn("listing provider models failed", "instance", inst.Name, "creds", cr.ID, "error", wagate.ErrorMessages(err))
 		return err
 	}
 	return c.JSON(http.StatusOK, models)

@@ -1,4 +1,4 @@
-package gateway
+package openaiapi
 
 import (
 	"bytes"
@@ -89,7 +89,7 @@ const (
 
 // toBot validates f and returns the bot it describes, with id and times
 // left to the caller. Every problem is reported, each naming its field.
-func (g *Gateway) toBot(ctx context.Context, inst *store.Instance, f *botFields) (*store.Bot, error) {
+func (h *Handlers) toBot(ctx context.Context, inst *store.Instance, f *botFields) (*store.Bot, error) {
 	var p wagate.Problems
 	b := &store.Bot{
 		InstanceID:      inst.ID,
@@ -199,7 +199,7 @@ func (g *Gateway) toBot(ctx context.Context, inst *store.Instance, f *botFields)
 	if b.ChatbotID != "" {
 		// Resolved inside the instance's organization only: another
 		// organization's chatbot is as unknown as a missing one.
-		if _, err := g.store.Chatbot(ctx, inst.OrganizationID, b.ChatbotID); wagate.ErrorCode(err) == wagate.ENOTFOUND {
+		if _, err := h.store.Chatbot(ctx, inst.OrganizationID, b.ChatbotID); wagate.ErrorCode(err) == wagate.ENOTFOUND {
 			p.Add("chatbotId", "no chatbot with this id in the instance's organization")
 		} else if err != nil {
 			return nil, err
@@ -208,7 +208,7 @@ func (g *Gateway) toBot(ctx context.Context, inst *store.Instance, f *botFields)
 	// A chatbot brings its credentials (or its organization's default);
 	// the bot's own are a fallback, checked only if named.
 	if b.ChatbotID == "" || b.CredsID != "" {
-		if _, err := g.credsFor(ctx, inst, b.CredsID); wagate.ErrorCode(err) == wagate.EINVALID {
+		if _, err := h.credsFor(ctx, inst, b.CredsID); wagate.ErrorCode(err) == wagate.EINVALID {
 			p = append(p, wagate.ErrorMessages(err)...)
 		} else if err != nil {
 			return nil, err
@@ -287,34 +287,36 @@ func sameJSON(raw json.RawMessage, want any) bool {
 	return json.Unmarshal(raw, &a) == nil && json.Unmarshal(enc, &b) == nil && reflect.DeepEqual(a, b)
 }
 
-func (g *Gateway) createBot(c echo.Context) error {
+// CreateBot is POST /openai/create/{instance}.
+func (h *Handlers) CreateBot(c echo.Context) error {
 	var body botBody
 	if err := api.Decode(c, &body, true); err != nil {
 		return err
 	}
 	f := body.botFields
-	inst := instanceOf(c)
+	inst := api.InstanceOf(c)
 	ctx := c.Request().Context()
 	var p wagate.Problems
 	body.botReadOnly.check(inst, nil, nil, &p)
 	if err := p.Err(); err != nil {
 		return err
 	}
-	b, err := g.toBot(ctx, inst, &f)
+	b, err := h.toBot(ctx, inst, &f)
 	if err != nil {
 		return err
 	}
 	now := stamp()
 	b.ID, b.CreatedAt, b.UpdatedAt = store.NewID(), now, now
-	if err := g.store.CreateBot(ctx, b); err != nil {
+	if err := h.store.CreateBot(ctx, b); err != nil {
 		return err
 	}
-	g.log.Info("bot created", "instance", inst.Name, "bot", b.ID, "type", b.BotType)
+	h.log.Info("bot created", "instance", inst.Name, "bot", b.ID, "type", b.BotType)
 	return c.JSON(http.StatusCreated, viewBot(b))
 }
 
-func (g *Gateway) findBots(c echo.Context) error {
-	list, err := g.store.ListBots(c.Request().Context(), instanceOf(c).ID)
+// FindBots is GET /openai/find/{instance}: the instance's bots.
+func (h *Handlers) FindBots(c echo.Context) error {
+	list, err := h.store.ListBots(c.Request().Context(), api.InstanceOf(c).ID)
 	if err != nil {
 		return err
 	}
@@ -325,16 +327,16 @@ func (g *Gateway) findBots(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// fetchBot returns the stored bot and, under "effective", the values that
+// FetchBot returns the stored bot and, under "effective", the values that
 // would apply to its next message.
-func (g *Gateway) fetchBot(c echo.Context) error {
-	inst := instanceOf(c)
+func (h *Handlers) FetchBot(c echo.Context) error {
+	inst := api.InstanceOf(c)
 	ctx := c.Request().Context()
-	b, err := g.store.Bot(ctx, inst.ID, c.Param("botId"))
+	b, err := h.store.Bot(ctx, inst.ID, c.Param("botId"))
 	if err != nil {
 		return err
 	}
-	settings, err := g.openAISettings(ctx, inst)
+	settings, err := h.openAISettings(ctx, inst)
 	if err != nil {
 		return err
 	}
@@ -344,11 +346,11 @@ func (g *Gateway) fetchBot(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
-// updateBot replaces the bot (PUT, as Evolution clients send the whole
+// UpdateBot replaces the bot (PUT, as Evolution clients send the whole
 // object) or merges the fields sent into it (PATCH, a JSON merge patch:
 // objects merge, null resets a field to inherit).
-func (g *Gateway) updateBot(c echo.Context) error {
-	inst := instanceOf(c)
+func (h *Handlers) UpdateBot(c echo.Context) error {
+	inst := api.InstanceOf(c)
 	ctx := c.Request().Context()
 	// The body is read before the transaction: a slow client must not hold
 	// the database's write lock.
@@ -370,8 +372,8 @@ func (g *Gateway) updateBot(c echo.Context) error {
 		return err
 	}
 	var b *store.Bot
-	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
-		old, err := g.store.Bot(ctx, inst.ID, c.Param("botId"))
+	err := h.store.DoTxn(ctx, func(ctx context.Context) error {
+		old, err := h.store.Bot(ctx, inst.ID, c.Param("botId"))
 		if err != nil {
 			return err
 		}
@@ -380,7 +382,7 @@ func (g *Gateway) updateBot(c echo.Context) error {
 				return err
 			}
 		}
-		settings, err := g.openAISettings(ctx, inst)
+		settings, err := h.openAISettings(ctx, inst)
 		if err != nil {
 			return err
 		}
@@ -390,11 +392,11 @@ func (g *Gateway) updateBot(c echo.Context) error {
 		if err := p.Err(); err != nil {
 			return err
 		}
-		if b, err = g.toBot(ctx, inst, &body.botFields); err != nil {
+		if b, err = h.toBot(ctx, inst, &body.botFields); err != nil {
 			return err
 		}
 		b.ID, b.CreatedAt, b.UpdatedAt = old.ID, old.CreatedAt, stamp()
-		return g.store.UpdateBot(ctx, b)
+		return h.store.UpdateBot(ctx, b)
 	})
 	if err != nil {
 		return err
@@ -439,33 +441,33 @@ func mergeBot(old *store.Bot, patch map[string]any) (botBody, error) {
 	return body, nil
 }
 
-// deleteBot removes the bot with its sessions and their history, and the
+// DeleteBot removes the bot with its sessions and their history, and the
 // messages it handled or sent: deleting a bot forgets its conversations.
-func (g *Gateway) deleteBot(c echo.Context) error {
-	inst := instanceOf(c)
+func (h *Handlers) DeleteBot(c echo.Context) error {
+	inst := api.InstanceOf(c)
 	id := c.Param("botId")
-	err := g.outbox.Tx(c.Request().Context(), func(ctx context.Context) error {
+	err := h.outbox.Tx(c.Request().Context(), func(ctx context.Context) error {
 		for _, status := range []string{store.SessionOpened, store.SessionPaused} {
-			live, err := g.store.ListSessions(ctx, inst.ID, store.SessionFilter{BotID: id, Status: status, Limit: maxJIDs})
+			live, err := h.store.ListSessions(ctx, inst.ID, store.SessionFilter{BotID: id, Status: status, Limit: maxJIDs})
 			if err != nil {
 				return err
 			}
 			for _, s := range live {
 				s.Status = store.SessionClosed
-				if err := g.outbox.Emit(ctx, inst, webhook.SessionClosed, sessionEvent(s, ReasonBotDeleted)); err != nil {
+				if err := h.outbox.Emit(ctx, inst, webhook.SessionClosed, sessionEvent(s, ReasonBotDeleted)); err != nil {
 					return err
 				}
 			}
 		}
 		// Before the bot goes: deleting it would clear the messages' bot_id.
-		if _, err := g.store.DeleteBotHistory(ctx, inst.ID, id); err != nil {
+		if _, err := h.store.DeleteBotHistory(ctx, inst.ID, id); err != nil {
 			return err
 		}
-		return g.store.DeleteBot(ctx, inst.ID, id)
+		return h.store.DeleteBot(ctx, inst.ID, id)
 	})
 	if err != nil {
 		return err
 	}
-	g.log.Info("bot deleted", "instance", inst.Name, "bot", id)
+	h.log.Info("bot deleted", "instance", inst.Name, "bot", id)
 	return c.JSON(http.StatusOK, map[string]any{"bot": map[string]string{"id": id}})
 }
