@@ -21,6 +21,9 @@ const (
 	// candidates is how many chunks each of full text and vectors
 	// proposes for fusion.
 	candidates = 50
+	// rescored is how many of the quantised vector scan's best are
+	// rescored with their exact vectors, to find the candidates among.
+	rescored = 2 * candidates
 )
 
 // Result is a chunk found for a query. Similarity is the cosine of the
@@ -89,7 +92,17 @@ func (s *Service) Search(ctx context.Context, cb *store.Chatbot, query string, l
 // the vector candidates from ix.
 func (s *Service) rank(ctx context.Context, chatbotID, query string, qvec []float32, ix *Index, minSim float64, limit int) ([]Result, error) {
 	terms := Terms(query)
+	// The vector scan runs while the database answers the full text.
+	var hits []Hit
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		if qvec != nil {
+			hits = ix.Search(qvec, rescored)
+		}
+	}()
 	textSeqs, err := s.st.SearchKnowledgeText(ctx, chatbotID, terms, candidates)
+	<-scanned
 	if err != nil {
 		return nil, err
 	}
@@ -99,16 +112,36 @@ func (s *Service) rank(ctx context.Context, chatbotID, query string, qvec []floa
 	}
 	sim := map[int64]float64{}
 	if qvec != nil {
-		for rank, h := range ix.Search(qvec, candidates) {
-			score[h.Seq] += 1 / float64(rrfK+rank+1)
-			sim[h.Seq] = float64(h.Score)
+		// The quantised scan's best are rescored with their exact vectors,
+		// read with those of the full-text candidates.
+		want := make([]int64, 0, len(hits)+len(textSeqs))
+		for _, h := range hits {
+			want = append(want, h.Seq)
 		}
-		for _, seq := range textSeqs {
-			if _, ok := sim[seq]; !ok {
-				if v, ok := ix.Similarity(qvec, seq); ok {
-					sim[seq] = float64(v)
-				}
+		want = append(want, textSeqs...)
+		var buf []float32
+		err := s.st.KnowledgeVectorsOf(ctx, chatbotID, want, func(seq int64, b []byte) {
+			if buf = store.DecodeVector(buf[:0], b); len(buf) == len(qvec) {
+				sim[seq] = float64(dot(qvec, buf))
 			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		exact := hits[:0]
+		for _, h := range hits {
+			if v, ok := sim[h.Seq]; ok {
+				exact = append(exact, Hit{Seq: h.Seq, Score: float32(v)})
+			}
+		}
+		sort.Slice(exact, func(i, j int) bool {
+			if exact[i].Score != exact[j].Score {
+				return exact[i].Score > exact[j].Score
+			}
+			return exact[i].Seq < exact[j].Seq
+		})
+		for rank, h := range exact[:min(candidates, len(exact))] {
+			score[h.Seq] += 1 / float64(rrfK+rank+1)
 		}
 	}
 	seqs := make([]int64, 0, len(score))

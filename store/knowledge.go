@@ -371,6 +371,38 @@ func (s *Store) KnowledgeVectors(ctx context.Context, chatbotID string, fn func(
 	return rows.Err()
 }
 
+// KnowledgeVectorsOf calls fn with the row number and embedding of each of
+// the chatbot's chunks with row numbers seqs that has one, in no particular
+// order. b is valid during the call only.
+func (s *Store) KnowledgeVectorsOf(ctx context.Context, chatbotID string, seqs []int64, fn func(seq int64, b []byte)) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	args := []any{chatbotID}
+	marks := make([]string, len(seqs))
+	for i, q := range seqs {
+		args = append(args, q)
+		marks[i] = "$" + strconv.Itoa(i+2)
+	}
+	rows, err := s.db.Query(ctx, `SELECT seq, embedding FROM knowledge_chunks
+		WHERE chatbot_id = $1 AND embedding IS NOT NULL AND seq IN (`+strings.Join(marks, ", ")+")", args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			seq int64
+			b   []byte
+		)
+		if err := rows.Scan(&seq, &b); err != nil {
+			return err
+		}
+		fn(seq, b)
+	}
+	return rows.Err()
+}
+
 // KnowledgeChunks returns the chatbot's chunks with row numbers seqs (with
 // their source's title, without embeddings), in no particular order.
 func (s *Store) KnowledgeChunks(ctx context.Context, chatbotID string, seqs []int64) ([]*KnowledgeChunk, error) {
