@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -198,15 +197,11 @@ func (h *Handlers) ListLeads(c echo.Context) error {
 	}
 	var before *store.LeadCursor
 	if cur := c.QueryParam("cursor"); cur != "" {
-		parts, err := decodeCursor(cur, "l1", 2)
+		at, id, err := decodeTimeCursor(cur, "l1")
 		if err != nil {
 			return err
 		}
-		ms, err := strconv.ParseInt(parts[0], 10, 64)
-		if err != nil {
-			return wagate.Invalid("cursor", "not a cursor returned by this route")
-		}
-		before = &store.LeadCursor{CreatedAt: time.UnixMilli(ms), ID: parts[1]}
+		before = &store.LeadCursor{CreatedAt: at, ID: id}
 	}
 	list, err := h.store.Leads(c.Request().Context(), api.ChatbotOf(c).ID, before, limit+1)
 	if err != nil {

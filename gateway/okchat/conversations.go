@@ -217,6 +217,19 @@ func decodeCursor(cur, kind string, n int) ([]string, error) {
 	return parts[1:], nil
 }
 
+// decodeTimeCursor reads a cursor of kind that holds a time and an id.
+func decodeTimeCursor(cur, kind string) (time.Time, string, error) {
+	parts, err := decodeCursor(cur, kind, 2)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	ms, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil {
+		return time.Time{}, "", wagate.Invalid("cursor", "not a cursor returned by this route")
+	}
+	return time.UnixMilli(ms), parts[1], nil
+}
+
 // ---- routes
 
 // ListConversations lists the chatbot's conversations, newest activity first, in
@@ -230,15 +243,11 @@ func (h *Handlers) ListConversations(c echo.Context) error {
 	}
 	var before *store.SessionCursor
 	if cur := c.QueryParam("cursor"); cur != "" {
-		parts, err := decodeCursor(cur, "s1", 2)
+		at, id, err := decodeTimeCursor(cur, "s1")
 		if err != nil {
 			return err
 		}
-		ms, err := strconv.ParseInt(parts[0], 10, 64)
-		if err != nil {
-			return wagate.Invalid("cursor", "not a cursor returned by this route")
-		}
-		before = &store.SessionCursor{CreatedAt: time.UnixMilli(ms), ID: parts[1]} // the position's activity
+		before = &store.SessionCursor{CreatedAt: at, ID: id} // the position's activity
 	}
 	list, err := h.store.ChatbotSessions(ctx, org.ID, cb.ID, before, limit+1)
 	if err != nil {

@@ -105,21 +105,20 @@ func messageKey(k *channel.Key) *waCommon.MessageKey {
 }
 
 func (c *Channel) Archive(ctx context.Context, inst *store.Instance, chat string, archive bool, last *channel.Key, lastAt time.Time) error {
-	_, cl, err := c.loggedIn(inst)
-	if err != nil {
-		return err
-	}
-	jid, err := sendTarget(chat)
-	if err != nil {
-		return err
-	}
-	if err := cl.SendAppState(ctx, appstate.BuildArchive(jid, archive, lastAt, messageKey(last))); err != nil {
-		return upstream("archive the chat", err)
-	}
-	return nil
+	return c.sendAppState(ctx, inst, chat, "archive the chat", func(jid types.JID) appstate.PatchInfo {
+		return appstate.BuildArchive(jid, archive, lastAt, messageKey(last))
+	})
 }
 
 func (c *Channel) MarkUnread(ctx context.Context, inst *store.Instance, chat string, last *channel.Key, lastAt time.Time) error {
+	return c.sendAppState(ctx, inst, chat, "mark the chat unread", func(jid types.JID) appstate.PatchInfo {
+		return appstate.BuildMarkChatAsRead(jid, false, lastAt, messageKey(last))
+	})
+}
+
+// sendAppState sends the app state patch that build makes for chat; what
+// names the action in errors.
+func (c *Channel) sendAppState(ctx context.Context, inst *store.Instance, chat, what string, build func(types.JID) appstate.PatchInfo) error {
 	_, cl, err := c.loggedIn(inst)
 	if err != nil {
 		return err
@@ -128,8 +127,8 @@ func (c *Channel) MarkUnread(ctx context.Context, inst *store.Instance, chat str
 	if err != nil {
 		return err
 	}
-	if err := cl.SendAppState(ctx, appstate.BuildMarkChatAsRead(jid, false, lastAt, messageKey(last))); err != nil {
-		return upstream("mark the chat unread", err)
+	if err := cl.SendAppState(ctx, build(jid)); err != nil {
+		return upstream(what, err)
 	}
 	return nil
 }
