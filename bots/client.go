@@ -88,18 +88,7 @@ func (cl Clients) ListModels(ctx context.Context, c *store.Creds) ([]openai.Mode
 // message names the provider's HTTP status only: provider messages can
 // quote (part of) the API key and are not for end users.
 func ProviderError(err error) error {
-	var (
-		apiErr *openai.APIError
-		reqErr *openai.RequestError
-	)
-	status := 0
-	switch {
-	case errors.As(err, &apiErr):
-		status = apiErr.HTTPStatusCode
-	case errors.As(err, &reqErr):
-		status = reqErr.HTTPStatusCode
-	}
-	switch {
+	switch status := providerStatus(err); {
 	case status != 0:
 		return &wagate.Error{Code: wagate.EUPSTREAM, Err: err,
 			Messages: []string{fmt.Sprintf("provider: answered HTTP %d %s", status, http.StatusText(status))}}

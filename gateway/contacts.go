@@ -46,22 +46,31 @@ func (g *Gateway) saveContacts(ctx context.Context, inst *store.Instance, list [
 	if err != nil || len(changed) == 0 {
 		return err
 	}
-	var upserted, updated []contactEvent
+	return emitNewAndChanged(ctx, g, inst, webhook.ContactsUpsert, webhook.ContactsUpdate, changed,
+		func(c *store.Contact) (contactEvent, bool) {
+			return contactEvent{RemoteJID: c.JID, PushName: c.Name(), InstanceID: inst.ID}, c.New
+		})
+}
+
+// emitNewAndChanged reports the new ones of changed as the event upsert
+// and the others as update, each list in one event, as Evolution does.
+func emitNewAndChanged[T, E any](ctx context.Context, g *Gateway, inst *store.Instance, upsert, update string,
+	changed []T, event func(T) (E, bool)) error {
+	var upserted, updated []E
 	for _, c := range changed {
-		e := contactEvent{RemoteJID: c.JID, PushName: c.Name(), InstanceID: inst.ID}
-		if c.New {
+		if e, isNew := event(c); isNew {
 			upserted = append(upserted, e)
 		} else {
 			updated = append(updated, e)
 		}
 	}
 	if len(upserted) > 0 {
-		if err := g.outbox.Emit(ctx, inst, webhook.ContactsUpsert, upserted); err != nil {
+		if err := g.outbox.Emit(ctx, inst, upsert, upserted); err != nil {
 			return err
 		}
 	}
 	if len(updated) > 0 {
-		return g.outbox.Emit(ctx, inst, webhook.ContactsUpdate, updated)
+		return g.outbox.Emit(ctx, inst, update, updated)
 	}
 	return nil
 }
@@ -75,24 +84,10 @@ func (g *Gateway) Chats(ctx context.Context, inst *store.Instance, list []store.
 		if err != nil || len(changed) == 0 {
 			return err
 		}
-		var upserted, updated []chatEvent
-		for _, c := range changed {
-			e := chatEvent{RemoteJID: c.JID, InstanceID: inst.ID, Name: c.Name, UnreadMessages: c.Unread, Archived: c.Archived}
-			if c.New {
-				upserted = append(upserted, e)
-			} else {
-				updated = append(updated, e)
-			}
-		}
-		if len(upserted) > 0 {
-			if err := g.outbox.Emit(ctx, inst, webhook.ChatsUpsert, upserted); err != nil {
-				return err
-			}
-		}
-		if len(updated) > 0 {
-			return g.outbox.Emit(ctx, inst, webhook.ChatsUpdate, updated)
-		}
-		return nil
+		return emitNewAndChanged(ctx, g, inst, webhook.ChatsUpsert, webhook.ChatsUpdate, changed,
+			func(c *store.ChatInfo) (chatEvent, bool) {
+				return chatEvent{RemoteJID: c.JID, InstanceID: inst.ID, Name: c.Name, UnreadMessages: c.Unread, Archived: c.Archived}, c.New
+			})
 	})
 }
 
@@ -218,25 +213,32 @@ func (f findPage) bounds(def int) (page, size int, err error) {
 	return page, size, p.Err()
 }
 
-// findContacts is Evolution's contact list: the people the instance
-// learned of from their messages and its network, most recently changed
-// first, a page at a time (page, and offset the page size).
-func (g *Gateway) findContacts(c echo.Context) error {
+// readFind reads the body of Evolution's find routes, which may be empty:
+// the filter and the page bounds.
+func readFind(c echo.Context, defaultSize int) (findWhere, int, int, error) {
 	var req struct {
 		Where findWhere `json:"where"`
 		findPage
 	}
 	if c.Request().ContentLength != 0 {
 		if err := api.Decode(c, &req, false); err != nil {
-			return err
+			return findWhere{}, 0, 0, err
 		}
 	}
-	page, size, err := req.bounds(defaultFindPageSize)
+	page, size, err := req.bounds(defaultSize)
+	return req.Where, page, size, err
+}
+
+// findContacts is Evolution's contact list: the people the instance
+// learned of from their messages and its network, most recently changed
+// first, a page at a time (page, and offset the page size).
+func (g *Gateway) findContacts(c echo.Context) error {
+	where, page, size, err := readFind(c, defaultFindPageSize)
 	if err != nil {
 		return err
 	}
-	f := store.ContactFilter{Name: strings.TrimSpace(req.Where.PushName)}
-	if raw, field := req.Where.jid(); raw != "" {
+	f := store.ContactFilter{Name: strings.TrimSpace(where.PushName)}
+	if raw, field := where.jid(); raw != "" {
 		jid, problem := normalizeNumber(raw)
 		if problem != "" {
 			return wagate.Invalid(field, problem)

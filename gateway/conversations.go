@@ -539,16 +539,7 @@ const defaultFindChatsPageSize = maxFindPageSize
 // known only from the network (a history sync) are listed too. Pages are
 // bounded: page numbers, and offset the page size.
 func (g *Gateway) findChats(c echo.Context) error {
-	var req struct {
-		Where findWhere `json:"where"`
-		findPage
-	}
-	if c.Request().ContentLength != 0 {
-		if err := api.Decode(c, &req, false); err != nil {
-			return err
-		}
-	}
-	page, size, err := req.bounds(defaultFindChatsPageSize)
+	where, page, size, err := readFind(c, defaultFindChatsPageSize)
 	if err != nil {
 		return err
 	}
@@ -556,7 +547,7 @@ func (g *Gateway) findChats(c echo.Context) error {
 	ctx := c.Request().Context()
 	out := []chatRecord{}
 	key := ""
-	if raw, field := req.Where.jid(); raw != "" {
+	if raw, field := where.jid(); raw != "" {
 		k, ok, err := g.lookupChat(ctx, inst.ID, raw, field)
 		if err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.mau.fi/util/dbutil"
 
 	"github.com/wagate/wagate"
 )
@@ -353,22 +354,29 @@ func DecodeVector(dst []float32, b []byte) []float32 {
 // the chatbot's chunks that has one, in row order. b is valid during the
 // call only.
 func (s *Store) KnowledgeVectors(ctx context.Context, chatbotID string, fn func(seq int64, b []byte)) error {
-	rows, err := s.db.Query(ctx, "SELECT seq, embedding FROM knowledge_chunks WHERE chatbot_id = $1 AND embedding IS NOT NULL ORDER BY seq", chatbotID)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			seq int64
-			b   []byte
-		)
-		if err := rows.Scan(&seq, &b); err != nil {
+	return eachVector(fn)(s.db.Query(ctx, "SELECT seq, embedding FROM knowledge_chunks WHERE chatbot_id = $1 AND embedding IS NOT NULL ORDER BY seq", chatbotID))
+}
+
+// eachVector returns a function that calls fn with each (seq, embedding)
+// row of a query.
+func eachVector(fn func(seq int64, b []byte)) func(dbutil.Rows, error) error {
+	return func(rows dbutil.Rows, err error) error {
+		if err != nil {
 			return err
 		}
-		fn(seq, b)
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				seq int64
+				b   []byte
+			)
+			if err := rows.Scan(&seq, &b); err != nil {
+				return err
+			}
+			fn(seq, b)
+		}
+		return rows.Err()
 	}
-	return rows.Err()
 }
 
 // KnowledgeVectorsOf calls fn with the row number and embedding of each of
@@ -384,23 +392,8 @@ func (s *Store) KnowledgeVectorsOf(ctx context.Context, chatbotID string, seqs [
 		args = append(args, q)
 		marks[i] = "$" + strconv.Itoa(i+2)
 	}
-	rows, err := s.db.Query(ctx, `SELECT seq, embedding FROM knowledge_chunks
-		WHERE chatbot_id = $1 AND embedding IS NOT NULL AND seq IN (`+strings.Join(marks, ", ")+")", args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			seq int64
-			b   []byte
-		)
-		if err := rows.Scan(&seq, &b); err != nil {
-			return err
-		}
-		fn(seq, b)
-	}
-	return rows.Err()
+	return eachVector(fn)(s.db.Query(ctx, `SELECT seq, embedding FROM knowledge_chunks
+		WHERE chatbot_id = $1 AND embedding IS NOT NULL AND seq IN (`+strings.Join(marks, ", ")+")", args...))
 }
 
 // KnowledgeChunks returns the chatbot's chunks with row numbers seqs (with
