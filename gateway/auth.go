@@ -13,6 +13,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/gateway/api"
+	"github.com/wagate/wagate/gateway/console"
 	"github.com/wagate/wagate/store"
 )
 
@@ -74,11 +75,21 @@ func requestKey(c echo.Context) string {
 // anything up, so an unauthenticated caller cannot learn what exists.
 func (g *Gateway) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		var (
+			p   api.Principal
+			err error
+		)
 		key := requestKey(c)
-		if key == "" {
-			return wagate.Errorf(wagate.EUNAUTHORIZED, "apikey: missing; send the header apikey, x-api-key or Authorization: Bearer")
+		switch token := console.CookieToken(c); {
+		case key != "":
+			// A key wins over a cookie: a key is never sent by a browser
+			// on its own, so it needs no CSRF token.
+			p, err = g.principalOf(c.Request().Context(), key)
+		case token != "":
+			p, err = g.sessionPrincipal(c, token)
+		default:
+			err = wagate.Errorf(wagate.EUNAUTHORIZED, "apikey: missing; send the header apikey, x-api-key or Authorization: Bearer, or sign in to the console")
 		}
-		p, err := g.principalOf(c.Request().Context(), key)
 		if err != nil {
 			return err
 		}
@@ -125,6 +136,75 @@ func (g *Gateway) principalOf(ctx context.Context, key string) (api.Principal, e
 	return p, err
 }
 
+// sessionPrincipal authenticates a console session's cookie: the session
+// must be live, a state-changing request must carry its CSRF token, and an
+// agent reaches only the routes of agentRoutes.
+func (g *Gateway) sessionPrincipal(c echo.Context, token string) (api.Principal, error) {
+	sp, err := g.auth.Session(c.Request().Context(), token)
+	if err != nil {
+		return api.Principal{}, err
+	}
+	if err := console.CheckCSRF(c, sp); err != nil {
+		return api.Principal{}, err
+	}
+	if sp.Role == store.RoleAgent && !agentRoutes[c.Request().Method+" "+c.Path()] {
+		return api.Principal{}, errAgent
+	}
+	return api.Principal{Session: sp}, nil
+}
+
+var errAgent = wagate.Errorf(wagate.EFORBIDDEN, "role: an agent reaches only the inbox: conversations, messages, sending a text and pausing or resuming the bot")
+
+// agentRoutes are what the inbox needs, and all an agent may use: read the
+// organization's instances, chats, conversations and messages, and its
+// chatbots' conversations; send a text; pause or resume a chat's bot; and
+// the agent's own session and the overview. Owners and admins use every
+// route of their organization.
+var agentRoutes = map[string]bool{
+	"GET /instance/fetchInstances":                                            true,
+	"GET /instance/connectionState/:instance":                                 true,
+	"POST /chat/findMessages/:instance":                                       true,
+	"POST /chat/findChats/:instance":                                          true,
+	"POST /chat/findContacts/:instance":                                       true,
+	"POST /chat/markMessageAsRead/:instance":                                  true,
+	"GET /conversations/:instance":                                            true,
+	"GET /conversations/:instance/:remoteJid":                                 true,
+	"GET /conversations/:instance/:remoteJid/messages":                        true,
+	"POST /message/sendText/:instance":                                        true,
+	"POST /openai/changeStatus/:instance":                                     true,
+	"GET /api/v1/chatbots":                                                    true,
+	"GET /api/external/chatbot/:chatbotId/conversations":                      true,
+	"GET /api/external/chatbot/:chatbotId/conversations/:sessionId":           true,
+	"GET /api/external/chatbot/:chatbotId/conversations/:sessionId/messages":  true,
+	"PATCH /api/external/chatbot/:chatbotId/conversations/:sessionId":         true,
+	"POST /api/external/chatbot/:chatbotId/conversations/:sessionId/messages": true,
+	"GET /api/v1/overview":                                                    true,
+	"GET /api/v1/sessions/current":                                            true,
+	"DELETE /api/v1/sessions/current":                                         true,
+	"DELETE /api/v1/sessions":                                                 true,
+}
+
+// ownerOnly keeps a console session that is not the organization's owner
+// out; organization keys and the global key pass.
+func ownerOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s := api.PrincipalOf(c).Session; s != nil && s.Role != store.RoleOwner {
+			return wagate.Errorf(wagate.EFORBIDDEN, "role: only an owner of the organization manages its users")
+		}
+		return next(c)
+	}
+}
+
+// sessionOnly admits only a console session.
+func sessionOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if api.PrincipalOf(c).Session == nil {
+			return wagate.Errorf(wagate.EFORBIDDEN, "session: this route is about a console session; sign in with POST /api/v1/sessions")
+		}
+		return next(c)
+	}
+}
+
 // globalOnly admits only the global key.
 func globalOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -157,6 +237,8 @@ func (g *Gateway) orgOf(c echo.Context) (*store.Organization, error) {
 	switch {
 	case p.Org != nil:
 		return p.Org, nil
+	case p.Session != nil:
+		return &p.Session.Org, nil
 	case p.Global:
 		ctx := c.Request().Context()
 		if id := c.Request().Header.Get(orgHeader); id != "" {
@@ -231,7 +313,7 @@ func (g *Gateway) scoped(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if (p.Org != nil && inst.OrganizationID != p.Org.ID) || inst.Integration == store.IntegrationWebchat {
+		if org := p.OrgID(); (org != "" && inst.OrganizationID != org) || inst.Integration == store.IntegrationWebchat {
 			// Another organization's instance is as unknown as a missing
 			// one; so is a chatbot's web chat channel, which is reached
 			// through its chatbot's routes only.

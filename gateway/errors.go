@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/console"
 )
 
 // statusOf maps domain error codes to HTTP statuses: the one place where
@@ -113,6 +114,12 @@ func (g *Gateway) handleError(err error, c echo.Context) {
 		g.log.Error("request failed", "request_id", rid, "method", c.Request().Method,
 			"path", c.Path(), "error", err)
 		messages = []string{"internal error; request id " + rid}
+	}
+	if p := c.Request().URL.Path; (p == console.Root || strings.HasPrefix(p, console.Root+"/")) && c.Request().Method != http.MethodHead {
+		if err := g.console.RenderError(c, status, messages); err != nil {
+			g.log.Warn("writing error page failed", "error", err)
+		}
+		return
 	}
 	var body any
 	if strings.HasPrefix(c.Request().URL.Path, "/api/") {

@@ -21,6 +21,7 @@ import (
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/fetch"
 	"github.com/wagate/wagate/gateway/channel"
+	"github.com/wagate/wagate/gateway/console"
 	"github.com/wagate/wagate/gateway/evolution"
 	"github.com/wagate/wagate/gateway/okchat"
 	"github.com/wagate/wagate/gateway/openaiapi"
@@ -52,6 +53,8 @@ type Gateway struct {
 	openai   *openaiapi.Handlers
 	webchat  *webchat.Channel
 	kb       *knowledge.Service
+	auth     *console.Auth
+	console  *console.Console
 	// bodyLimits raise the request body limit of routes that take files.
 	bodyLimits map[string]int64
 	apiKey     keyDigest
@@ -124,6 +127,12 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	g.okchat.SetKnowledge(g.kb, cfg.KnowledgeMaxFileBytes)
 	g.openai = openaiapi.New(st, g.outbox, log, g.clients, g.lookupChat)
 	g.bodyLimits = bodyLimits(cfg)
+	now := o.now
+	if now == nil {
+		now = time.Now
+	}
+	g.auth = console.NewAuth(st, now, console.DefaultLimits)
+	g.console = console.New(g.auth, st, g, log.With("component", "console"))
 	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))
 	g.echo = g.routes()
 	return g
@@ -297,6 +306,8 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodPost, "/openai/ignoreJid/:instance", oa.IgnoreJid, g.scoped)
 	auth(http.MethodGet, "/openai/getModels/:instance", oa.GetModels, g.scoped)
 	g.organizationRoutes(auth)
+	g.consoleRoutes(e, auth)
+	g.console.Routes(e)
 	g.metricsRoutes(e, auth)
 	g.webchat.Routes(e)
 	e.GET(okchat.AvatarPath+":file", g.okchat.ServeAvatar)

@@ -66,12 +66,14 @@ func (g *Gateway) evolutionInbound(c echo.Context) error {
 		return wagate.Invalid("numberId", "required")
 	case pr.Chatbot != nil:
 		return errChatbotKey
+	case pr.Session != nil:
+		return wagate.Errorf(wagate.EFORBIDDEN, "apikey: channel inbound needs the instance's token; a console session cannot post it")
 	case pr.Instance == nil:
 		var err error
 		if inst, err = g.store.InstanceByNumber(ctx, p.NumberID); err != nil {
 			return err
 		}
-		if pr.Org != nil && inst.OrganizationID != pr.Org.ID {
+		if org := pr.OrgID(); org != "" && inst.OrganizationID != org {
 			return wagate.Errorf(wagate.ENOTFOUND, "numberId: no instance has number %q", p.NumberID)
 		}
 	case p.NumberID != pr.Instance.Number:

@@ -1,12 +1,23 @@
 package gateway
 
-import "github.com/wagate/wagate/gateway/whatsapp"
+import (
+	"time"
+
+	"github.com/wagate/wagate/gateway/whatsapp"
+)
 
 // Option adjusts a gateway when it is made.
 type Option func(*options)
 
 type options struct {
 	whatsAppClient whatsapp.ClientFactory
+	now            func() time.Time
+}
+
+// WithClock makes the console's accounts read the time from now: tests
+// move it past a session's expiry instead of waiting.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
 }
 
 // WithWhatsAppClient makes the WhatsApp channel's clients with f instead of

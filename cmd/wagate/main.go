@@ -16,6 +16,7 @@ import (
 
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/gateway"
+	"github.com/wagate/wagate/gateway/console"
 	"github.com/wagate/wagate/store"
 )
 
@@ -34,6 +35,9 @@ func main() {
 
 // run is the whole program, parameterised for tests.
 func run(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer) error {
+	if len(args) > 0 && args[0] == "user" {
+		return runUser(ctx, args[1:], getenv, os.Stdin, os.Stdout, logOut)
+	}
 	cfg, err := config.Load(args, getenv)
 	if err != nil {
 		return err
@@ -52,6 +56,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		return err
 	}
 	return gateway.New(cfg, st, log).Run(ctx, ln)
+}
+
+// runUser is `wagate user …`: console users, over the configured database
+// (from the environment, as the server reads it).
+func runUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, out, logOut io.Writer) error {
+	cfg, err := config.Load(nil, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, logOut)
+	if err := cfg.ResolveKeys(log); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, store.OptionsFrom(cfg), log.With("component", "store"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return console.UserCommand(ctx, st, args, getenv, stdin, out)
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -11,13 +11,26 @@ import (
 )
 
 // Principal is who a request authenticated as: the global key, an
-// organization key, an instance token or a chatbot key. Exactly one of
-// its fields is set.
+// organization key, an instance token, a chatbot key or a console
+// session. Exactly one of its fields is set.
 type Principal struct {
 	Global   bool
-	Org      *store.Organization // an organization key's organization
-	Instance *store.Instance     // an instance token's instance
-	Chatbot  *store.Chatbot      // a chatbot key's chatbot
+	Org      *store.Organization     // an organization key's organization
+	Instance *store.Instance         // an instance token's instance
+	Chatbot  *store.Chatbot          // a chatbot key's chatbot
+	Session  *store.SessionPrincipal // a console session: a user with a role in one organization
+}
+
+// OrgID returns the organization the principal is confined to, or "" for
+// the global key, instance tokens and chatbot keys.
+func (p Principal) OrgID() string {
+	switch {
+	case p.Org != nil:
+		return p.Org.ID
+	case p.Session != nil:
+		return p.Session.Org.ID
+	}
+	return ""
 }
 
 const (

@@ -1,0 +1,141 @@
+package console
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/store"
+)
+
+type signInForm struct {
+	Email string
+	Next  string
+}
+
+// safeNext keeps the return address of the sign-in page inside the
+// console, so the page cannot be used to send a user elsewhere.
+func safeNext(next string) string {
+	if next == Root || (strings.HasPrefix(next, Root+"/") && !strings.HasPrefix(next, "//")) {
+		return next
+	}
+	return Root
+}
+
+func (cs *Console) signInPage(c echo.Context) error {
+	return cs.render(c, http.StatusOK, "signin", signInForm{Next: safeNext(c.QueryParam("next"))})
+}
+
+// signInSubmit is the sign-in form's post; it works without JavaScript.
+func (cs *Console) signInSubmit(c echo.Context) error {
+	form := signInForm{Email: c.FormValue("email"), Next: safeNext(c.FormValue("next"))}
+	s, err := cs.auth.SignIn(c.Request().Context(), form.Email, c.FormValue("password"), c.FormValue("organization"), c.RealIP())
+	if err != nil {
+		status := http.StatusUnauthorized
+		switch wagate.ErrorCode(err) {
+		case wagate.EINVALID:
+			status = http.StatusBadRequest
+		case wagate.ERATELIMITED:
+			status = http.StatusTooManyRequests
+			SetRetryAfter(c, err)
+		case wagate.EFORBIDDEN:
+			status = http.StatusForbidden
+		case wagate.EUNAUTHORIZED:
+		default:
+			return err
+		}
+		return cs.renderForm(c, status, "signin", form, err)
+	}
+	SetCookie(c, s)
+	return c.Redirect(http.StatusSeeOther, form.Next)
+}
+
+func (cs *Console) signOut(c echo.Context) error {
+	p := SessionOf(c)
+	ctx := c.Request().Context()
+	var err error
+	if c.FormValue("everywhere") != "" {
+		_, err = cs.auth.SignOutEverywhere(ctx, p.User.ID)
+	} else {
+		err = cs.auth.SignOut(ctx, p)
+	}
+	if err != nil {
+		return err
+	}
+	ClearCookie(c)
+	cs.flash(c, "You are signed out.")
+	return c.Redirect(http.StatusSeeOther, SignInPath)
+}
+
+type inviteForm struct {
+	Token    string
+	Invite   *store.Invite
+	Org      string
+	Existing bool // the email is already a user's: they confirm with their password
+	Name     string
+}
+
+func (cs *Console) inviteForm(c echo.Context) (*inviteForm, error) {
+	ctx := c.Request().Context()
+	token := c.Param("token")
+	in, err := cs.auth.PendingInvite(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	org, err := cs.st.Organization(ctx, in.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	f := &inviteForm{Token: token, Invite: in, Org: org.Name}
+	if _, err := cs.st.UserByEmail(ctx, in.Email); err == nil {
+		f.Existing = true
+	}
+	return f, nil
+}
+
+func (cs *Console) invitePage(c echo.Context) error {
+	f, err := cs.inviteForm(c)
+	if err != nil {
+		return err
+	}
+	return cs.render(c, http.StatusOK, "invite", f)
+}
+
+func (cs *Console) inviteSubmit(c echo.Context) error {
+	f, err := cs.inviteForm(c)
+	if err != nil {
+		return err
+	}
+	f.Name = c.FormValue("name")
+	s, err := cs.auth.AcceptInvite(c.Request().Context(), f.Token, f.Name, c.FormValue("password"))
+	if err != nil {
+		switch wagate.ErrorCode(err) {
+		case wagate.EINVALID:
+			return cs.renderForm(c, http.StatusBadRequest, "invite", f, err)
+		case wagate.EUNAUTHORIZED:
+			return cs.renderForm(c, http.StatusUnauthorized, "invite", f, err)
+		}
+		return err
+	}
+	SetCookie(c, s)
+	cs.flash(c, "Welcome to "+f.Org+".")
+	return c.Redirect(http.StatusSeeOther, Root)
+}
+
+func (cs *Console) overview(c echo.Context) error {
+	o, err := cs.ops.Overview(c.Request().Context(), &SessionOf(c).Org)
+	if err != nil {
+		return err
+	}
+	return cs.render(c, http.StatusOK, "overview", o)
+}
+
+func (cs *Console) instances(c echo.Context) error {
+	list, err := cs.ops.Instances(c.Request().Context(), &SessionOf(c).Org)
+	if err != nil {
+		return err
+	}
+	return cs.render(c, http.StatusOK, "instances", list)
+}
