@@ -199,6 +199,9 @@ func (g *Gateway) signIn(c echo.Context) error {
 	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
+	if err := console.CheckOrigin(c); err != nil {
+		return err
+	}
 	s, err := g.auth.SignIn(c.Request().Context(), req.Email, req.Password, req.Organization, c.RealIP())
 	if err != nil {
 		console.SetRetryAfter(c, err)
@@ -218,6 +221,9 @@ func (g *Gateway) acceptInvite(c echo.Context) error {
 	}
 	if req.Token == "" {
 		return wagate.Invalid("token", "required")
+	}
+	if err := console.CheckOrigin(c); err != nil {
+		return err
 	}
 	s, err := g.auth.AcceptInvite(c.Request().Context(), req.Token, req.Name, req.Password)
 	if err != nil {

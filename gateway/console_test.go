@@ -459,6 +459,13 @@ func TestConsolePagesHTTP(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
+	// Another site's page cannot sign its visitor in.
+	evil, _ := http.NewRequest("POST", s.URL+"/console/signin", strings.NewReader("email=ana%40example.com&password=x"))
+	evil.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	evil.Header.Set("Origin", "https://evil.example")
+	if resp, err := noRedirect.Do(evil); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("sign-in from another origin: %v %v", resp, err)
+	}
 	// The sign-in form works without JavaScript, and goes back to next
 	// only inside the console.
 	resp := post("/console/signin", nil, "email=ana%40example.com&password="+strings.ReplaceAll(testPassword, " ", "+")+"&next=https%3A%2F%2Fevil.example")
@@ -477,6 +484,19 @@ func TestConsolePagesHTTP(t *testing.T) {
 	if resp := get("/console", ck); resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("overview: %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
 	}
+	// htmx's refresh of the overview gets the figures alone.
+	req, _ := http.NewRequest("GET", s.URL+"/console", nil)
+	req.AddCookie(ck)
+	req.Header.Set("HX-Request", "true")
+	part, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(part.Body)
+	part.Body.Close()
+	if frag := strings.TrimSpace(string(b)); !strings.HasPrefix(frag, `<section id="figures"`) || strings.Contains(frag, "<html") {
+		t.Errorf("htmx refresh answered %q", frag)
+	}
 	if resp := post("/console/signout", ck, ""); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("sign-out form without the CSRF token: %d, want 403", resp.StatusCode)
 	}
@@ -489,7 +509,7 @@ func TestConsolePagesHTTP(t *testing.T) {
 		t.Fatalf("after sign-out: %d", resp.StatusCode)
 	}
 	// Behind a TLS proxy the cookie is Secure.
-	req, _ := http.NewRequest("POST", s.URL+"/api/v1/sessions", strings.NewReader(`{"email":"ana@example.com","password":"`+ana.Password+`"}`))
+	req, _ = http.NewRequest("POST", s.URL+"/api/v1/sessions", strings.NewReader(`{"email":"ana@example.com","password":"`+ana.Password+`"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Forwarded-Proto", "https")
 	r, err := http.DefaultClient.Do(req)

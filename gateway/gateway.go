@@ -131,7 +131,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	if now == nil {
 		now = time.Now
 	}
-	g.auth = console.NewAuth(st, now, console.DefaultLimits)
+	g.auth = console.NewAuth(st, now, console.DefaultLimits, log.With("component", "console"))
 	g.console = console.New(g.auth, st, g, log.With("component", "console"))
 	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))
 	g.echo = g.routes()

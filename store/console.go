@@ -375,6 +375,13 @@ func (s *Store) RecordSigninFailure(ctx context.Context, key string, now, since 
 	return err
 }
 
+// DeleteStaleSigninFailures forgets the counts of windows that began
+// before since: they no longer limit anything.
+func (s *Store) DeleteStaleSigninFailures(ctx context.Context, since time.Time) error {
+	_, err := s.db.Exec(ctx, "DELETE FROM signin_failures WHERE window_start <= $1", millis(since))
+	return err
+}
+
 // ClearSigninFailures forgets the failures under key, after a success.
 func (s *Store) ClearSigninFailures(ctx context.Context, key string) error {
 	_, err := s.db.Exec(ctx, "DELETE FROM signin_failures WHERE key = $1", key)
@@ -383,7 +390,6 @@ func (s *Store) ClearSigninFailures(ctx context.Context, key string) error {
 
 // Overview is an organization's figures for the console's first page.
 type Overview struct {
-	Instances        int
 	MessagesToday    int64 // inbound messages since the start of the day
 	RepliesToday     int64 // bot replies sent since then
 	ModelErrorsToday int64 // inbound messages whose answer failed since then
@@ -395,7 +401,6 @@ type Overview struct {
 func (s *Store) OrganizationOverview(ctx context.Context, orgID string, dayStart time.Time) (Overview, error) {
 	var o Overview
 	err := s.db.QueryRow(ctx, `SELECT
-			(SELECT COUNT(*) FROM instances i WHERE i.organization_id = $1 AND i.integration <> 'WEBCHAT'),
 			(SELECT COUNT(*) FROM messages m JOIN instances i ON i.id = m.instance_id
 				WHERE i.organization_id = $1 AND m.direction = 'in' AND NOT m.from_me AND m.created_at >= $2),
 			(SELECT COUNT(*) FROM messages m JOIN instances i ON i.id = m.instance_id
@@ -404,6 +409,6 @@ func (s *Store) OrganizationOverview(ctx context.Context, orgID string, dayStart
 				WHERE i.organization_id = $1 AND m.direction = 'in' AND m.state = 'failed' AND m.created_at >= $2),
 			(SELECT COUNT(*) FROM webhook_events e JOIN instances i ON i.id = e.instance_id
 				WHERE i.organization_id = $1 AND e.status = 'pending')`, orgID, millis(dayStart)).
-		Scan(&o.Instances, &o.MessagesToday, &o.RepliesToday, &o.ModelErrorsToday, &o.WebhookBacklog)
+		Scan(&o.MessagesToday, &o.RepliesToday, &o.ModelErrorsToday, &o.WebhookBacklog)
 	return o, err
 }

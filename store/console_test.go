@@ -97,6 +97,15 @@ func testConsoleUsersAndSessions(t *testing.T, backend storetest.Backend) {
 	if n, err := s.DeleteUserConsoleSessions(ctx, ana.ID); err != nil || n != 2 {
 		t.Fatalf("sign-out everywhere ended %d sessions, %v; want 2", n, err)
 	}
+	// Expired sessions are swept; live ones stay.
+	sess("s-idle", def.ID, time.Minute, 12*time.Hour)
+	live := sess("s-live", def.ID, time.Hour, 12*time.Hour)
+	if n, err := s.DeleteExpiredConsoleSessions(ctx, t0.Add(2*time.Minute)); err != nil || n != 1 {
+		t.Fatalf("expired sessions deleted: %d, %v; want 1", n, err)
+	}
+	if _, err := s.ConsoleSessionByTokenHash(ctx, live.TokenHash, t0.Add(2*time.Minute)); err != nil {
+		t.Fatalf("live session after the sweep: %v", err)
+	}
 }
 
 func TestInvitesAndThrottle(t *testing.T) { storetest.Run(t, testInvitesAndThrottle) }
@@ -152,6 +161,12 @@ func testInvitesAndThrottle(t *testing.T, backend storetest.Backend) {
 	}
 	if n, start, _ := s.SigninFailures(ctx, "email:x", later.Add(-window)); n != 1 || !start.Equal(later) {
 		t.Fatalf("a new window: %d since %v", n, start)
+	}
+	if err := s.DeleteStaleSigninFailures(ctx, later.Add(-window)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := s.SigninFailures(ctx, "email:x", later.Add(-window)); n != 1 {
+		t.Fatalf("a current window was swept: %d", n)
 	}
 	if err := s.ClearSigninFailures(ctx, "email:x"); err != nil {
 		t.Fatal(err)

@@ -6,8 +6,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +63,7 @@ var DefaultLimits = Limits{
 // routes and the pages both call it, so each rule exists once.
 type Auth struct {
 	st     *store.Store
+	log    *slog.Logger
 	now    func() time.Time
 	limits Limits
 	// dummy is a hash checked when the email is unknown, so that an
@@ -69,8 +72,8 @@ type Auth struct {
 }
 
 // NewAuth returns the console's accounts over st; now is the clock.
-func NewAuth(st *store.Store, now func() time.Time, limits Limits) *Auth {
-	return &Auth{st: st, now: now, limits: limits, dummy: HashPassword("wagate dummy password")}
+func NewAuth(st *store.Store, now func() time.Time, limits Limits, log *slog.Logger) *Auth {
+	return &Auth{st: st, now: now, limits: limits, log: log, dummy: HashPassword("wagate dummy password")}
 }
 
 // Now returns the current time at the store's precision.
@@ -202,7 +205,20 @@ func (a *Auth) SignIn(ctx context.Context, email, password, orgID, ip string) (*
 	if err := a.st.ClearSigninFailures(ctx, keys[0].key); err != nil {
 		return nil, err
 	}
+	a.sweep(ctx, now, since)
 	return a.openSession(ctx, u, orgID)
+}
+
+// sweep removes expired sessions and stale failure counts. Sign-ins are
+// rare next to requests, so doing it then keeps both tables small without
+// a background job; a failure only postpones it.
+func (a *Auth) sweep(ctx context.Context, now, since time.Time) {
+	if _, err := a.st.DeleteExpiredConsoleSessions(ctx, now); err != nil && ctx.Err() == nil {
+		a.log.Warn("deleting expired console sessions failed", "error", err)
+	}
+	if err := a.st.DeleteStaleSigninFailures(ctx, since); err != nil && ctx.Err() == nil {
+		a.log.Warn("deleting stale sign-in failures failed", "error", err)
+	}
 }
 
 func (a *Auth) openSession(ctx context.Context, u *store.User, orgID string) (*SignedIn, error) {
@@ -310,29 +326,37 @@ func (a *Auth) AcceptInvite(ctx context.Context, token, name, password string) (
 	if err != nil {
 		return nil, err
 	}
+	// The new user's hash is made before the transaction, which on SQLite
+	// holds the one writer.
+	var (
+		ui   = UserInput{Email: in.Email, Name: name, Password: password, Role: in.Role}
+		hash string
+	)
+	existing, err := a.st.UserByEmail(ctx, in.Email)
+	switch {
+	case err == nil:
+		if !CheckPassword(existing.PasswordHash, password) {
+			return nil, wagate.FieldError(wagate.EUNAUTHORIZED, "password", "a user with this email exists; enter their password")
+		}
+	case wagate.ErrorCode(err) != wagate.ENOTFOUND:
+		return nil, err
+	default:
+		if err := ui.validate(false); err != nil {
+			return nil, err
+		}
+		hash = HashPassword(ui.Password)
+	}
 	var u *store.User
 	err = a.st.DoTxn(ctx, func(ctx context.Context) error {
 		now := a.Now()
 		if err := a.st.UseInvite(ctx, in.ID, now); err != nil {
 			return err
 		}
-		existing, err := a.st.UserByEmail(ctx, in.Email)
-		switch {
-		case err == nil:
-			if !CheckPassword(existing.PasswordHash, password) {
-				return wagate.FieldError(wagate.EUNAUTHORIZED, "password", "a user with this email exists; enter their password")
-			}
+		if existing != nil {
 			u = existing
 			return a.st.AddMember(ctx, u.ID, in.OrganizationID, in.Role, now)
-		case wagate.ErrorCode(err) != wagate.ENOTFOUND:
-			return err
 		}
-		ui := UserInput{Email: in.Email, Name: name, Password: password, Role: in.Role}
-		if err := ui.validate(false); err != nil {
-			return err
-		}
-		u = &store.User{ID: store.NewID(), Email: ui.Email, Name: ui.Name, PasswordHash: HashPassword(ui.Password),
-			CreatedAt: now, UpdatedAt: now}
+		u = &store.User{ID: store.NewID(), Email: ui.Email, Name: ui.Name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 		return a.st.CreateUser(ctx, u, in.OrganizationID, in.Role)
 	})
 	if err != nil {
@@ -424,3 +448,19 @@ func minTime(a, b time.Time) time.Time {
 }
 
 func timeNow() time.Time { return time.Now() }
+
+// CheckOrigin refuses a sign-in posted from another site's page: a
+// browser names the page's origin, and one that is not this host's could
+// sign the visitor in to someone else's account. Clients that send no
+// Origin (programs, older browsers on same-origin posts) pass.
+func CheckOrigin(c echo.Context) error {
+	origin := c.Request().Header.Get(echo.HeaderOrigin)
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host != c.Request().Host {
+		return wagate.Errorf(wagate.EFORBIDDEN, "origin: sign-in is accepted only from this gateway's own pages")
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/wagate/wagate"
@@ -50,7 +51,7 @@ func UserCommand(ctx context.Context, st *store.Store, args []string, getenv fun
 		}
 		password = strings.TrimRight(line, "\r\n")
 	}
-	auth := NewAuth(st, timeNow, DefaultLimits)
+	auth := NewAuth(st, timeNow, DefaultLimits, slog.New(slog.DiscardHandler))
 	u, err := auth.CreateUser(ctx, o.ID, UserInput{Email: *email, Name: *name, Password: password, Role: *role})
 	if err != nil {
 		// Field names are the flags' here.

@@ -217,7 +217,7 @@ func (cs *Console) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			if c.Request().Method == http.MethodGet {
 				target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
 			}
-			if c.Request().Header.Get("HX-Request") != "" {
+			if isHTMX(c) {
 				c.Response().Header().Set("HX-Redirect", target)
 				return c.NoContent(http.StatusUnauthorized)
 			}

@@ -30,6 +30,9 @@ func (cs *Console) signInPage(c echo.Context) error {
 
 // signInSubmit is the sign-in form's post; it works without JavaScript.
 func (cs *Console) signInSubmit(c echo.Context) error {
+	if err := CheckOrigin(c); err != nil {
+		return err
+	}
 	form := signInForm{Email: c.FormValue("email"), Next: safeNext(c.FormValue("next"))}
 	s, err := cs.auth.SignIn(c.Request().Context(), form.Email, c.FormValue("password"), c.FormValue("organization"), c.RealIP())
 	if err != nil {
@@ -104,6 +107,9 @@ func (cs *Console) invitePage(c echo.Context) error {
 }
 
 func (cs *Console) inviteSubmit(c echo.Context) error {
+	if err := CheckOrigin(c); err != nil {
+		return err
+	}
 	f, err := cs.inviteForm(c)
 	if err != nil {
 		return err
@@ -129,6 +135,9 @@ func (cs *Console) overview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if isHTMX(c) {
+		return cs.renderPartial(c, http.StatusOK, "overview", "figures", o)
+	}
 	return cs.render(c, http.StatusOK, "overview", o)
 }
 
@@ -139,3 +148,7 @@ func (cs *Console) instances(c echo.Context) error {
 	}
 	return cs.render(c, http.StatusOK, "instances", list)
 }
+
+// isHTMX reports whether htmx made the request, which then wants a part
+// of the page rather than the whole.
+func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
