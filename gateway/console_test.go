@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wagate/wagate/config"
+	"github.com/wagate/wagate/fakeai"
 	"github.com/wagate/wagate/gateway"
 )
 
@@ -539,5 +540,36 @@ func TestConsolePagesHTTP(t *testing.T) {
 	}
 	if stale := get(strings.Replace(href, "/assets/", "/assets/0", 1), nil); stale.StatusCode != http.StatusNotFound {
 		t.Errorf("asset under another version: %d", stale.StatusCode)
+	}
+}
+
+// TestConsoleOverviewFigures: the overview counts the day's inbound
+// messages, the bot's replies and the answers the model failed, from what
+// the engine stored; a message typed on the phone is not a received one.
+func TestConsoleOverviewFigures(t *testing.T) {
+	e := newBotEnv(t)
+	e.s.createConsoleUser(e.s.defaultOrgID(), "ana@example.com", "admin")
+	e.bot(nil)
+	e.say("m1", "5511111@s.whatsapp.net", "hello", nil)
+	e.replies(1)
+	e.ai.Enqueue(fakeai.Fail(500, "boom"), fakeai.Fail(500, "boom"), fakeai.Fail(500, "boom"))
+	e.say("m2", "5522222@s.whatsapp.net", "are you there?", nil)
+	if state, _ := e.waitState("5522222@s.whatsapp.net", "m2"); state != "failed" {
+		t.Fatalf("m2 is %s, want failed", state)
+	}
+	e.operator("op1", "5533333@s.whatsapp.net", "typed on the phone")
+	e.waitState("5533333@s.whatsapp.net", "op1")
+	se := e.s.signInAPI("ana@example.com", testPassword)
+	got := se.call("GET", "/api/v1/overview", nil).json(t)
+	want := map[string]any{"instancesConnected": float64(1), "instancesTotal": float64(1), "messagesToday": float64(2),
+		"repliesToday": float64(1), "modelErrorsToday": float64(1)}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (overview %v)", k, got[k], v, got)
+		}
+	}
+	// The same figures with the organization's key.
+	if byKey := e.s.must(http.StatusOK, "GET", "/api/v1/overview", testAPIKey, nil).json(t); byKey["repliesToday"] != float64(1) {
+		t.Errorf("overview by the global key = %v", byKey)
 	}
 }
