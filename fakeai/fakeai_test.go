@@ -421,6 +421,57 @@ func TestRetryAfterHeader(t *testing.T) {
 	}
 }
 
+func TestRateLimitHeaders(t *testing.T) {
+	s := fakeai.NewTestServer(t, fakeai.Options{})
+	s.Enqueue(fakeai.Reply("ok").WithRateLimit(3, 1200, 20*time.Millisecond, 6*time.Minute))
+	resp, _ := raw(t, s, "POST", "/v1/chat/completions", testKey,
+		`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+	want := map[string]string{
+		"X-Ratelimit-Remaining-Requests": "3", "X-Ratelimit-Reset-Requests": "20ms",
+		"X-Ratelimit-Remaining-Tokens": "1200", "X-Ratelimit-Reset-Tokens": "6m0s",
+	}
+	for k, v := range want {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+}
+
+func TestUntilHoldsTheAnswer(t *testing.T) {
+	s := fakeai.NewTestServer(t, fakeai.Options{})
+	release := make(chan struct{})
+	s.Enqueue(fakeai.Reply("late").Until(release))
+	got := make(chan string, 1)
+	go func() {
+		resp, err := client(s, testKey).CreateChatCompletion(t.Context(), openai.ChatCompletionRequest{
+			Model: openai.GPT4o, Messages: []openai.ChatCompletionMessage{userMsg("hi")}})
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- resp.Choices[0].Message.Content
+	}()
+	held, err := s.AwaitReceived(t.Context(), fakeai.EndpointChat, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held[0].Status != 0 {
+		t.Fatalf("held call answered with %d", held[0].Status)
+	}
+	select {
+	case r := <-got:
+		t.Fatalf("answered %q while held", r)
+	default:
+	}
+	close(release)
+	if r := <-got; r != "late" {
+		t.Fatalf("answer %q", r)
+	}
+}
+
 func TestAuth(t *testing.T) {
 	s := fakeai.NewTestServer(t, fakeai.Options{RejectKeys: []string{"sk-revoked-1234567890"}})
 	chat := openai.ChatCompletionRequest{Model: openai.GPT4o, Messages: []openai.ChatCompletionMessage{userMsg("hi")}}

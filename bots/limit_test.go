@@ -1,0 +1,222 @@
+package bots
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestParseReset(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"1s", time.Second, true},
+		{"6m0s", 6 * time.Minute, true},
+		{"20ms", 20 * time.Millisecond, true},
+		{"1h2m3.5s", time.Hour + 2*time.Minute + 3500*time.Millisecond, true},
+		{" 0s ", 0, true},
+		{"0.5", 500 * time.Millisecond, true}, // bare seconds
+		{"", 0, false},
+		{"soon", 0, false},
+		{"-1s", 0, false},
+		{"1x", 0, false},
+	} {
+		got, ok := parseReset(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseReset(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		h    map[string]string
+		want time.Duration
+	}{
+		{"none", nil, 0},
+		{"seconds", map[string]string{"Retry-After": "2"}, 2 * time.Second},
+		{"milliseconds first", map[string]string{"Retry-After": "2", "Retry-After-Ms": "1500"}, 1500 * time.Millisecond},
+		{"http date", map[string]string{"Retry-After": now.Add(7 * time.Second).Format(http.TimeFormat)}, 7 * time.Second},
+		{"date passed", map[string]string{"Retry-After": now.Add(-time.Hour).Format(http.TimeFormat)}, 0},
+		{"capped", map[string]string{"Retry-After": "3600"}, maxPause},
+		{"garbage", map[string]string{"Retry-After": "later", "Retry-After-Ms": "x"}, 0},
+	} {
+		h := http.Header{}
+		for k, v := range tc.h {
+			h.Set(k, v)
+		}
+		if got := retryAfter(h, now); got != tc.want {
+			t.Errorf("%s: retryAfter = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func rateHeaders(reqLeft, reqReset, tokLeft, tokReset string) http.Header {
+	h := http.Header{}
+	for k, v := range map[string]string{
+		"x-ratelimit-remaining-requests": reqLeft, "x-ratelimit-reset-requests": reqReset,
+		"x-ratelimit-remaining-tokens": tokLeft, "x-ratelimit-reset-tokens": tokReset,
+	} {
+		if v != "" {
+			h.Set(k, v)
+		}
+	}
+	return h
+}
+
+// TestReserve follows the start times the limits hand out as the provider's
+// headers describe its budgets.
+func TestReserve(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	type call struct {
+		at     time.Duration // after now
+		cost   float64
+		want   time.Duration
+		paused []string
+	}
+	for _, tc := range []struct {
+		name   string
+		status int
+		h      http.Header
+		calls  []call
+	}{
+		{"no headers: no wait", 200, nil, []call{{0, 1, 0, nil}, {0, 1, 0, nil}}},
+		{"garbage headers are ignored", 200, rateHeaders("many", "1s", "10", "soon"), []call{{0, 1, 0, nil}}},
+		{"large budget: negligible spacing", 200, rateHeaders("9999", "6ms", "", ""),
+			[]call{{0, 1, 0, nil}, {0, 1, 6 * time.Millisecond / 9999, nil}}},
+		{"low budget is spread until the reset", 200, rateHeaders("4", "4s", "", ""),
+			[]call{{0, 1, 0, nil}, {0, 1, time.Second, nil}, {0, 1, 2 * time.Second, nil}}},
+		{"spent: wait for the reset, reported once", 200, rateHeaders("0", "2s", "", ""),
+			[]call{{0, 1, 2 * time.Second, []string{"requests"}}, {0, 1, 2 * time.Second, nil}}},
+		{"reset passed: no wait", 200, rateHeaders("0", "2s", "", ""),
+			[]call{{3 * time.Second, 1, 3 * time.Second, nil}}},
+		{"tokens spent by a large request", 200, rateHeaders("100", "1s", "100", "6m0s"),
+			[]call{{0, 50, 0, nil}, {0, 200, maxPause, []string{"tokens"}}}},
+		{"retry-after pauses every call", 429, http.Header{"Retry-After-Ms": {"1500"}},
+			[]call{{0, 1, 1500 * time.Millisecond, nil}, {time.Second, 1, 1500 * time.Millisecond, nil}, {2 * time.Second, 1, 2 * time.Second, nil}}},
+		{"retry-after of a success is ignored", 200, http.Header{"Retry-After": {"5"}},
+			[]call{{0, 1, 0, nil}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var paused []string
+			l := NewLimits(8, LimitObserver{Paused: func(cred, reason string) {
+				if cred != "c" {
+					t.Errorf("paused credential %q", cred)
+				}
+				paused = append(paused, reason)
+			}})
+			l.creds["c"] = &credLimit{slots: make(chan struct{}, 8)}
+			l.observe("c", tc.status, tc.h, now)
+			if tc.status == 429 && (len(paused) != 1 || paused[0] != "retry_after") {
+				t.Errorf("429 reported pauses %v", paused)
+			}
+			paused = nil
+			for i, c := range tc.calls {
+				at, p := l.creds["c"].reserve(now.Add(c.at), c.cost)
+				if got := at.Sub(now); got != c.want {
+					t.Errorf("call %d starts after %v, want %v", i, got, c.want)
+				}
+				if len(p) != len(c.paused) || (len(p) > 0 && p[0] != c.paused[0]) {
+					t.Errorf("call %d paused %v, want %v", i, p, c.paused)
+				}
+			}
+		})
+	}
+}
+
+func TestObserveUnknownCredential(t *testing.T) {
+	l := NewLimits(1, LimitObserver{})
+	l.observe("gone", 429, http.Header{"Retry-After": {"5"}}, time.Now())
+	if len(l.creds) != 0 {
+		t.Fatal("an answer for a forgotten credential created state")
+	}
+}
+
+func TestAcquireBoundPerCredential(t *testing.T) {
+	l := NewLimits(2, LimitObserver{})
+	ctx := t.Context()
+	r1, err := l.acquire(ctx, "a", 1)
+	must(t, err)
+	r2, err := l.acquire(ctx, "a", 1)
+	must(t, err)
+
+	// Another credential is not held back by a's full slots.
+	rb, err := l.acquire(ctx, "b", 1)
+	must(t, err)
+	if st := l.Stats(); st.InFlight["a"] != 2 || st.InFlight["b"] != 1 || st.Waiting != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	rb()
+
+	// A third call of a waits, visible in the stats, until a slot frees.
+	got := make(chan error, 1)
+	go func() {
+		r3, err := l.acquire(ctx, "a", 1)
+		if err == nil {
+			r3()
+		}
+		got <- err
+	}()
+	for l.Stats().Waiting != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	r1()
+	r1() // releasing twice frees one slot only
+	must(t, <-got)
+	r2()
+	if st := l.Stats(); st.Waiting != 0 || len(st.InFlight) != 0 || len(l.creds) != 0 {
+		t.Fatalf("idle limits kept state: %+v, %d credentials", st, len(l.creds))
+	}
+}
+
+func TestAcquireFailsLikeATimeout(t *testing.T) {
+	l := NewLimits(1, LimitObserver{})
+	release, err := l.acquire(t.Context(), "a", 1)
+	must(t, err)
+
+	// No slot before the deadline.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := l.acquire(ctx, "a", 1); !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, new(errNoSlot)) {
+		t.Fatalf("full credential: %v", err)
+	}
+	release()
+
+	// A pause that ends after the deadline fails at once, without sleeping
+	// through the minute.
+	release, err = l.acquire(t.Context(), "a", 1)
+	must(t, err)
+	l.observe("a", 429, http.Header{"Retry-After": {"60"}}, time.Now())
+	release()
+	ctx, cancel = context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := l.acquire(ctx, "a", 1); !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		t.Fatalf("paused credential: %v (context %v)", err, ctx.Err())
+	}
+	// A cancelled call is not a timeout.
+	cctx, ccancel := context.WithCancel(t.Context())
+	ccancel()
+	l2 := NewLimits(1, LimitObserver{})
+	r, err := l2.acquire(t.Context(), "a", 1)
+	must(t, err)
+	defer r()
+	if _, err := l2.acquire(cctx, "a", 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	if st := l.Stats(); st.Waiting != 0 {
+		t.Fatalf("%d still waiting", st.Waiting)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
