@@ -59,6 +59,8 @@ func TestMetrics(t *testing.T) {
 		`wagate_model_call_errors_total{status="400"} 1`,
 		`wagate_model_tokens_total{kind="completion"}`,
 		`wagate_model_tokens_total{kind="prompt"}`,
+		"wagate_model_calls_waiting 0",
+		`wagate_model_slot_wait_seconds_count 2`,
 		`wagate_webhook_delivery_seconds_bucket`,
 		"wagate_webhook_backlog ",
 		"wagate_pending_inbound_messages 0",
