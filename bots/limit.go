@@ -19,8 +19,8 @@ import (
 //
 // A call waits (it is never rejected) until its credential has a free slot,
 // its provider's Retry-After has passed and, when the provider's
-// x-ratelimit-remaining-* headers say the budget runs low, its paced start
-// time has come. It never waits past its context's deadline: a call that
+// x-ratelimit-* headers say the budget is spent, the budget has refilled
+// enough for it. It never waits past its context's deadline: a call that
 // could not start in time fails at once, as a model call timing out does.
 type Limits struct {
 	max int
@@ -60,17 +60,32 @@ type credLimit struct {
 	inFlight int
 
 	pauseUntil time.Time // Retry-After
-	next       time.Time // paced start of the next call
+	next       time.Time // paced start of the next call (budgets without a known limit)
 	req, tok   budget
 }
 
-// budget is what the provider last said remains of one of its limits
-// (requests or tokens) until resetAt, minus what was started since.
+// budget is one of a provider's limits (requests or tokens) as its last
+// answer described it, minus what was started since.
+//
+// OpenAI's limits refill continuously and x-ratelimit-reset-* is the time
+// until the budget is full again, so with x-ratelimit-limit-* known the
+// refill rate is (limit - remaining) / reset: a spent budget is waited out
+// one call at a time, at the provider's own pace. Without the limit, only
+// the reset is known, and what remains is spread evenly until then.
 type budget struct {
-	left    float64
-	resetAt time.Time // zero: unknown
-	counted time.Time // the resetAt whose exhaustion was reported
+	limit   float64   // 0: unknown
+	left    float64   // what remained at at
+	at      time.Time // zero: nothing known
+	rate    float64   // refill per second; 0: unknown
+	resetAt time.Time // when the provider said the budget is whole again
+
+	started float64 // cost of every call started, to discount answers that predate them
+	spent   bool    // waiting for refills; reported once per episode
 }
+
+// mark is where a call's reservation left its credential's budgets, so
+// that its answer's headers are discounted by the calls started after it.
+type mark struct{ req, tok float64 }
 
 // errNoSlot fails a call that could not start before its deadline; it is
 // a deadline error so that it is retried and reported as a timeout.
@@ -96,8 +111,8 @@ func (l *Limits) Stats() LimitStats {
 }
 
 // acquire waits for cred's turn to start a call costing cost tokens and
-// returns the function that ends the call.
-func (l *Limits) acquire(ctx context.Context, cred string, cost float64) (release func(), err error) {
+// returns the function that ends the call, and the call's mark for observe.
+func (l *Limits) acquire(ctx context.Context, cred string, cost float64) (release func(), m mark, err error) {
 	start := time.Now()
 	l.mu.Lock()
 	c := l.creds[cred]
@@ -107,6 +122,7 @@ func (l *Limits) acquire(ctx context.Context, cred string, cost float64) (releas
 	}
 	c.waiting++
 	at, paused := c.reserve(start, cost)
+	m = mark{c.req.started, c.tok.started}
 	l.mu.Unlock()
 	for _, reason := range paused {
 		if l.obs.Paused != nil {
@@ -127,7 +143,7 @@ func (l *Limits) acquire(ctx context.Context, cred string, cost float64) (releas
 		l.obs.Waited(cred, time.Since(start))
 	}
 	if err != nil {
-		return nil, err
+		return nil, m, err
 	}
 	var once sync.Once
 	return func() {
@@ -138,7 +154,7 @@ func (l *Limits) acquire(ctx context.Context, cred string, cost float64) (releas
 			l.evict(cred, c, time.Now())
 			l.mu.Unlock()
 		})
-	}, nil
+	}, m, nil
 }
 
 // waitSlot sleeps until at, then takes a slot; both within ctx.
@@ -177,7 +193,7 @@ func (l *Limits) evict(cred string, c *credLimit, now time.Time) {
 	if c.waiting > 0 || c.inFlight > 0 {
 		return
 	}
-	for _, t := range []time.Time{c.pauseUntil, c.next, c.req.resetAt, c.tok.resetAt} {
+	for _, t := range []time.Time{c.pauseUntil, c.next, c.req.resetAt, c.tok.resetAt, c.req.at, c.tok.at} {
 		if now.Before(t) {
 			return
 		}
@@ -186,50 +202,65 @@ func (l *Limits) evict(cred string, c *credLimit, now time.Time) {
 }
 
 // reserve picks the start time of a call made at now costing cost tokens,
-// and books it: the budgets shrink and the next call is paced after it.
-// Pacing spreads what remains of a budget evenly until its reset, so a
-// credential slows down as it nears the provider's limit instead of
-// running into 429s; with a large budget the spacing is negligible.
+// and books it: the budgets shrink, and the next call is paced after it.
+// A budget whose refill rate is known lets calls start while it lasts and
+// then one as each refills; one without is spread evenly until its reset,
+// so that the credential slows down as it nears the provider's limit
+// instead of running into 429s. A large budget costs no wait at all.
 func (c *credLimit) reserve(now time.Time, cost float64) (at time.Time, paused []string) {
-	at = now
-	if c.pauseUntil.After(at) {
-		at = c.pauseUntil
-	}
-	if c.next.After(at) {
-		at = c.next
-	}
-	next := at
+	at = maxTime(now, c.pauseUntil)
+	at = maxTime(at, c.next)
 	for _, b := range []struct {
 		b      *budget
 		cost   float64
 		reason string
 	}{{&c.req, 1, "requests"}, {&c.tok, cost, "tokens"}} {
-		if b.b.resetAt.IsZero() || !at.Before(b.b.resetAt) {
-			continue // unknown, or reset by the time the call starts
+		start, waited := b.b.take(at, b.cost, &c.next)
+		if waited && !b.b.spent {
+			paused = append(paused, b.reason)
 		}
-		if b.b.left < b.cost {
-			// Spent: nothing starts before the reset, whose budget is
-			// unknown until the provider answers again.
-			if !b.b.counted.Equal(b.b.resetAt) {
-				b.b.counted = b.b.resetAt
-				paused = append(paused, b.reason)
-			}
-			at = b.b.resetAt
-			next = at
-			continue
-		}
-		gap := time.Duration(float64(b.b.resetAt.Sub(at)) * b.cost / b.b.left)
-		b.b.left -= b.cost
-		next = maxTime(next, at.Add(gap))
+		b.b.spent = waited
+		at = start
 	}
-	c.next = maxTime(c.next, next)
 	return at, paused
 }
 
-// observe takes in what a provider's response says of its limits.
-func (l *Limits) observe(cred string, status int, h http.Header, now time.Time) {
-	req, reqOK := remaining(h, "requests", now)
-	tok, tokOK := remaining(h, "tokens", now)
+// take books cost from b for a call that would start at at, and returns
+// when it may start and whether it waits for the budget to refill.
+func (b *budget) take(at time.Time, cost float64, next *time.Time) (time.Time, bool) {
+	b.started += cost
+	switch {
+	case b.at.IsZero():
+		return at, false
+	case b.rate > 0:
+		cost = min(cost, b.limit) // an estimate above the whole limit waits for a full budget, not forever
+		avail := min(b.limit, b.left+b.rate*at.Sub(b.at).Seconds())
+		if avail >= cost {
+			b.left, b.at = avail-cost, at
+			return at, false
+		}
+		start := at.Add(time.Duration((cost - avail) / b.rate * float64(time.Second)))
+		b.left, b.at = 0, start
+		return start, true
+	case !at.Before(b.resetAt):
+		*b = budget{started: b.started} // whole again; unknown until the next answer
+		return at, false
+	case b.left < cost:
+		// Spent: nothing starts before the reset.
+		*next = maxTime(*next, b.resetAt)
+		return b.resetAt, true
+	}
+	gap := time.Duration(float64(b.resetAt.Sub(at)) * cost / b.left)
+	b.left -= cost
+	*next = maxTime(*next, at.Add(gap))
+	return at, false
+}
+
+// observe takes in what a provider's answer to the call marked m says of
+// its limits.
+func (l *Limits) observe(cred string, m mark, status int, h http.Header, now time.Time) {
+	req, reqOK := readBudget(h, "requests", now)
+	tok, tokOK := readBudget(h, "tokens", now)
 	var pause time.Duration
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		pause = retryAfter(h, now)
@@ -244,12 +275,10 @@ func (l *Limits) observe(cred string, status int, h http.Header, now time.Time) 
 		return
 	}
 	if reqOK {
-		req.counted = c.req.counted
-		c.req = req
+		c.req.update(req, m.req)
 	}
 	if tokOK {
-		tok.counted = c.tok.counted
-		c.tok = tok
+		c.tok.update(tok, m.tok)
 	}
 	newPause := pause > 0 && now.Add(pause).After(c.pauseUntil)
 	if newPause {
@@ -261,8 +290,24 @@ func (l *Limits) observe(cred string, status int, h http.Header, now time.Time) 
 	}
 }
 
-// remaining reads x-ratelimit-remaining-<kind> and x-ratelimit-reset-<kind>.
-func remaining(h http.Header, kind string, now time.Time) (budget, bool) {
+// update replaces what b knows with an answer's reading r, less what was
+// started or booked after the answered call (marked at started): the
+// answer predates them. What remains can go below zero, a debt of calls
+// booked to start later, which refills pay off first.
+func (b *budget) update(r budget, started float64) {
+	r.left -= b.started - started
+	if r.rate == 0 && r.limit > 0 {
+		r.rate = b.rate // a full budget tells no rate; keep the last one
+		if r.rate == 0 {
+			r.rate = r.limit / 60 // OpenAI's limits are per minute
+		}
+	}
+	r.started, r.spent = b.started, b.spent
+	*b = r
+}
+
+// readBudget reads x-ratelimit-{limit,remaining,reset}-<kind>.
+func readBudget(h http.Header, kind string, now time.Time) (budget, bool) {
 	n, err := strconv.ParseFloat(strings.TrimSpace(h.Get("X-Ratelimit-Remaining-"+kind)), 64)
 	if err != nil || n < 0 {
 		return budget{}, false
@@ -271,7 +316,14 @@ func remaining(h http.Header, kind string, now time.Time) (budget, bool) {
 	if !ok {
 		return budget{}, false
 	}
-	return budget{left: n, resetAt: now.Add(min(d, maxPause))}, true
+	b := budget{left: n, at: now, resetAt: now.Add(min(d, maxPause))}
+	if limit, err := strconv.ParseFloat(strings.TrimSpace(h.Get("X-Ratelimit-Limit-"+kind)), 64); err == nil && limit >= n && limit > 0 {
+		b.limit = limit
+		if n < limit && d > 0 {
+			b.rate = (limit - n) / d.Seconds()
+		}
+	}
+	return b, true
 }
 
 // maxPause caps how long a provider can stop a credential with one answer.
@@ -334,10 +386,10 @@ type limitTransport struct {
 }
 
 func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	release := func() {}
+	release, m := func() {}, mark{}
 	if t.limits != nil {
 		var err error
-		if release, err = t.limits.acquire(req.Context(), t.cred, tokenCost(req)); err != nil {
+		if release, m, err = t.limits.acquire(req.Context(), t.cred, tokenCost(req)); err != nil {
 			if req.Body != nil {
 				req.Body.Close()
 			}
@@ -351,7 +403,7 @@ func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	now := time.Now()
 	if t.limits != nil {
-		t.limits.observe(t.cred, resp.StatusCode, resp.Header, now)
+		t.limits.observe(t.cred, m, resp.StatusCode, resp.Header, now)
 	}
 	if h, ok := req.Context().Value(retryHintKey{}).(*retryHint); ok && resp.StatusCode >= 400 {
 		h.after = retryAfter(resp.Header, now)

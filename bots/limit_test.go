@@ -3,7 +3,9 @@ package bots
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -98,6 +100,13 @@ func TestReserve(t *testing.T) {
 			[]call{{3 * time.Second, 1, 3 * time.Second, nil}}},
 		{"tokens spent by a large request", 200, rateHeaders("100", "1s", "100", "6m0s"),
 			[]call{{0, 50, 0, nil}, {0, 200, maxPause, []string{"tokens"}}}},
+		{"known limit: what remains, then one call per refill", 200,
+			http.Header{"X-Ratelimit-Limit-Requests": {"60"}, "X-Ratelimit-Remaining-Requests": {"2"}, "X-Ratelimit-Reset-Requests": {"58s"}},
+			[]call{{0, 1, 0, nil}, {0, 1, 0, nil}, {0, 1, time.Second, []string{"requests"}}, {0, 1, 2 * time.Second, nil},
+				{5 * time.Second, 1, 5 * time.Second, nil}}},
+		{"known limit, full: refills at the limit per minute", 200,
+			http.Header{"X-Ratelimit-Limit-Tokens": {"600"}, "X-Ratelimit-Remaining-Tokens": {"600"}, "X-Ratelimit-Reset-Tokens": {"0s"}},
+			[]call{{0, 500, 0, nil}, {0, 200, 10 * time.Second, []string{"tokens"}}, {0, 900, 70 * time.Second, nil}}},
 		{"retry-after pauses every call", 429, http.Header{"Retry-After-Ms": {"1500"}},
 			[]call{{0, 1, 1500 * time.Millisecond, nil}, {time.Second, 1, 1500 * time.Millisecond, nil}, {2 * time.Second, 1, 2 * time.Second, nil}}},
 		{"retry-after of a success is ignored", 200, http.Header{"Retry-After": {"5"}},
@@ -112,7 +121,7 @@ func TestReserve(t *testing.T) {
 				paused = append(paused, reason)
 			}})
 			l.creds["c"] = &credLimit{slots: make(chan struct{}, 8)}
-			l.observe("c", tc.status, tc.h, now)
+			l.observe("c", mark{}, tc.status, tc.h, now)
 			if tc.status == 429 && (len(paused) != 1 || paused[0] != "retry_after") {
 				t.Errorf("429 reported pauses %v", paused)
 			}
@@ -130,9 +139,28 @@ func TestReserve(t *testing.T) {
 	}
 }
 
+// TestObserveDiscountsLaterCalls answers the first of three calls last: the
+// provider's count predates the other two, which the limits subtract.
+func TestObserveDiscountsLaterCalls(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	l := NewLimits(8, LimitObserver{})
+	c := &credLimit{slots: make(chan struct{}, 8)}
+	l.creds["c"] = c
+	var marks []mark
+	for range 3 {
+		c.reserve(now, 1)
+		marks = append(marks, mark{c.req.started, c.tok.started})
+	}
+	l.observe("c", marks[0], 200, http.Header{"X-Ratelimit-Limit-Requests": {"60"},
+		"X-Ratelimit-Remaining-Requests": {"2"}, "X-Ratelimit-Reset-Requests": {"58s"}}, now)
+	if at, _ := c.reserve(now, 1); at.Sub(now) != time.Second {
+		t.Fatalf("next call after %v, want a refill's 1s: the 2 remaining went to the calls started since", at.Sub(now))
+	}
+}
+
 func TestObserveUnknownCredential(t *testing.T) {
 	l := NewLimits(1, LimitObserver{})
-	l.observe("gone", 429, http.Header{"Retry-After": {"5"}}, time.Now())
+	l.observe("gone", mark{}, 429, http.Header{"Retry-After": {"5"}}, time.Now())
 	if len(l.creds) != 0 {
 		t.Fatal("an answer for a forgotten credential created state")
 	}
@@ -141,13 +169,13 @@ func TestObserveUnknownCredential(t *testing.T) {
 func TestAcquireBoundPerCredential(t *testing.T) {
 	l := NewLimits(2, LimitObserver{})
 	ctx := t.Context()
-	r1, err := l.acquire(ctx, "a", 1)
+	r1, _, err := l.acquire(ctx, "a", 1)
 	must(t, err)
-	r2, err := l.acquire(ctx, "a", 1)
+	r2, _, err := l.acquire(ctx, "a", 1)
 	must(t, err)
 
 	// Another credential is not held back by a's full slots.
-	rb, err := l.acquire(ctx, "b", 1)
+	rb, _, err := l.acquire(ctx, "b", 1)
 	must(t, err)
 	if st := l.Stats(); st.InFlight["a"] != 2 || st.InFlight["b"] != 1 || st.Waiting != 0 {
 		t.Fatalf("stats %+v", st)
@@ -157,7 +185,7 @@ func TestAcquireBoundPerCredential(t *testing.T) {
 	// A third call of a waits, visible in the stats, until a slot frees.
 	got := make(chan error, 1)
 	go func() {
-		r3, err := l.acquire(ctx, "a", 1)
+		r3, _, err := l.acquire(ctx, "a", 1)
 		if err == nil {
 			r3()
 		}
@@ -177,40 +205,108 @@ func TestAcquireBoundPerCredential(t *testing.T) {
 
 func TestAcquireFailsLikeATimeout(t *testing.T) {
 	l := NewLimits(1, LimitObserver{})
-	release, err := l.acquire(t.Context(), "a", 1)
+	release, _, err := l.acquire(t.Context(), "a", 1)
 	must(t, err)
 
 	// No slot before the deadline.
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := l.acquire(ctx, "a", 1); !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, new(errNoSlot)) {
+	if _, _, err := l.acquire(ctx, "a", 1); !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, new(errNoSlot)) {
 		t.Fatalf("full credential: %v", err)
 	}
 	release()
 
 	// A pause that ends after the deadline fails at once, without sleeping
 	// through the minute.
-	release, err = l.acquire(t.Context(), "a", 1)
+	release, _, err = l.acquire(t.Context(), "a", 1)
 	must(t, err)
-	l.observe("a", 429, http.Header{"Retry-After": {"60"}}, time.Now())
+	l.observe("a", mark{}, 429, http.Header{"Retry-After": {"60"}}, time.Now())
 	release()
 	ctx, cancel = context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
-	if _, err := l.acquire(ctx, "a", 1); !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+	if _, _, err := l.acquire(ctx, "a", 1); !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 		t.Fatalf("paused credential: %v (context %v)", err, ctx.Err())
 	}
 	// A cancelled call is not a timeout.
 	cctx, ccancel := context.WithCancel(t.Context())
 	ccancel()
 	l2 := NewLimits(1, LimitObserver{})
-	r, err := l2.acquire(t.Context(), "a", 1)
+	r, _, err := l2.acquire(t.Context(), "a", 1)
 	must(t, err)
 	defer r()
-	if _, err := l2.acquire(cctx, "a", 1); !errors.Is(err, context.Canceled) {
+	if _, _, err := l2.acquire(cctx, "a", 1); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
 	if st := l.Stats(); st.Waiting != 0 {
 		t.Fatalf("%d still waiting", st.Waiting)
+	}
+}
+
+// TestTransportHoldsTheSlotWhileStreaming checks that a call stays in flight
+// from its request until its answer is read to the end or closed (a
+// streamed answer keeps its slot while it streams), and that the
+// provider's headers reach the limits.
+func TestTransportHoldsTheSlotWhileStreaming(t *testing.T) {
+	more := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		spent := r.URL.Query().Has("spent")
+		if spent {
+			w.Header().Set("X-Ratelimit-Remaining-Requests", "0")
+			w.Header().Set("X-Ratelimit-Reset-Requests", "1m")
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		if !spent {
+			<-r.Context().Done() // the client closes the stream early
+			return
+		}
+		<-more
+		_, _ = io.WriteString(w, "data: [DONE]\n\n")
+	}))
+	defer srv.Close()
+	var paused []string
+	l := NewLimits(4, LimitObserver{Paused: func(_, reason string) { paused = append(paused, reason) }})
+	client := &http.Client{Transport: limitTransport{base: http.DefaultTransport, limits: l, cred: "c"}}
+	inFlight := func() int { return l.Stats().InFlight["c"] }
+
+	// Closed before the end.
+	resp, err := client.Get(srv.URL)
+	must(t, err)
+	if n := inFlight(); n != 1 {
+		t.Fatalf("%d in flight while the answer streams", n)
+	}
+	resp.Body.Close()
+	if n := inFlight(); n != 0 {
+		t.Fatalf("%d in flight after the stream was closed", n)
+	}
+
+	// Read to the end: the slot is free before Close.
+	resp, err = client.Get(srv.URL + "?spent")
+	must(t, err)
+	if n := inFlight(); n != 1 {
+		t.Fatalf("%d in flight while the answer streams", n)
+	}
+	more <- struct{}{}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if n := inFlight(); n != 0 {
+		t.Fatalf("%d in flight after the answer was read", n)
+	}
+	resp.Body.Close()
+
+	// That answer said no request remains for a minute: the next call
+	// cannot start before its deadline and fails at once as a timeout.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	must(t, err)
+	if _, err := client.Do(req); !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		t.Fatalf("spent budget: %v", err)
+	}
+	if len(paused) != 1 || paused[0] != "requests" {
+		t.Fatalf("pauses %v", paused)
 	}
 }
 

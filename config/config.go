@@ -181,7 +181,7 @@ var options = []option{
 		func(c *Config, v string) error { return positiveIntTo(v, &c.MaxConcurrentModelCalls) }},
 	{"WAGATE_HISTORY_TOKENS", "history-tokens", "8000", "token budget of the conversation history sent with each model call (oldest turns dropped first)",
 		func(c *Config, v string) error { return positiveIntTo(v, &c.HistoryTokens) }},
-	{"WAGATE_MODEL_TIMEOUT", "model-timeout", "60s", "timeout of one model call (retried up to 3 attempts on 429, 5xx and timeouts)",
+	{"WAGATE_MODEL_TIMEOUT", "model-timeout", "60s", "timeout of one model call, its wait for a slot of its credential included (retried up to 3 attempts on 429, 5xx and timeouts)",
 		func(c *Config, v string) error { return positiveDuration(v, &c.ModelTimeout) }},
 	{"WAGATE_TRANSCRIBE_MODEL", "transcribe-model", "gpt-4o-mini-transcribe", "model that transcribes audio messages of bots with speechToText",
 		func(c *Config, v string) error {

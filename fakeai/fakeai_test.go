@@ -440,6 +440,37 @@ func TestRateLimitHeaders(t *testing.T) {
 	}
 }
 
+func TestRequestsPerMinute(t *testing.T) {
+	s := fakeai.NewTestServer(t, fakeai.Options{RequestsPerMinute: 2})
+	s.Enqueue(fakeai.Reply("a"), fakeai.Reply("b"), fakeai.Reply("c"))
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`
+	for i, want := range []struct {
+		status    int
+		remaining string
+	}{{200, "1"}, {200, "0"}, {429, "0"}} {
+		resp, _ := raw(t, s, "POST", "/v1/chat/completions", testKey, body)
+		h := resp.Header
+		if resp.StatusCode != want.status || h.Get("X-Ratelimit-Remaining-Requests") != want.remaining ||
+			h.Get("X-Ratelimit-Limit-Requests") != "2" {
+			t.Fatalf("call %d: status %d, headers %v", i+1, resp.StatusCode, h)
+		}
+		if d, err := time.ParseDuration(h.Get("X-Ratelimit-Reset-Requests")); err != nil || d <= 0 || d > time.Minute {
+			t.Errorf("call %d: reset %q", i+1, h.Get("X-Ratelimit-Reset-Requests"))
+		}
+		if want.status == 429 && (h.Get("Retry-After") == "" || h.Get("Retry-After-Ms") == "") {
+			t.Errorf("429 without Retry-After: %v", h)
+		}
+	}
+	// The refused call did not use the scripted outcome; another key has a
+	// budget of its own.
+	if s.Pending() != 1 {
+		t.Errorf("%d scripted outcomes left, want the one the refused call did not take", s.Pending())
+	}
+	if resp, _ := raw(t, s, "POST", "/v1/chat/completions", "sk-other-key-0123456789", body); resp.StatusCode != 200 {
+		t.Errorf("another key: status %d", resp.StatusCode)
+	}
+}
+
 func TestUntilHoldsTheAnswer(t *testing.T) {
 	s := fakeai.NewTestServer(t, fakeai.Options{})
 	release := make(chan struct{})

@@ -224,6 +224,9 @@ func (s *Server) toolCalls(o Outcome) []ToolCall {
 // Errors and disconnections are answered here; ok says whether the caller
 // should write the reply.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, q *[]Outcome, req *Request) (out Outcome, ok bool) {
+	if !s.limited(w, req) {
+		return out, false
+	}
 	out = s.take(q, req)
 	if !s.wait(r.Context(), out.delay) {
 		return out, false
