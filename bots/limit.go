@@ -120,14 +120,30 @@ func (l *Limits) acquire(ctx context.Context, cred string, cost float64) (releas
 		c = &credLimit{slots: make(chan struct{}, l.max)}
 		l.creds[cred] = c
 	}
-	c.waiting++
+	before := *c
 	at, paused := c.reserve(start, cost)
-	m = mark{c.req.started, c.tok.started}
+	dl, ok := ctx.Deadline()
+	late := ok && at.After(dl)
+	if late {
+		// It cannot start in time: undo the booking, or calls that give up
+		// would push every later start further out. The pause stays known,
+		// so that it is reported once.
+		reqSpent, tokSpent := c.req.spent, c.tok.spent
+		*c = before
+		c.req.spent, c.tok.spent = reqSpent, tokSpent
+		l.evict(cred, c, start)
+	} else {
+		c.waiting++
+		m = mark{c.req.started, c.tok.started}
+	}
 	l.mu.Unlock()
 	for _, reason := range paused {
 		if l.obs.Paused != nil {
 			l.obs.Paused(cred, reason)
 		}
+	}
+	if late {
+		return nil, m, errNoSlot{cred}
 	}
 
 	err = waitSlot(ctx, c.slots, at, cred)
@@ -160,9 +176,6 @@ func (l *Limits) acquire(ctx context.Context, cred string, cost float64) (releas
 // waitSlot sleeps until at, then takes a slot; both within ctx.
 func waitSlot(ctx context.Context, slots chan struct{}, at time.Time, cred string) error {
 	if d := time.Until(at); d > 0 {
-		if dl, ok := ctx.Deadline(); ok && at.After(dl) {
-			return errNoSlot{cred}
-		}
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():

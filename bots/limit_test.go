@@ -227,6 +227,26 @@ func TestAcquireFailsLikeATimeout(t *testing.T) {
 	if _, _, err := l.acquire(ctx, "a", 1); !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 		t.Fatalf("paused credential: %v (context %v)", err, ctx.Err())
 	}
+
+	// Calls that gave up book nothing: with a budget refilling one request
+	// a second and none left, the next call's start stays one second out
+	// however many calls gave up before it.
+	l3 := NewLimits(8, LimitObserver{})
+	r3, _, err := l3.acquire(t.Context(), "a", 1)
+	must(t, err)
+	l3.observe("a", mark{req: 1}, 200, http.Header{"X-Ratelimit-Limit-Requests": {"60"},
+		"X-Ratelimit-Remaining-Requests": {"0"}, "X-Ratelimit-Reset-Requests": {"60s"}}, time.Now())
+	r3()
+	for range 5 {
+		short, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		if _, _, err := l3.acquire(short, "a", 1); !errors.As(err, new(errNoSlot)) {
+			t.Fatalf("short deadline: %v", err)
+		}
+		cancel()
+	}
+	if at, _ := l3.creds["a"].reserve(time.Now(), 1); time.Until(at) > time.Second {
+		t.Fatalf("next start %v out: calls that gave up were booked", time.Until(at))
+	}
 	// A cancelled call is not a timeout.
 	cctx, ccancel := context.WithCancel(t.Context())
 	ccancel()
