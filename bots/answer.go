@@ -521,16 +521,11 @@ func (c *chat) callFunction(ctx context.Context, b *bot, br *brain, name, args, 
 	return string(out)
 }
 
-// call runs one model request within the global bound on calls in flight,
-// with the per-call timeout, retrying rate limits, server errors and
-// timeouts with exponential backoff and jitter (Retry-After honoured).
+// call runs one model request with the per-call timeout, retrying rate
+// limits, server errors and timeouts with exponential backoff and jitter
+// (Retry-After honoured). The credential's client bounds and paces the
+// request itself (Limits), so waiting for a slot counts in the timeout.
 func (e *Engine) call(ctx context.Context, do func(ctx context.Context) error) error {
-	select {
-	case e.calls <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-e.calls }()
 	var err error
 	for attempt := 1; ; attempt++ {
 		hint := &retryHint{}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
@@ -17,10 +16,12 @@ import (
 // Clients builds provider clients. Each call returns a client bound to one
 // credential: no client is shared across credentials or mutated, so one
 // tenant's key can never serve another's request. The HTTP transport (and
-// its connection pool) is shared.
+// its connection pool) is shared; every request of a credential's client
+// runs within that credential's Limits.
 type Clients struct {
 	DefaultBaseURL string
 	HTTP           *http.Client
+	Limits         *Limits // nil: model calls are not bounded
 }
 
 // For returns a client for c.
@@ -31,40 +32,29 @@ func (cl Clients) For(c *store.Creds) *openai.Client {
 	if cl.HTTP != nil && cl.HTTP.Transport != nil {
 		base = cl.HTTP.Transport
 	}
-	cfg.HTTPClient = &http.Client{Transport: hintTransport{base}}
+	cfg.HTTPClient = &http.Client{Transport: limitTransport{base: base, limits: cl.Limits, cred: credID(c)}}
 	return openai.NewClientWithConfig(cfg)
 }
 
+// credID is the identity c's limits are kept under: its id, which every way
+// of naming a credential resolves to (an organization's or instance's
+// credentials, an organization default, a chatbot's own key as
+// "chatbot:<id>"). It is no secret, so it also labels metrics.
+func credID(c *store.Creds) string {
+	if c.ID != "" {
+		return c.ID
+	}
+	return "unnamed"
+}
+
 // retryHint carries a provider's Retry-After out of the client library,
-// which does not expose response headers.
+// which does not expose response headers of failed calls.
 type retryHint struct{ after time.Duration }
 
 type retryHintKey struct{}
 
 func withRetryHint(ctx context.Context, h *retryHint) context.Context {
 	return context.WithValue(ctx, retryHintKey{}, h)
-}
-
-type hintTransport struct{ base http.RoundTripper }
-
-func (t hintTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
-	if h, ok := req.Context().Value(retryHintKey{}).(*retryHint); ok && err == nil {
-		h.after = retryAfter(resp.Header)
-	}
-	return resp, err
-}
-
-// retryAfter reads Retry-After (seconds or an HTTP date), capped at a minute.
-func retryAfter(h http.Header) time.Duration {
-	v := h.Get("Retry-After")
-	var d time.Duration
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s > 0 {
-		d = time.Duration(min(s, 60)) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = time.Until(t)
-	}
-	return min(d, time.Minute)
 }
 
 // BaseURL is where c's requests go.

@@ -12,13 +12,12 @@ import (
 
 // Config tunes the engine.
 type Config struct {
-	MaxConcurrentCalls int           // model calls in flight across all chats
-	HistoryTokens      int           // token budget of the history sent with each call
-	ModelTimeout       time.Duration // per model call
-	TranscribeModel    string
-	RetryBase          time.Duration // first delay between provider retries
-	FunctionTimeout    time.Duration // per tool call to a bot's functionUrl
-	SweepEvery         time.Duration // how often idle sessions are expired
+	HistoryTokens   int           // token budget of the history sent with each call
+	ModelTimeout    time.Duration // per model call
+	TranscribeModel string
+	RetryBase       time.Duration // first delay between provider retries
+	FunctionTimeout time.Duration // per tool call to a bot's functionUrl
+	SweepEvery      time.Duration // how often idle sessions are expired
 
 	// OnModelCall, when set, is told of every model request attempt: how
 	// long it took, the provider's HTTP status when it failed with one (0
@@ -59,9 +58,10 @@ type Signer func(ctx context.Context, inst *store.Instance, cb *store.Chatbot, b
 // Engine answers inbound messages with bots. Each conversation (instance,
 // chat) has at most one worker goroutine, which exists only while the chat
 // has messages to decide on: messages of one chat are handled in order with
-// one model call at a time, chats run in parallel, and a semaphore bounds
-// model calls overall. The messages table is the queue: a message waits in
-// state received until decided, so nothing is lost across a restart.
+// one model call at a time, chats run in parallel, and each credential's
+// Limits bound and pace its model calls. The messages table is the queue:
+// a message waits in state received until decided, so nothing is lost
+// across a restart.
 type Engine struct {
 	store   *store.Store
 	outbox  Outbox
@@ -71,7 +71,6 @@ type Engine struct {
 	clients Clients
 	cfg     Config
 	log     *slog.Logger
-	calls   chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -89,7 +88,6 @@ func NewEngine(st *store.Store, ob Outbox, r Replier, media MediaFetcher, sign S
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
 		store: st, outbox: ob, replier: r, media: media, sign: sign, clients: clients, cfg: cfg, log: log,
-		calls:   make(chan struct{}, max(cfg.MaxConcurrentCalls, 1)),
 		ctx:     ctx,
 		cancel:  cancel,
 		workers: map[store.Chat]chan struct{}{},

@@ -75,7 +75,7 @@ func (r *replier) count() int {
 
 // TestEngineWorkersGoAway checks that a chat's worker exists only while it
 // has work (after many conversations are answered none is left) and that
-// model calls stay within the global bound.
+// model calls stay within their credential's bound.
 func TestEngineWorkersGoAway(t *testing.T) {
 	ctx := t.Context()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -112,8 +112,8 @@ func TestEngineWorkersGoAway(t *testing.T) {
 
 	ob := &outbox{st: st}
 	rep := &replier{st: st, replies: map[string][]string{}}
-	e := bots.NewEngine(st, ob, rep, nil, nil, bots.Clients{DefaultBaseURL: ai.BaseURL()}, bots.Config{
-		MaxConcurrentCalls: 4, HistoryTokens: 1000, ModelTimeout: 10 * time.Second, RetryBase: time.Millisecond,
+	e := bots.NewEngine(st, ob, rep, nil, nil, bots.Clients{DefaultBaseURL: ai.BaseURL(), Limits: bots.NewLimits(4, bots.LimitObserver{})}, bots.Config{
+		HistoryTokens: 1000, ModelTimeout: 10 * time.Second, RetryBase: time.Millisecond,
 		FunctionTimeout: time.Second, SweepEvery: time.Hour,
 	}, log)
 	must(t, e.Start(ctx))

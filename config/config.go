@@ -45,7 +45,7 @@ type Config struct {
 
 	OpenAIBaseURL string // base URL of credentials that name none
 
-	MaxConcurrentModelCalls int           // model calls in flight across all chats
+	MaxConcurrentModelCalls int           // model calls in flight per credential
 	HistoryTokens           int           // token budget of the history sent with each model call
 	ModelTimeout            time.Duration // per model call
 	TranscribeModel         string
@@ -177,11 +177,11 @@ var options = []option{
 			c.OpenAIBaseURL = strings.TrimRight(v, "/")
 			return nil
 		}},
-	{"WAGATE_MAX_CONCURRENT_MODEL_CALLS", "max-concurrent-model-calls", "64", "model calls in flight at once, across all conversations",
+	{"WAGATE_MAX_CONCURRENT_MODEL_CALLS", "max-concurrent-model-calls", "256", "model calls in flight at once per credential (each credential is bounded and paced by its provider's rate-limit headers on its own)",
 		func(c *Config, v string) error { return positiveIntTo(v, &c.MaxConcurrentModelCalls) }},
 	{"WAGATE_HISTORY_TOKENS", "history-tokens", "8000", "token budget of the conversation history sent with each model call (oldest turns dropped first)",
 		func(c *Config, v string) error { return positiveIntTo(v, &c.HistoryTokens) }},
-	{"WAGATE_MODEL_TIMEOUT", "model-timeout", "60s", "timeout of one model call (retried up to 3 attempts on 429, 5xx and timeouts)",
+	{"WAGATE_MODEL_TIMEOUT", "model-timeout", "60s", "timeout of one model call, its wait for a slot of its credential included (retried up to 3 attempts on 429, 5xx and timeouts)",
 		func(c *Config, v string) error { return positiveDuration(v, &c.ModelTimeout) }},
 	{"WAGATE_TRANSCRIBE_MODEL", "transcribe-model", "gpt-4o-mini-transcribe", "model that transcribes audio messages of bots with speechToText",
 		func(c *Config, v string) error {

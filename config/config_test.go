@@ -380,7 +380,7 @@ func assertConfig(t *testing.T, got, want Config) {
 	got.SecretKey, want.SecretKey = nil, nil
 	// Bot engine settings keep their defaults unless a case sets them.
 	if want.MaxConcurrentModelCalls == 0 {
-		want.MaxConcurrentModelCalls, want.HistoryTokens, want.ModelTimeout = 64, 8000, time.Minute
+		want.MaxConcurrentModelCalls, want.HistoryTokens, want.ModelTimeout = 256, 8000, time.Minute
 		want.TranscribeModel = "gpt-4o-mini-transcribe"
 	}
 	if want.MaxInboundText == 0 {

@@ -421,6 +421,88 @@ func TestRetryAfterHeader(t *testing.T) {
 	}
 }
 
+func TestRateLimitHeaders(t *testing.T) {
+	s := fakeai.NewTestServer(t, fakeai.Options{})
+	s.Enqueue(fakeai.Reply("ok").WithRateLimit(3, 1200, 20*time.Millisecond, 6*time.Minute))
+	resp, _ := raw(t, s, "POST", "/v1/chat/completions", testKey,
+		`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+	want := map[string]string{
+		"X-Ratelimit-Remaining-Requests": "3", "X-Ratelimit-Reset-Requests": "20ms",
+		"X-Ratelimit-Remaining-Tokens": "1200", "X-Ratelimit-Reset-Tokens": "6m0s",
+	}
+	for k, v := range want {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+}
+
+func TestRequestsPerMinute(t *testing.T) {
+	s := fakeai.NewTestServer(t, fakeai.Options{RequestsPerMinute: 2})
+	s.Enqueue(fakeai.Reply("a"), fakeai.Reply("b"), fakeai.Reply("c"))
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`
+	for i, want := range []struct {
+		status    int
+		remaining string
+	}{{200, "1"}, {200, "0"}, {429, "0"}} {
+		resp, _ := raw(t, s, "POST", "/v1/chat/completions", testKey, body)
+		h := resp.Header
+		if resp.StatusCode != want.status || h.Get("X-Ratelimit-Remaining-Requests") != want.remaining ||
+			h.Get("X-Ratelimit-Limit-Requests") != "2" {
+			t.Fatalf("call %d: status %d, headers %v", i+1, resp.StatusCode, h)
+		}
+		if d, err := time.ParseDuration(h.Get("X-Ratelimit-Reset-Requests")); err != nil || d <= 0 || d > time.Minute {
+			t.Errorf("call %d: reset %q", i+1, h.Get("X-Ratelimit-Reset-Requests"))
+		}
+		if want.status == 429 && (h.Get("Retry-After") == "" || h.Get("Retry-After-Ms") == "") {
+			t.Errorf("429 without Retry-After: %v", h)
+		}
+	}
+	// The refused call did not use the scripted outcome; another key has a
+	// budget of its own.
+	if s.Pending() != 1 {
+		t.Errorf("%d scripted outcomes left, want the one the refused call did not take", s.Pending())
+	}
+	if resp, _ := raw(t, s, "POST", "/v1/chat/completions", "sk-other-key-0123456789", body); resp.StatusCode != 200 {
+		t.Errorf("another key: status %d", resp.StatusCode)
+	}
+}
+
+func TestUntilHoldsTheAnswer(t *testing.T) {
+	s := fakeai.NewTestServer(t, fakeai.Options{})
+	release := make(chan struct{})
+	s.Enqueue(fakeai.Reply("late").Until(release))
+	got := make(chan string, 1)
+	go func() {
+		resp, err := client(s, testKey).CreateChatCompletion(t.Context(), openai.ChatCompletionRequest{
+			Model: openai.GPT4o, Messages: []openai.ChatCompletionMessage{userMsg("hi")}})
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- resp.Choices[0].Message.Content
+	}()
+	held, err := s.AwaitReceived(t.Context(), fakeai.EndpointChat, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held[0].Status != 0 {
+		t.Fatalf("held call answered with %d", held[0].Status)
+	}
+	select {
+	case r := <-got:
+		t.Fatalf("answered %q while held", r)
+	default:
+	}
+	close(release)
+	if r := <-got; r != "late" {
+		t.Fatalf("answer %q", r)
+	}
+}
+
 func TestAuth(t *testing.T) {
 	s := fakeai.NewTestServer(t, fakeai.Options{RejectKeys: []string{"sk-revoked-1234567890"}})
 	chat := openai.ChatCompletionRequest{Model: openai.GPT4o, Messages: []openai.ChatCompletionMessage{userMsg("hi")}}

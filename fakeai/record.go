@@ -154,11 +154,21 @@ func (s *Server) last(ep Endpoint) (Request, bool) {
 // answered, and returns the answered ones. Engine tests use it because model
 // calls happen asynchronously after the inbound request returned.
 func (s *Server) Await(ctx context.Context, ep Endpoint, n int) ([]Request, error) {
+	return s.await(ctx, ep, n, true)
+}
+
+// AwaitReceived is Await for requests received, answered or not: a test
+// holding answers (Until) learns that the calls it holds have arrived.
+func (s *Server) AwaitReceived(ctx context.Context, ep Endpoint, n int) ([]Request, error) {
+	return s.await(ctx, ep, n, false)
+}
+
+func (s *Server) await(ctx context.Context, ep Endpoint, n int, answered bool) ([]Request, error) {
 	for {
 		s.mu.Lock()
 		var done []Request
 		for _, r := range s.records {
-			if r.Status != 0 && (ep == "" || r.Endpoint == ep) {
+			if (r.Status != 0 || !answered) && (ep == "" || r.Endpoint == ep) {
 				done = append(done, *r)
 			}
 		}
@@ -170,7 +180,7 @@ func (s *Server) Await(ctx context.Context, ep Endpoint, n int) ([]Request, erro
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return done, fmt.Errorf("fakeai: waiting for %d %q requests, %d answered: %w",
+			return done, fmt.Errorf("fakeai: waiting for %d %q requests, %d so far: %w",
 				n, ep, len(done), ctx.Err())
 		}
 	}

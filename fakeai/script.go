@@ -3,21 +3,25 @@ package fakeai
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // Outcome is one scripted answer to a model call. Build it with Echo, Reply,
 // CallTool, CallTools, Fail, RateLimited, Delay or Disconnect and refine it
-// with After, WithRetryAfter, WithError and When. The zero value is Echo().
+// with After, Until, WithRetryAfter, WithRateLimit, WithHeader, WithError
+// and When. The zero value is Echo().
 type Outcome struct {
-	kind  outcomeKind
-	text  string
-	calls []ToolCall
-	err   apiError
-	delay time.Duration
-	pace  time.Duration      // between the chunks of a streamed answer
-	match func(Request) bool // nil: any call
+	kind   outcomeKind
+	text   string
+	calls  []ToolCall
+	err    apiError
+	delay  time.Duration
+	hold   <-chan struct{}    // nil: answer without waiting for it
+	header http.Header        // added to the answer, errors included
+	pace   time.Duration      // between the chunks of a streamed answer
+	match  func(Request) bool // nil: any call
 }
 
 type outcomeKind int
@@ -87,6 +91,37 @@ func (o Outcome) Paced(d time.Duration) Outcome {
 func (o Outcome) After(d time.Duration) Outcome {
 	o.delay = d
 	return o
+}
+
+// Until holds the outcome until release is closed (after any delay), so a
+// test can keep a call in flight for exactly as long as it needs. The hold
+// ends early when the client gives up, as Delay's does.
+func (o Outcome) Until(release <-chan struct{}) Outcome {
+	o.hold = release
+	return o
+}
+
+// WithHeader adds a response header to the outcome, errors included.
+func (o Outcome) WithHeader(key, value string) Outcome {
+	h := o.header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Add(key, value)
+	o.header = h
+	return o
+}
+
+// WithRateLimit adds OpenAI's rate-limit headers to the outcome: what
+// remains of the requests and tokens limits, and when each is back to full
+// (x-ratelimit-reset-*, written as OpenAI does: "1s", "6m0s", "20ms").
+func (o Outcome) WithRateLimit(remainingRequests, remainingTokens int, resetRequests, resetTokens time.Duration) Outcome {
+	return o.WithHeader("X-Ratelimit-Limit-Requests", strconv.Itoa(max(remainingRequests, 1)*2)).
+		WithHeader("X-Ratelimit-Remaining-Requests", strconv.Itoa(remainingRequests)).
+		WithHeader("X-Ratelimit-Reset-Requests", resetRequests.String()).
+		WithHeader("X-Ratelimit-Limit-Tokens", strconv.Itoa(max(remainingTokens, 1)*2)).
+		WithHeader("X-Ratelimit-Remaining-Tokens", strconv.Itoa(remainingTokens)).
+		WithHeader("X-Ratelimit-Reset-Tokens", resetTokens.String())
 }
 
 // WithRetryAfter adds a Retry-After header to an error outcome.
@@ -189,9 +224,22 @@ func (s *Server) toolCalls(o Outcome) []ToolCall {
 // Errors and disconnections are answered here; ok says whether the caller
 // should write the reply.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, q *[]Outcome, req *Request) (out Outcome, ok bool) {
+	if !s.limited(w, req) {
+		return out, false
+	}
 	out = s.take(q, req)
 	if !s.wait(r.Context(), out.delay) {
 		return out, false
+	}
+	if out.hold != nil {
+		select {
+		case <-out.hold:
+		case <-r.Context().Done():
+			return out, false
+		}
+	}
+	for k, v := range out.header {
+		w.Header()[k] = append(w.Header()[k], v...)
 	}
 	switch out.kind {
 	case kindError:

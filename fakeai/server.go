@@ -55,6 +55,11 @@ type Options struct {
 	MaxRecorded int
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
+	// RequestsPerMinute limits the model calls of each API key as OpenAI
+	// does (a bucket refilling continuously): every model call answers with
+	// x-ratelimit-limit/remaining/reset-requests, and calls over the limit
+	// get 429 with Retry-After. 0 means no limit.
+	RequestsPerMinute int
 }
 
 // DefaultModels returns the model ids listed when Options.Models is nil.
@@ -84,6 +89,7 @@ type Server struct {
 	seq         int
 	ids         map[string]int
 	stored      *responseStore
+	limit       *requestLimit // nil: no rate limit
 	changed     chan struct{} // closed and replaced whenever a record changes
 
 	httpSrv *http.Server
@@ -104,6 +110,9 @@ func New(opts Options) *Server {
 		ids:        make(map[string]int),
 		stored:     newResponseStore(maxStoredResponses),
 		changed:    make(chan struct{}),
+	}
+	if opts.RequestsPerMinute > 0 {
+		s.limit = &requestLimit{rpm: float64(opts.RequestsPerMinute), buckets: map[string]*bucket{}}
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix

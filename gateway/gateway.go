@@ -90,9 +90,11 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		channels: map[string]channel.Channel{
 			store.IntegrationEvolution: evolution.Channel{Fetch: fetcher},
 		},
-		apiKey:  digest(cfg.APIKey),
-		clients: bots.Clients{DefaultBaseURL: cfg.OpenAIBaseURL, HTTP: &http.Client{Timeout: time.Minute}},
+		apiKey: digest(cfg.APIKey),
+		clients: bots.Clients{DefaultBaseURL: cfg.OpenAIBaseURL, HTTP: &http.Client{Timeout: time.Minute},
+			Limits: bots.NewLimits(cfg.MaxConcurrentModelCalls, m.limitObserver())},
 	}
+	m.limits.limits = g.clients.Limits
 	g.webchat = webchat.New(st, g, g.outbox, fetcher, webchat.Config{
 		ServerURL: cfg.ServerURL, Secret: visitorSecret(cfg.SecretKey), Wait: webchatWait(cfg),
 	}, log.With("component", "webchat"))
@@ -107,16 +109,15 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		RetryBase:     cfg.ModelRetryBase,
 	}, log.With("component", "knowledge"))
 	g.engine = bots.NewEngine(st, g.outbox, g, g.fetchMedia, g.signFunctionCall, g.clients, bots.Config{
-		MaxConcurrentCalls: cfg.MaxConcurrentModelCalls,
-		HistoryTokens:      cfg.HistoryTokens,
-		ModelTimeout:       cfg.ModelTimeout,
-		TranscribeModel:    cfg.TranscribeModel,
-		RetryBase:          cfg.ModelRetryBase,
-		FunctionTimeout:    10 * time.Second,
-		SweepEvery:         cfg.SessionSweepEach,
-		OnModelCall:        g.metrics.modelCall,
-		Visitors:           g.webchat,
-		Knowledge:          g.kb,
+		HistoryTokens:   cfg.HistoryTokens,
+		ModelTimeout:    cfg.ModelTimeout,
+		TranscribeModel: cfg.TranscribeModel,
+		RetryBase:       cfg.ModelRetryBase,
+		FunctionTimeout: 10 * time.Second,
+		SweepEvery:      cfg.SessionSweepEach,
+		OnModelCall:     g.metrics.modelCall,
+		Visitors:        g.webchat,
+		Knowledge:       g.kb,
 	}, log.With("component", "bots"))
 	g.whatsapp = whatsapp.New(g, st, log.With("component", "whatsapp"),
 		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})

@@ -31,6 +31,9 @@ type metrics struct {
 	tokens       *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
 	deliverySecs prometheus.Histogram
+	slotWait     prometheus.Histogram
+	pauses       *prometheus.CounterVec
+	limits       limitsCollector
 }
 
 // Outcomes of an inbound message, the outcome label of wagate_inbound_messages_total.
@@ -76,7 +79,17 @@ func newMetrics(conversations func() int, stats func(context.Context) (store.Sta
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 	}
+	m.slotWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "wagate_model_slot_wait_seconds",
+		Help:    "How long model calls waited for their credential's slot and rate-limit pacing before starting.",
+		Buckets: []float64{.001, .005, .025, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	})
+	m.pauses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wagate_model_rate_limit_pauses_total",
+		Help: "Times a credential stopped starting model calls for its provider: reason retry_after (429 or 503 with Retry-After), requests or tokens (remaining budget spent before its reset).",
+	}, []string{"credential", "reason"})
 	m.reg.MustRegister(m.inbound, m.replies, m.modelSeconds, m.modelErrors, m.tokens, m.deliveries, m.deliverySecs,
+		m.slotWait, m.pauses, &m.limits,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -95,6 +108,15 @@ func (m *metrics) modelCall(d time.Duration, status int, err error) {
 	}
 }
 
+// limitObserver feeds the model-call limits' waits and pauses to metrics;
+// their gauges are read from the limits at each scrape (see limitsCollector).
+func (m *metrics) limitObserver() bots.LimitObserver {
+	return bots.LimitObserver{
+		Waited: func(_ string, d time.Duration) { m.slotWait.Observe(d.Seconds()) },
+		Paused: func(cred, reason string) { m.pauses.WithLabelValues(cred, reason).Inc() },
+	}
+}
+
 func (m *metrics) webhookAttempt(outcome string, d time.Duration) {
 	m.deliveries.WithLabelValues(outcome).Inc()
 	if outcome != webhook.AttemptMisconfigured { // nothing was sent: no receiver's time to measure
@@ -109,6 +131,34 @@ func (m *metrics) reply(inst *store.Instance, u bots.Usage) {
 	}
 	if u.CompletionTokens > 0 {
 		m.tokens.WithLabelValues("completion").Add(float64(u.CompletionTokens))
+	}
+}
+
+// limitsCollector reports the model-call limits at each scrape: calls
+// waiting to start, and calls in flight by credential id (never the key;
+// the label set is bounded by the credentials that exist).
+type limitsCollector struct {
+	limits *bots.Limits // set once the clients exist; nil reports nothing
+}
+
+var (
+	waitingDesc  = prometheus.NewDesc("wagate_model_calls_waiting", "Model calls waiting for a slot of their credential or for its provider's rate limit.", nil, nil)
+	inFlightDesc = prometheus.NewDesc("wagate_model_calls_in_flight", "Model calls in flight by credential id.", []string{"credential"}, nil)
+)
+
+func (c *limitsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- waitingDesc
+	ch <- inFlightDesc
+}
+
+func (c *limitsCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.limits == nil {
+		return
+	}
+	st := c.limits.Stats()
+	ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(st.Waiting))
+	for cred, n := range st.InFlight {
+		ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(n), cred)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/fakeai"
@@ -58,6 +59,8 @@ func TestMetrics(t *testing.T) {
 		`wagate_model_call_errors_total{status="400"} 1`,
 		`wagate_model_tokens_total{kind="completion"}`,
 		`wagate_model_tokens_total{kind="prompt"}`,
+		"wagate_model_calls_waiting 0",
+		`wagate_model_slot_wait_seconds_count 2`,
 		`wagate_webhook_delivery_seconds_bucket`,
 		"wagate_webhook_backlog ",
 		"wagate_pending_inbound_messages 0",
@@ -97,4 +100,49 @@ func TestPprofNeedsGlobalKey(t *testing.T) {
 	s.must(http.StatusForbidden, "GET", "/debug/pprof/heap", inst.Token, nil)
 	s.must(http.StatusOK, "GET", "/debug/pprof/", testAPIKey, nil)
 	s.must(http.StatusOK, "GET", "/debug/pprof/goroutine?debug=1", testAPIKey, nil)
+}
+
+// TestModelLimitMetrics holds the credential's only slot and watches the
+// turn behind it wait in /metrics, then a 429 pause being counted.
+func TestModelLimitMetrics(t *testing.T) {
+	e := newBotEnv(t, withConfig(func(c *config.Config) { c.MaxConcurrentModelCalls = 1 }))
+	e.bot(nil)
+	release := make(chan struct{})
+	e.ai.Enqueue(fakeai.Reply("held").Until(release))
+	e.say("m1", "5511@s.whatsapp.net", "first", nil)
+	if _, err := e.ai.AwaitReceived(t.Context(), fakeai.EndpointChat, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.say("m2", "5522@s.whatsapp.net", "second", nil)
+	inFlight := `wagate_model_calls_in_flight{credential="` + e.creds + `"} 1`
+	var page string
+	eventually(t, func() bool {
+		_, page = e.s.scrape("")
+		return strings.Contains(page, "wagate_model_calls_waiting 1")
+	}, "a turn waiting for the model slot")
+	if !strings.Contains(page, inFlight) {
+		t.Errorf("/metrics lacks %q while the call is held", inFlight)
+	}
+	if strings.Contains(page, testProviderKey) {
+		t.Error("/metrics shows the provider key")
+	}
+	close(release)
+	e.replies(2)
+	eventually(t, func() bool {
+		_, page = e.s.scrape("")
+		return strings.Contains(page, "wagate_model_calls_waiting 0") && !strings.Contains(page, "wagate_model_calls_in_flight{")
+	}, "no call waiting or in flight")
+
+	e.ai.Enqueue(fakeai.RateLimited(10 * time.Millisecond))
+	e.say("m3", "5511@s.whatsapp.net", "third", nil)
+	e.replies(3)
+	_, page = e.s.scrape("")
+	for _, want := range []string{
+		`wagate_model_rate_limit_pauses_total{credential="` + e.creds + `",reason="retry_after"} 1`,
+		`wagate_model_slot_wait_seconds_count 4`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }

@@ -2,6 +2,7 @@
 // benchmarks: point a wagate credential's baseUrl at the URL it logs.
 //
 //	go run ./cmd/fakeai -addr 127.0.0.1:8090 -latency 300ms
+//	go run ./cmd/fakeai -addr 127.0.0.1:8090 -rpm 600   # OpenAI-style rate limit per key
 package main
 
 import (
@@ -38,14 +39,16 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	addr := fs.String("addr", ":8090", "listen address")
 	latency := fs.Duration("latency", 0, "latency added to every model call, e.g. 300ms")
 	prefix := fs.String("prefix", fakeai.DefaultPrefix, "prefix of echo replies")
+	rpm := fs.Int("rpm", 0, "requests per minute allowed per API key, with OpenAI's x-ratelimit headers and 429s past it; 0 means no limit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
 
 	srv := fakeai.New(fakeai.Options{
-		Prefix:  *prefix,
-		Latency: *latency,
+		Prefix:            *prefix,
+		Latency:           *latency,
+		RequestsPerMinute: *rpm,
 		// Nobody can read the records of a standalone server; keeping them
 		// would only grow memory during benchmarks.
 		MaxRecorded: -1,
@@ -55,7 +58,7 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("fakeai listening", "base_url", base, "latency", *latency)
+	log.Info("fakeai listening", "base_url", base, "latency", *latency, "rpm", *rpm)
 
 	<-ctx.Done()
 	log.Info("fakeai shutting down")

@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.conversations, "conversations", 100, "conversations the messages are spread over, round robin")
 	fs.Float64Var(&o.rate, "rate", 0, "messages per second; 0 sends as fast as the senders can")
 	fs.IntVar(&o.senders, "senders", 32, "concurrent inbound POSTs at most")
-	fs.IntVar(&o.modelCalls, "bare-model-calls", 64, "-bare: model calls in flight at once (the gateway's WAGATE_MAX_CONCURRENT_MODEL_CALLS)")
+	fs.IntVar(&o.modelCalls, "bare-model-calls", 256, "-bare: model calls in flight at once (the gateway's WAGATE_MAX_CONCURRENT_MODEL_CALLS, per credential: loadgen uses one)")
 	fs.BoolVar(&o.bare, "bare", false, "also run the reference pipeline (HTTP in, one model call, HTTP webhook out; no storage, no engine) and print the ratio")
 	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "hard limit of the whole run")
 	fs.DurationVar(&o.drain, "drain", 60*time.Second, "how long to wait for replies after the last message is sent")
