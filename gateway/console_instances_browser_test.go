@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"image/png"
 	"net/http"
 	"strings"
@@ -239,4 +241,140 @@ func failedDelivery(t *testing.T, s *server, name, event string) string {
 		return false
 	}, "a failed %s delivery", event)
 	return id
+}
+
+// TestConsoleBotsInBrowser: credentials stored on the page are listed
+// masked; a bot with an invalid regular expression and an expiry out of
+// range is shown again with each problem by its field; corrected, it is
+// listed, and its page shows the values it inherits from the instance's
+// settings next to the fields left empty. Editing and deleting (after a
+// confirmation page) go through the same routes' rules.
+func TestConsoleBotsInBrowser(t *testing.T) {
+	s := startServer(t, "")
+	inst := s.createInstance("shop", "")
+	s.must(http.StatusOK, "POST", "/openai/settings/shop", inst.Token, map[string]any{"expire": 45, "debounceTime": 3})
+	s.createConsoleUser(s.defaultOrgID(), "owner@example.com", "owner")
+	ctx := browser(t, 375, 740)
+	signIn(t, ctx, s, "owner@example.com", testPassword)
+
+	err := chromedp.Do(ctx, chromedp.Navigate(s.URL+"/console/instances/shop"), chromedp.WaitVisible(chromedp.CSS("#bots-link")),
+		chromedp.Click(chromedp.CSS("#bots-link")), chromedp.WaitVisible(chromedp.CSS("#apiKey")),
+		chromedp.SendKeys(chromedp.CSS("#creds #name"), "main"),
+		chromedp.SendKeys(chromedp.CSS("#apiKey"), "sk-test-0123456789abcdef"),
+		chromedp.SendKeys(chromedp.CSS("#baseUrl"), "not a url"),
+		chromedp.Submit(chromedp.CSS("#apiKey")), chromedp.WaitVisible(chromedp.CSS("#baseUrl-error")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := textOf(ctx, "#baseUrl-error"); !strings.Contains(got, "absolute http or https URL") {
+		t.Errorf("base URL error = %q", got)
+	}
+	err = chromedp.Do(ctx, setValue("#baseUrl", ""),
+		chromedp.SendKeys(chromedp.CSS("#apiKey"), "sk-test-0123456789abcdef"),
+		chromedp.Submit(chromedp.CSS("#apiKey")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := textOf(ctx, "#creds li code"); !strings.HasSuffix(got, "cdef") || strings.Contains(got, "0123456789") {
+		t.Errorf("credentials shown as %q", got)
+	}
+	var creds []map[string]any
+	if err := json.Unmarshal(s.must(http.StatusOK, "GET", "/openai/creds/shop", inst.Token, nil).Body, &creds); err != nil {
+		t.Fatal(err)
+	}
+	if len(creds) != 1 {
+		t.Fatalf("credentials stored: %v", creds)
+	}
+	credsID := creds[0]["id"].(string)
+
+	// A bot with two problems: each is shown by its field.
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[href$="/bots/new"]`)), chromedp.WaitVisible(chromedp.CSS("#triggerValue")),
+		chromedp.SendKeys(chromedp.CSS("#description"), "Sales"),
+		chromedp.SendKeys(chromedp.CSS("#model"), "gpt-4o-mini"),
+		chromedp.SetValue(chromedp.CSS("#openaiCredsId"), credsID),
+		chromedp.SendKeys(chromedp.CSS("#systemMessages"), "You sell shoes."),
+		chromedp.SetValue(chromedp.CSS("#triggerType"), "keyword"),
+		chromedp.SetValue(chromedp.CSS("#triggerOperator"), "regex"),
+		chromedp.SendKeys(chromedp.CSS("#triggerValue"), "order("),
+		chromedp.SendKeys(chromedp.CSS("#expire"), "-5"),
+		chromedp.Submit(chromedp.CSS("#triggerValue")), chromedp.WaitVisible(chromedp.CSS("#triggerValue-error")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := textOf(ctx, "#triggerValue-error"); !strings.Contains(got, "invalid regular expression") {
+		t.Errorf("trigger error = %q", got)
+	}
+	if got := textOf(ctx, "#expire-error"); !strings.Contains(got, "must be from 0 to") {
+		t.Errorf("expire error = %q", got)
+	}
+	if d, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#triggerValue').getAttribute('aria-describedby')`)); d != "triggerValue-error" {
+		t.Errorf("the trigger field is not described by its error: %q", d)
+	}
+	// What was typed is kept.
+	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#description').value + '|' + document.querySelector('#openaiCredsId').value`)); v != "Sales|"+credsID {
+		t.Errorf("the form kept %q", v)
+	}
+	err = chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#triggerValue"), "order"),
+		setValue("#expire", ""),
+		chromedp.Submit(chromedp.CSS("#triggerValue")), chromedp.WaitVisible(chromedp.CSS("#bots")))
+	if err != nil {
+		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
+		t.Fatalf("%v\n%s", err, html)
+	}
+	if got := textOf(ctx, "#bots tbody th"); got != "Sales" {
+		t.Errorf("bots listed = %q", got)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal(s.must(http.StatusOK, "GET", "/openai/find/shop", inst.Token, nil).Body, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0]["triggerValue"] != "order" || list[0]["expire"] != nil || list[0]["openaiCredsId"] != credsID {
+		t.Fatalf("bot stored = %v", list)
+	}
+	botID := list[0]["id"].(string)
+
+	// The bot's page: its inherited values are the settings'.
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#bots a`)), chromedp.WaitVisible(chromedp.CSS("#expire-effective")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sel, want := range map[string]string{"#expire-effective": "Inherited: 45", "#debounceTime-effective": "Inherited: 3"} {
+		if got := textOf(ctx, sel); got != want {
+			t.Errorf("%s = %q, want %q", sel, got, want)
+		}
+	}
+	// Its own value overrides; the page says what emptying it would give.
+	err = chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#expire"), "10"),
+		chromedp.Submit(chromedp.CSS("#expire")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := textOf(ctx, "#expire-effective"); got != "Left empty: 45" {
+		t.Errorf("expire hint after setting it = %q", got)
+	}
+	b := s.must(http.StatusOK, "GET", "/openai/fetch/"+botID+"/shop", inst.Token, nil).json(t)
+	if b["expire"] != float64(10) || b["description"] != "Sales" || b["systemMessages"].([]any)[0] != "You sell shoes." {
+		t.Errorf("bot after the edit = %v", b)
+	}
+
+	// Deleting asks first.
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[href$="/delete"]`)), chromedp.WaitVisible(chromedp.CSS("#confirm-title")),
+		chromedp.Click(chromedp.CSS(`form button[type=submit].danger`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := textOf(ctx, ".flash"); got != "Bot deleted." {
+		t.Errorf("flash = %q", got)
+	}
+	s.must(http.StatusNotFound, "GET", "/openai/fetch/"+botID+"/shop", inst.Token, nil)
+}
+
+// setValue sets the value of the input or select sel, as a person
+// choosing it would leave it.
+func setValue(sel, value string) chromedp.Action[chromedp.Void] {
+	eval := chromedp.Evaluate[bool](fmt.Sprintf(`(document.querySelector(%q).value = %q, true)`, sel, value))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := eval(ctx, t)
+		return chromedp.Void{}, err
+	}
 }

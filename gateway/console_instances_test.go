@@ -116,6 +116,10 @@ func TestConsoleInstancePagesHTTP(t *testing.T) {
 		{"POST", "/console/instances"}, {"POST", "/console/instances/shop/connect"}, {"POST", "/console/instances/shop/logout"},
 		{"POST", "/console/instances/shop/restart"}, {"POST", "/console/instances/shop/delete"}, {"POST", "/console/instances/shop/webhook"},
 		{"POST", "/console/instances/shop/webhook/secret"}, {"POST", "/console/instances/shop/deliveries/x/retry"},
+		{"GET", "/console/instances/shop/bots"}, {"GET", "/console/instances/shop/bots/new"}, {"GET", "/console/instances/shop/bots/x"},
+		{"GET", "/console/instances/shop/bots/x/delete"}, {"GET", "/console/instances/shop/bot-settings"},
+		{"POST", "/console/instances/shop/bots"}, {"POST", "/console/instances/shop/bots/x"}, {"POST", "/console/instances/shop/bots/x/delete"},
+		{"POST", "/console/instances/shop/bot-settings"}, {"POST", "/console/instances/shop/creds"},
 	}
 	for _, p := range pages {
 		if resp := do(agent, p.method, p.path, csrf(agent, nil)); resp.StatusCode != http.StatusForbidden {
@@ -130,7 +134,8 @@ func TestConsoleInstancePagesHTTP(t *testing.T) {
 	if s.must(http.StatusOK, "GET", "/instance/connectionState/shop", testAPIKey, nil).Status != http.StatusOK {
 		t.Fatal("a refused delete deleted the instance")
 	}
-	for _, path := range []string{"/console/instances/theirs", "/console/instances/theirs/confirm/delete", "/console/instances/nope"} {
+	for _, path := range []string{"/console/instances/theirs", "/console/instances/theirs/confirm/delete", "/console/instances/nope",
+		"/console/instances/theirs/bots", "/console/instances/theirs/bot-settings"} {
 		if resp := do(owner, "GET", path, nil); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("owner GET %s: %d, want 404", path, resp.StatusCode)
 		}
@@ -161,5 +166,18 @@ func TestConsoleInstancePagesHTTP(t *testing.T) {
 	}
 	if ev := w["events"].([]any); len(ev) != 1 || ev[0] != "MESSAGES_UPSERT" {
 		t.Errorf("webhook events = %v", ev)
+	}
+
+	// The bot settings form is /openai/settings' body: a number that does
+	// not read is refused by name, as the route refuses it.
+	if resp := do(owner, "POST", "/console/instances/shop/bot-settings", csrf(owner, url.Values{"expire": {"soon"}})); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("settings with expire=soon: %d, want 400", resp.StatusCode)
+	}
+	if resp := do(owner, "POST", "/console/instances/shop/bot-settings", csrf(owner, url.Values{"expire": {"30"}, "keepOpen": {"true"}})); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("settings: %d, want 303", resp.StatusCode)
+	}
+	st := s.must(http.StatusOK, "GET", "/openai/fetchSettings/shop", testAPIKey, nil).json(t)
+	if st["expire"] != float64(30) || st["keepOpen"] != true {
+		t.Errorf("settings after the form = %v", st)
 	}
 }

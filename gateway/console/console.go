@@ -96,8 +96,9 @@ type Ops interface {
 	// Instances answers the organization's part of GET /instance/fetchInstances.
 	Instances(ctx context.Context, org *store.Organization) ([]InstanceSummary, error)
 
-	// The instance pages (instances.go).
+	// The instance pages (instances.go) and their bots (bots.go).
 	InstanceOps
+	BotOps
 }
 
 // Console serves the pages.
@@ -169,6 +170,9 @@ func (cs *Console) funcs() template.FuncMap {
 		// The instance pages' forms (instances.go).
 		"fieldOf":       fieldOf,
 		"instanceFlags": func() []string { return instanceSettingFlags },
+		"fieldError":    fieldError,
+		"list":          func(s ...string) []string { return s },
+		"deref":         func(b *bool) bool { return b != nil && *b },
 	}
 }
 
@@ -188,6 +192,7 @@ func (cs *Console) Routes(e *echo.Echo) {
 	cs.page(e, http.MethodGet, Root, cs.overview)
 	cs.page(e, http.MethodGet, Root+"/instances", cs.instances, store.RoleOwner, store.RoleAdmin)
 	cs.instanceRoutes(e)
+	cs.botRoutes(e)
 }
 
 // page registers a page that needs a signed-in session with one of roles

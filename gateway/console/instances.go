@@ -519,3 +519,20 @@ func fieldOf(name, label, value, problem, typ string) field {
 	}
 	return field{Name: name, Label: label, Value: value, Error: problem, Type: typ}
 }
+
+// fieldError is the problem of the input name: its own, or the first of
+// an element of it (systemMessages[0], webhook.events[2]), which the
+// form shows on the one input that holds the list.
+func fieldError(errs formErrors, name string) string {
+	if p := errs.Field(name); p != "" {
+		return p
+	}
+	for _, s := range errs.Summary {
+		if strings.HasPrefix(s, name+"[") || strings.HasPrefix(s, name+".") {
+			if _, p, ok := strings.Cut(s, ": "); ok {
+				return p
+			}
+		}
+	}
+	return ""
+}
