@@ -311,11 +311,11 @@ func (cs *Console) instanceEvents(c echo.Context) error {
 	// The first event covers a change between the page and the stream.
 	for {
 		v, err := cs.instanceView(c, false)
-		if err != nil {
-			if ctx.Err() == nil && wagate.ErrorCode(err) == wagate.ENOTFOUND {
-				return nil // deleted: nothing more to show
-			}
-			return nil
+		if wagate.ErrorCode(err) == wagate.ENOTFOUND || ctx.Err() != nil {
+			return nil // deleted, or the page went away
+		} else if err != nil {
+			cs.log.Error("console: instance event stream", "instance", c.Param("name"), "error", err)
+			return nil // the answer has begun: an error page cannot follow
 		}
 		html, err := cs.fragment(c, "instance", "connection", v)
 		if err != nil {
