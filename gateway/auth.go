@@ -309,19 +309,29 @@ func (g *Gateway) scoped(next echo.HandlerFunc) echo.HandlerFunc {
 		case p.Chatbot != nil:
 			return errChatbotKey
 		}
-		inst, err := g.store.InstanceByName(c.Request().Context(), name)
+		inst, err := g.orgInstance(c.Request().Context(), p.OrgID(), name)
 		if err != nil {
 			return err
-		}
-		if org := p.OrgID(); (org != "" && inst.OrganizationID != org) || inst.Integration == store.IntegrationWebchat {
-			// Another organization's instance is as unknown as a missing
-			// one; so is a chatbot's web chat channel, which is reached
-			// through its chatbot's routes only.
-			return wagate.Errorf(wagate.ENOTFOUND, "The %q instance does not exist", name)
 		}
 		api.SetInstance(c, inst)
 		return next(c)
 	}
+}
+
+// orgInstance resolves the instance name in the organization orgID (in
+// every organization when "", for the global key).
+func (g *Gateway) orgInstance(ctx context.Context, orgID, name string) (*store.Instance, error) {
+	inst, err := g.store.InstanceByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if (orgID != "" && inst.OrganizationID != orgID) || inst.Integration == store.IntegrationWebchat {
+		// Another organization's instance is as unknown as a missing
+		// one; so is a chatbot's web chat channel, which is reached
+		// through its chatbot's routes only.
+		return nil, wagate.Errorf(wagate.ENOTFOUND, "The %q instance does not exist", name)
+	}
+	return inst, nil
 }
 
 // instanceOf returns the instance resolved by scoped.

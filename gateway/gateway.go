@@ -55,6 +55,7 @@ type Gateway struct {
 	kb       *knowledge.Service
 	auth     *console.Auth
 	console  *console.Console
+	watch    *instanceWatch // the console's live instance pages
 	// bodyLimits raise the request body limit of routes that take files.
 	bodyLimits map[string]int64
 	apiKey     keyDigest
@@ -91,6 +92,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 			store.IntegrationEvolution: evolution.Channel{Fetch: fetcher},
 		},
 		apiKey: digest(cfg.APIKey),
+		watch:  newInstanceWatch(),
 		clients: bots.Clients{DefaultBaseURL: cfg.OpenAIBaseURL, HTTP: &http.Client{Timeout: time.Minute},
 			Limits: bots.NewLimits(cfg.MaxConcurrentModelCalls, m.limitObserver())},
 	}
@@ -197,6 +199,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	case err = <-served:
 	case <-ctx.Done():
 		g.log.Info("shutting down")
+		g.watch.stop()
 		sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 		shut := make(chan error, 1)
 		go func() { shut <- srv.Shutdown(sctx) }()
@@ -254,6 +257,7 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodGet, "/webhook/find/:instance", g.findWebhook, g.scoped)
 	auth(http.MethodPost, "/webhook/rotateSecret/:instance", g.rotateWebhookSecret, g.scoped)
 	auth(http.MethodGet, "/webhook/deliveries/:instance", g.listDeliveries, g.scoped)
+	auth(http.MethodPost, "/webhook/deliveries/:instance/:deliveryId/retry", g.retryDelivery, g.scoped)
 	auth(http.MethodPost, "/webhook/evolution", g.evolutionInbound)
 
 	auth(http.MethodPost, "/message/sendText/:instance", g.sendText, g.scoped)

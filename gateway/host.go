@@ -137,9 +137,14 @@ func (g *Gateway) signFunctionCall(ctx context.Context, inst *store.Instance, cb
 
 // Emit reports an event about inst to its webhook.
 func (g *Gateway) Emit(ctx context.Context, inst *store.Instance, event string, data any) error {
-	return g.outbox.Tx(ctx, func(ctx context.Context) error {
+	err := g.outbox.Tx(ctx, func(ctx context.Context) error {
 		return g.outbox.Emit(ctx, inst, event, data)
 	})
+	if watched(event) {
+		// The state changed whether or not the event could be queued.
+		g.watch.notify(inst.ID)
+	}
+	return err
 }
 
 // Sent reports whether the instance itself sent the message id, so that a

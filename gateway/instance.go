@@ -14,6 +14,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/gateway/api"
+	"github.com/wagate/wagate/gateway/channel"
 	"github.com/wagate/wagate/gateway/whatsapp"
 	"github.com/wagate/wagate/store"
 )
@@ -95,6 +96,32 @@ func (g *Gateway) createInstance(c echo.Context) error {
 	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
+	ctx := c.Request().Context()
+	inst, token, hook, err := g.addInstance(ctx, api.OrgOf(c).ID, &req)
+	if err != nil {
+		return err
+	}
+	resp := map[string]any{
+		"instance": map[string]any{
+			"instanceName": inst.Name,
+			"instanceId":   inst.ID,
+			"integration":  inst.Integration,
+			"status":       g.channelOf(inst).State(ctx, inst).State,
+		},
+		"hash":     token,
+		"settings": inst.Settings,
+		"webhook":  map[string]any{},
+	}
+	if hook != nil {
+		resp["webhook"] = viewWebhook(hook, true)
+	}
+	return c.JSON(http.StatusCreated, resp)
+}
+
+// addInstance validates a create request and creates the instance in the
+// organization, with its webhook when the request has one. It returns
+// the token (the one asked for, or a new one) and the webhook.
+func (g *Gateway) addInstance(ctx context.Context, orgID string, req *createInstanceRequest) (*store.Instance, string, *store.Webhook, error) {
 	var problems wagate.Problems
 	switch {
 	case req.InstanceName == "":
@@ -140,7 +167,7 @@ func (g *Gateway) createInstance(c echo.Context) error {
 	}
 	req.unsupportedInstanceFields.check(&problems)
 	if err := problems.Err(); err != nil {
-		return err
+		return nil, "", nil, err
 	}
 
 	token := req.Token
@@ -150,7 +177,7 @@ func (g *Gateway) createInstance(c echo.Context) error {
 	now := stamp()
 	inst := &store.Instance{
 		ID:             store.NewID(),
-		OrganizationID: api.OrgOf(c).ID,
+		OrganizationID: orgID,
 		Name:           req.InstanceName,
 		Integration:    req.Integration,
 		Number:         req.Number,
@@ -160,7 +187,6 @@ func (g *Gateway) createInstance(c echo.Context) error {
 		CreatedAt:      now,
 		UpdatedAt:      now,
 	}
-	ctx := c.Request().Context()
 	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
 		if err := g.store.CreateInstance(ctx, inst); err != nil {
 			return err
@@ -172,25 +198,10 @@ func (g *Gateway) createInstance(c echo.Context) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, "", nil, err
 	}
 	g.log.Info("instance created", "instance", inst.Name, "integration", inst.Integration, "token_prefix", inst.TokenPrefix)
-
-	resp := map[string]any{
-		"instance": map[string]any{
-			"instanceName": inst.Name,
-			"instanceId":   inst.ID,
-			"integration":  inst.Integration,
-			"status":       g.channelOf(inst).State(ctx, inst).State,
-		},
-		"hash":     token,
-		"settings": inst.Settings,
-		"webhook":  map[string]any{},
-	}
-	if hook != nil {
-		resp["webhook"] = viewWebhook(hook, true)
-	}
-	return c.JSON(http.StatusCreated, resp)
+	return inst, token, hook, nil
 }
 
 type instanceView struct {
@@ -270,11 +281,7 @@ func (g *Gateway) connectionState(c echo.Context) error {
 
 func (g *Gateway) connectInstance(c echo.Context) error {
 	inst := instanceOf(c)
-	phone := c.QueryParam("number")
-	if phone != "" && !isDigits(phone) {
-		return wagate.Invalid("number", "must be the phone number in digits, country code first")
-	}
-	pairing, err := g.channelOf(inst).Connect(c.Request().Context(), inst, phone)
+	pairing, err := g.connect(c.Request().Context(), inst, c.QueryParam("number"))
 	if err != nil {
 		return err
 	}
@@ -288,6 +295,15 @@ func (g *Gateway) connectInstance(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{
 		"pairingCode": code, "code": pairing.Code, "base64": pairing.Base64, "count": pairing.Count,
 	})
+}
+
+// connect starts pairing or connecting inst; with phone, pairing by a code
+// typed on that phone. nil Pairing means connected.
+func (g *Gateway) connect(ctx context.Context, inst *store.Instance, phone string) (*channel.Pairing, error) {
+	if phone != "" && !isDigits(phone) {
+		return nil, wagate.Invalid("number", "must be the phone number in digits, country code first")
+	}
+	return g.channelOf(inst).Connect(ctx, inst, phone)
 }
 
 // qrCode answers the current pairing QR code of a WhatsApp instance as an

@@ -152,16 +152,24 @@ func (g *Gateway) setWebhook(c echo.Context) error {
 	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
-	if req.Webhook == nil {
-		return wagate.Invalid("webhook", "required")
-	}
-	var problems wagate.Problems
-	w := req.Webhook.toWebhook(&problems, "webhook.")
-	if err := problems.Err(); err != nil {
+	w, newSecret, err := g.putWebhook(c.Request().Context(), instanceOf(c), req.Webhook)
+	if err != nil {
 		return err
 	}
-	inst := instanceOf(c)
-	ctx := c.Request().Context()
+	return c.JSON(http.StatusOK, viewWebhook(w, newSecret))
+}
+
+// putWebhook validates r and makes it the instance's webhook, reporting
+// whether a signing secret was generated (the first set).
+func (g *Gateway) putWebhook(ctx context.Context, inst *store.Instance, r *webhookRequest) (*store.Webhook, bool, error) {
+	if r == nil {
+		return nil, false, wagate.Invalid("webhook", "required")
+	}
+	var problems wagate.Problems
+	w := r.toWebhook(&problems, "webhook.")
+	if err := problems.Err(); err != nil {
+		return nil, false, err
+	}
 	now := stamp()
 	w.InstanceID, w.CreatedAt, w.UpdatedAt = inst.ID, now, now
 	var newSecret bool
@@ -179,9 +187,9 @@ func (g *Gateway) setWebhook(c echo.Context) error {
 		return g.store.PutWebhook(ctx, w)
 	})
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	return c.JSON(http.StatusOK, viewWebhook(w, newSecret))
+	return w, newSecret, nil
 }
 
 // findWebhook returns the webhook; one never set is reported as disabled.
@@ -199,8 +207,14 @@ func (g *Gateway) findWebhook(c echo.Context) error {
 // rotateWebhookSecret replaces the signing secret; deliveries from now on,
 // including retries of pending ones, are signed with the new one.
 func (g *Gateway) rotateWebhookSecret(c echo.Context) error {
-	inst := instanceOf(c)
-	ctx := c.Request().Context()
+	secret, err := g.rotateSecret(c.Request().Context(), instanceOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"secret": secret})
+}
+
+func (g *Gateway) rotateSecret(ctx context.Context, inst *store.Instance) (string, error) {
 	var secret string
 	err := g.store.DoTxn(ctx, func(ctx context.Context) error {
 		w, err := g.store.Webhook(ctx, inst.ID)
@@ -212,10 +226,10 @@ func (g *Gateway) rotateWebhookSecret(c echo.Context) error {
 		return g.store.PutWebhook(ctx, w)
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	g.log.Info("webhook secret rotated", "instance", inst.Name)
-	return c.JSON(http.StatusOK, map[string]string{"secret": secret})
+	return secret, nil
 }
 
 type deliveryView struct {
@@ -260,16 +274,30 @@ func (g *Gateway) listDeliveries(c echo.Context) error {
 	}
 	data := make([]deliveryView, 0, len(events))
 	for _, e := range events {
-		v := deliveryView{
-			ID: e.DeliveryID, Event: e.Name, Status: e.Status, Attempts: e.Attempts,
-			LastStatus: e.LastStatus, LastError: e.LastError, CreatedAt: e.CreatedAt,
-		}
-		if e.Status == store.EventPending {
-			v.NextAttemptAt = &e.NextAttemptAt
-		} else {
-			v.FinishedAt = &e.FinishedAt
-		}
-		data = append(data, v)
+		data = append(data, viewDelivery(e))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"data": data, "nextCursor": next})
+}
+
+func viewDelivery(e *store.Event) deliveryView {
+	v := deliveryView{
+		ID: e.DeliveryID, Event: e.Name, Status: e.Status, Attempts: e.Attempts,
+		LastStatus: e.LastStatus, LastError: e.LastError, CreatedAt: e.CreatedAt,
+	}
+	if e.Status == store.EventPending {
+		v.NextAttemptAt = &e.NextAttemptAt
+	} else {
+		v.FinishedAt = &e.FinishedAt
+	}
+	return v
+}
+
+// retryDelivery sends a failed delivery of the instance again (202: it is
+// queued, and its outcome shows in the deliveries list).
+func (g *Gateway) retryDelivery(c echo.Context) error {
+	e, err := g.outbox.Retry(c.Request().Context(), instanceOf(c).ID, c.Param("deliveryId"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, viewDelivery(e))
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wagate/wagate"
 )
 
 // Delivery states of an outbox event.
@@ -227,4 +229,28 @@ func (s *Store) PurgeFinishedEvents(ctx context.Context, before time.Time, limit
 		return err
 	})
 	return n, err
+}
+
+// RetryEvent puts the instance's failed delivery back in its lane as
+// pending, due at now, and returns it. The attempts so far stay counted.
+// A delivery that is not the instance's is ENOTFOUND; one that is not
+// failed (pending or delivered) is ECONFLICT.
+func (s *Store) RetryEvent(ctx context.Context, instanceID, deliveryID string, now time.Time) (*Event, error) {
+	var e *Event
+	err := s.DoTxn(ctx, func(ctx context.Context) error {
+		var err error
+		e, err = s.scanEvent(s.db.QueryRow(ctx, "SELECT "+eventColumns+` FROM webhook_events
+			WHERE instance_id = $1 AND delivery_id = $2`, instanceID, deliveryID))
+		if err != nil {
+			return notFound(err, "deliveryId: no delivery %q of this instance", deliveryID)
+		}
+		if e.Status != EventFailed {
+			return wagate.Errorf(wagate.ECONFLICT, "delivery: the delivery is %s; only a failed one can be retried", e.Status)
+		}
+		_, err = s.db.Exec(ctx, `UPDATE webhook_events SET status = 'pending', next_attempt_at = $2, finished_at = NULL
+			WHERE seq = $1`, e.Seq, millis(now))
+		e.Status, e.NextAttemptAt, e.FinishedAt = EventPending, now, time.Time{}
+		return err
+	})
+	return e, err
 }

@@ -31,6 +31,13 @@ func Decode(c echo.Context, v any, strict bool) error {
 		}
 		return wagate.Invalid("body", "could not be read")
 	}
+	return DecodeBytes(body, v, strict)
+}
+
+// DecodeBytes is Decode of a body already read: the console turns a form
+// into the JSON body of the REST route it stands for and decodes it here,
+// so both are held to the same rules and name the same fields.
+func DecodeBytes(body []byte, v any, strict bool) error {
 	switch trimmed := bytes.TrimSpace(body); {
 	case len(trimmed) == 0:
 		return wagate.Invalid("body", "empty; a JSON object is required")

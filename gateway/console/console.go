@@ -95,6 +95,10 @@ type Ops interface {
 	Overview(ctx context.Context, org *store.Organization) (*Overview, error)
 	// Instances answers the organization's part of GET /instance/fetchInstances.
 	Instances(ctx context.Context, org *store.Organization) ([]InstanceSummary, error)
+
+	// The instance pages (instances.go) and their bots (bots.go).
+	InstanceOps
+	BotOps
 }
 
 // Console serves the pages.
@@ -163,6 +167,12 @@ func (cs *Console) funcs() template.FuncMap {
 	return template.FuncMap{
 		"asset":      cs.asset,
 		"pathEscape": url.PathEscape,
+		// The instance pages' forms (instances.go).
+		"fieldOf":       fieldOf,
+		"instanceFlags": func() []string { return instanceSettingFlags },
+		"fieldError":    fieldError,
+		"list":          func(s ...string) []string { return s },
+		"deref":         func(b *bool) bool { return b != nil && *b },
 	}
 }
 
@@ -181,6 +191,8 @@ func (cs *Console) Routes(e *echo.Echo) {
 	cs.page(e, http.MethodPost, Root+"/signout", cs.signOut)
 	cs.page(e, http.MethodGet, Root, cs.overview)
 	cs.page(e, http.MethodGet, Root+"/instances", cs.instances, store.RoleOwner, store.RoleAdmin)
+	cs.instanceRoutes(e)
+	cs.botRoutes(e)
 }
 
 // page registers a page that needs a signed-in session with one of roles

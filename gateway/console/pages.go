@@ -146,6 +146,9 @@ func (cs *Console) instances(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if isHTMX(c) {
+		return cs.renderPartial(c, http.StatusOK, "instances", "rows", list)
+	}
 	return cs.render(c, http.StatusOK, "instances", list)
 }
 

@@ -293,65 +293,83 @@ func (h *Handlers) CreateBot(c echo.Context) error {
 	if err := api.Decode(c, &body, true); err != nil {
 		return err
 	}
+	b, err := h.createBot(c.Request().Context(), api.InstanceOf(c), &body)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, viewBot(b))
+}
+
+func (h *Handlers) createBot(ctx context.Context, inst *store.Instance, body *botBody) (*store.Bot, error) {
 	f := body.botFields
-	inst := api.InstanceOf(c)
-	ctx := c.Request().Context()
 	var p wagate.Problems
 	body.botReadOnly.check(inst, nil, nil, &p)
 	if err := p.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	b, err := h.toBot(ctx, inst, &f)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now := stamp()
 	b.ID, b.CreatedAt, b.UpdatedAt = store.NewID(), now, now
 	if err := h.store.CreateBot(ctx, b); err != nil {
-		return err
+		return nil, err
 	}
 	h.log.Info("bot created", "instance", inst.Name, "bot", b.ID, "type", b.BotType)
-	return c.JSON(http.StatusCreated, viewBot(b))
+	return b, nil
 }
 
 // FindBots is GET /openai/find/{instance}: the instance's bots.
 func (h *Handlers) FindBots(c echo.Context) error {
-	list, err := h.store.ListBots(c.Request().Context(), api.InstanceOf(c).ID)
+	out, err := h.findBots(c.Request().Context(), api.InstanceOf(c))
 	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (h *Handlers) findBots(ctx context.Context, inst *store.Instance) ([]botView, error) {
+	list, err := h.store.ListBots(ctx, inst.ID)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]botView, 0, len(list))
 	for _, b := range list {
 		out = append(out, viewBot(b))
 	}
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 // FetchBot returns the stored bot and, under "effective", the values that
 // would apply to its next message.
 func (h *Handlers) FetchBot(c echo.Context) error {
-	inst := api.InstanceOf(c)
-	ctx := c.Request().Context()
-	b, err := h.store.Bot(ctx, inst.ID, c.Param("botId"))
+	v, err := h.fetchBot(c.Request().Context(), api.InstanceOf(c), c.Param("botId"))
 	if err != nil {
 		return err
 	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (h *Handlers) fetchBot(ctx context.Context, inst *store.Instance, id string) (botView, error) {
+	b, err := h.store.Bot(ctx, inst.ID, id)
+	if err != nil {
+		return botView{}, err
+	}
 	settings, err := h.openAISettings(ctx, inst)
 	if err != nil {
-		return err
+		return botView{}, err
 	}
 	v := viewBot(b)
 	eff := bots.EffectiveFor(b, settings)
 	v.Effective = &eff
-	return c.JSON(http.StatusOK, v)
+	return v, nil
 }
 
 // UpdateBot replaces the bot (PUT, as Evolution clients send the whole
 // object) or merges the fields sent into it (PATCH, a JSON merge patch:
 // objects merge, null resets a field to inherit).
 func (h *Handlers) UpdateBot(c echo.Context) error {
-	inst := api.InstanceOf(c)
-	ctx := c.Request().Context()
 	// The body is read before the transaction: a slow client must not hold
 	// the database's write lock.
 	var (
@@ -371,16 +389,28 @@ func (h *Handlers) UpdateBot(c echo.Context) error {
 	} else if err := api.Decode(c, &body, true); err != nil {
 		return err
 	}
+	b, err := h.updateBot(c.Request().Context(), api.InstanceOf(c), c.Param("botId"), patch, &body)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewBot(b))
+}
+
+// updateBot merges patch into the bot when it is not nil, else replaces
+// the bot with body.
+func (h *Handlers) updateBot(ctx context.Context, inst *store.Instance, id string, patch map[string]any, body *botBody) (*store.Bot, error) {
 	var b *store.Bot
 	err := h.store.DoTxn(ctx, func(ctx context.Context) error {
-		old, err := h.store.Bot(ctx, inst.ID, c.Param("botId"))
+		old, err := h.store.Bot(ctx, inst.ID, id)
 		if err != nil {
 			return err
 		}
-		if patching {
-			if body, err = mergeBot(old, patch); err != nil {
+		if patch != nil {
+			merged, err := mergeBot(old, patch)
+			if err != nil {
 				return err
 			}
+			body = &merged
 		}
 		settings, err := h.openAISettings(ctx, inst)
 		if err != nil {
@@ -398,10 +428,7 @@ func (h *Handlers) UpdateBot(c echo.Context) error {
 		b.ID, b.CreatedAt, b.UpdatedAt = old.ID, old.CreatedAt, stamp()
 		return h.store.UpdateBot(ctx, b)
 	})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, viewBot(b))
+	return b, err
 }
 
 // mergeBot applies a merge patch to the bot as the API shows it, and reads
@@ -444,9 +471,15 @@ func mergeBot(old *store.Bot, patch map[string]any) (botBody, error) {
 // DeleteBot removes the bot with its sessions and their history, and the
 // messages it handled or sent: deleting a bot forgets its conversations.
 func (h *Handlers) DeleteBot(c echo.Context) error {
-	inst := api.InstanceOf(c)
 	id := c.Param("botId")
-	err := h.outbox.Tx(c.Request().Context(), func(ctx context.Context) error {
+	if err := h.deleteBot(c.Request().Context(), api.InstanceOf(c), id); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"bot": map[string]string{"id": id}})
+}
+
+func (h *Handlers) deleteBot(ctx context.Context, inst *store.Instance, id string) error {
+	err := h.outbox.Tx(ctx, func(ctx context.Context) error {
 		for _, status := range []string{store.SessionOpened, store.SessionPaused} {
 			live, err := h.store.ListSessions(ctx, inst.ID, store.SessionFilter{BotID: id, Status: status, Limit: maxJIDs})
 			if err != nil {
@@ -469,5 +502,5 @@ func (h *Handlers) DeleteBot(c echo.Context) error {
 		return err
 	}
 	h.log.Info("bot deleted", "instance", inst.Name, "bot", id)
-	return c.JSON(http.StatusOK, map[string]any{"bot": map[string]string{"id": id}})
+	return nil
 }

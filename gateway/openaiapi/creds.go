@@ -38,37 +38,52 @@ func (h *Handlers) CreateCreds(c echo.Context) error {
 	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
+	v, err := h.createCreds(c.Request().Context(), api.InstanceOf(c), &req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, v)
+}
+
+func (h *Handlers) createCreds(ctx context.Context, inst *store.Instance, req *credsRequest) (credsView, error) {
 	var problems wagate.Problems
 	var baseURL string
 	req.Name, baseURL = api.CheckCredentials(&problems, req.Name, req.APIKey, req.BaseURL)
 	if err := problems.Err(); err != nil {
-		return err
+		return credsView{}, err
 	}
-	inst := api.InstanceOf(c)
 	now := stamp()
 	cr := &store.Creds{
 		ID: store.NewID(), OrganizationID: inst.OrganizationID, InstanceID: inst.ID, Name: req.Name, APIKey: req.APIKey,
 		KeyHint: api.MaskKey(req.APIKey),
 		BaseURL: baseURL, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := h.store.CreateCreds(c.Request().Context(), cr); err != nil {
-		return err
+	if err := h.store.CreateCreds(ctx, cr); err != nil {
+		return credsView{}, err
 	}
 	h.log.Info("openai credentials stored", "instance", inst.Name, "creds", cr.ID, "key", cr.KeyHint)
-	return c.JSON(http.StatusCreated, h.viewCreds(cr))
+	return h.viewCreds(cr), nil
 }
 
 // ListCreds is GET /openai/creds/{instance}, with the keys masked.
 func (h *Handlers) ListCreds(c echo.Context) error {
-	list, err := h.store.ListCreds(c.Request().Context(), api.InstanceOf(c).ID)
+	out, err := h.listCreds(c.Request().Context(), api.InstanceOf(c))
 	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (h *Handlers) listCreds(ctx context.Context, inst *store.Instance) ([]credsView, error) {
+	list, err := h.store.ListCreds(ctx, inst.ID)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]credsView, 0, len(list))
 	for _, cr := range list {
 		out = append(out, h.viewCreds(cr))
 	}
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 // DeleteCreds is DELETE /openai/creds/{credsId}/{instance}.

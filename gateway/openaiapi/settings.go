@@ -133,10 +133,16 @@ func (h *Handlers) SaveSettings(c echo.Context) error {
 	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
+	v, err := h.saveSettings(c.Request().Context(), api.InstanceOf(c), &req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (h *Handlers) saveSettings(ctx context.Context, inst *store.Instance, req *settingsRequest) (settingsView, error) {
 	var p wagate.Problems
 	checkBehaviour(req.Behaviour, &p)
-	inst := api.InstanceOf(c)
-	ctx := c.Request().Context()
 	st := bots.DefaultSettings(inst.ID)
 	st.Behaviour = bots.Inherit(req.Behaviour, st.Behaviour)
 	st.IgnoreJids = checkJIDs("ignoreJids", req.IgnoreJids, &p)
@@ -154,7 +160,7 @@ func (h *Handlers) SaveSettings(c echo.Context) error {
 		fallback = req.FallbackID
 	}
 	if err := p.Err(); err != nil {
-		return err
+		return settingsView{}, err
 	}
 	err := h.store.DoTxn(ctx, func(ctx context.Context) error {
 		if req.OpenaiCredsID != "" {
@@ -181,30 +187,36 @@ func (h *Handlers) SaveSettings(c echo.Context) error {
 		return h.store.PutOpenAISettings(ctx, st)
 	})
 	if err != nil {
-		return err
+		return settingsView{}, err
 	}
-	return c.JSON(http.StatusOK, viewSettings(st))
+	return viewSettings(st), nil
 }
 
 // FetchSettings returns the settings (the defaults when never saved) with
 // the fallback bot.
 func (h *Handlers) FetchSettings(c echo.Context) error {
-	inst := api.InstanceOf(c)
-	ctx := c.Request().Context()
-	st, err := h.openAISettings(ctx, inst)
+	v, err := h.fetchSettings(c.Request().Context(), api.InstanceOf(c))
 	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (h *Handlers) fetchSettings(ctx context.Context, inst *store.Instance) (settingsView, error) {
+	st, err := h.openAISettings(ctx, inst)
+	if err != nil {
+		return settingsView{}, err
 	}
 	v := viewSettings(st)
 	if st.FallbackID != "" {
 		b, err := h.store.Bot(ctx, inst.ID, st.FallbackID)
 		if err != nil {
-			return err
+			return settingsView{}, err
 		}
 		bv := viewBot(b)
 		v.Fallback = &bv
 	}
-	return c.JSON(http.StatusOK, v)
+	return v, nil
 }
 
 // IgnoreJid adds a JID to, or removes it from, the settings' ignore list,

@@ -138,3 +138,17 @@ func (o *Outbox) subscription(ctx context.Context, instanceID string) (subscript
 	o.mu.Unlock()
 	return sub, nil
 }
+
+// Retry sends a failed delivery of the instance again: it goes back to
+// its lane as pending, due now, and the lane's worker is woken. Being the
+// oldest pending event of the lane it goes out before the later ones; it
+// gets one more attempt, and retries after that only within the maximum
+// age, as any delivery.
+func (o *Outbox) Retry(ctx context.Context, instanceID, deliveryID string) (*store.Event, error) {
+	e, err := o.store.RetryEvent(ctx, instanceID, deliveryID, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	o.disp.Wake(e.Lane)
+	return e, nil
+}

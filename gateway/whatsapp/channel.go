@@ -200,6 +200,22 @@ func (c *Channel) State(_ context.Context, inst *store.Instance) channel.State {
 	return s.state.public()
 }
 
+// Pairing returns the pairing under way for inst (its current QR code and
+// phone code), or nil when none is: unlike Connect it never starts one,
+// so a page can show the state without changing it.
+func (c *Channel) Pairing(inst *store.Instance) *channel.Pairing {
+	s := c.existing(inst.ID)
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.qr == "" {
+		return nil
+	}
+	return &channel.Pairing{PairingCode: s.pairingCode, Code: s.qr, Base64: s.qrImage, Count: s.qrCount}
+}
+
 // Connect pairs an instance that is not paired, returning the current QR
 // code (and, with phone, a code to type on that phone), or reconnects a
 // paired one, returning nil: the route then answers the state.
