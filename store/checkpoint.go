@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -29,13 +31,14 @@ const (
 	// asked to finish the checkpoint so that the WAL starts again (4 MiB at
 	// SQLite's default page size).
 	restartFrames = 1000
-	// truncateFrames is the WAL size, in pages, past which an idle WAL is
+	// truncateBytes is the WAL file's size past which an idle WAL is
 	// truncated.
-	truncateFrames = 256
+	truncateBytes = 4 << 20
 )
 
 type checkpointer struct {
 	db    *sql.DB // its own connection: a checkpoint beside the writer
+	wal   string  // the WAL file's path
 	group *groupCommit
 	log   *slog.Logger
 
@@ -47,6 +50,7 @@ type checkpointer struct {
 // startCheckpointer opens a second connection to the SQLite database dsn
 // and starts copying its WAL in the background.
 func startCheckpointer(ctx context.Context, dsn string, group *groupCommit, log *slog.Logger) (*checkpointer, error) {
+	path, _, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open checkpointer: %w", err)
@@ -60,7 +64,7 @@ func startCheckpointer(ctx context.Context, dsn string, group *groupCommit, log 
 		db.Close()
 		return nil, fmt.Errorf("open checkpointer: %w", err)
 	}
-	c := &checkpointer{db: db, group: group, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &checkpointer{db: db, wal: path + "-wal", group: group, log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c, nil
 }
@@ -82,20 +86,31 @@ func (c *checkpointer) run() {
 			continue
 		}
 		switch {
+		case frames > 0 && frames == copied && frames == lastFrames:
+			// Nothing was written for a whole period. After a burst that
+			// grew the WAL, give the disk back; after a trickle of writes
+			// leave it: all of it is copied, so the next write starts it
+			// again from its beginning.
+			if c.walBytes() > truncateBytes {
+				if _, _, err := c.checkpoint("TRUNCATE"); err != nil {
+					c.log.Debug("WAL truncation deferred", "error", err)
+				}
+				frames = 0
+			}
 		case frames >= restartFrames:
 			c.group.finishCheckpoint()
-		case frames >= truncateFrames && frames == copied && frames == lastFrames:
-			// Nothing was written for a whole period after a burst: give
-			// the disk back. (A trickle of writes is left alone: the WAL
-			// starts again from its beginning anyway once all of it is
-			// copied, and a truncated WAL is grown again by the next write.)
-			if _, _, err := c.checkpoint("TRUNCATE"); err != nil {
-				c.log.Debug("WAL truncation deferred", "error", err)
-			}
-			frames = 0
 		}
 		lastFrames = frames
 	}
+}
+
+// walBytes returns the size of the WAL file, 0 if it cannot tell.
+func (c *checkpointer) walBytes() int64 {
+	fi, err := os.Stat(c.wal)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // checkpoint runs one checkpoint of mode and returns the WAL's size in
