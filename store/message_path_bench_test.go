@@ -29,7 +29,7 @@ import (
 // of every index they touched once per transaction: the figure that index
 // changes move, and which, unlike time, other work on the machine does not.
 //
-//	go test ./store -run '^$' -bench MessagePath -benchtime 20000x
+//	go test ./store -run '^$' -bench MessagePath -benchtime 3000x
 func BenchmarkMessagePath(b *testing.B) {
 	b.Run("pages", func(b *testing.B) { benchmarkMessagePath(b, false) })
 	b.Run("latency", func(b *testing.B) { benchmarkMessagePath(b, true) })
