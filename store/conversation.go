@@ -128,12 +128,33 @@ func (s *Store) refreshConversation(ctx context.Context, instanceID, chatKey str
 // exchanged with jid are kept under (a LID chat under its phone number), as
 // of the newest one; false if there are none.
 func (s *Store) chatKeyOf(ctx context.Context, instanceID, jid string) (string, bool, error) {
-	keys, err := collect(scanString)(s.db.Query(ctx, `SELECT chat_key FROM messages
-		WHERE instance_id = $1 AND remote_jid = $2 ORDER BY seq DESC LIMIT 1`, instanceID, jid))
-	if err != nil || len(keys) == 0 {
+	// Two lookups, each in an index: the newest message with jid kept under
+	// another key (messages_remote_jid_idx holds only those), and the newest
+	// kept under jid itself.
+	type hit struct {
+		seq int64
+		key string
+	}
+	scan := func(row scanner) (hit, error) {
+		var h hit
+		return h, row.Scan(&h.seq, &h.key)
+	}
+	other, err := collect(scan)(s.db.Query(ctx, `SELECT seq, chat_key FROM messages
+		WHERE instance_id = $1 AND remote_jid = $2 AND remote_jid <> chat_key ORDER BY seq DESC LIMIT 1`, instanceID, jid))
+	if err != nil {
 		return "", false, err
 	}
-	return keys[0], true, nil
+	own, err := collect(scan)(s.db.Query(ctx, `SELECT seq, chat_key FROM messages
+		WHERE instance_id = $1 AND chat_key = $2 AND remote_jid = $2 ORDER BY seq DESC LIMIT 1`, instanceID, jid))
+	if err != nil {
+		return "", false, err
+	}
+	hits := append(other, own...)
+	if len(hits) == 0 {
+		return "", false, nil
+	}
+	newest := slices.MaxFunc(hits, func(a, b hit) int { return cmp.Compare(a.seq, b.seq) })
+	return newest.key, true, nil
 }
 
 // ConversationKey resolves jid, as a client names a chat, to the key of the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // SQLite commits one transaction at a time through one connection (see
@@ -29,6 +30,10 @@ type groupCommit struct {
 	closed bool
 	wake   chan struct{} // buffered: the committer has work
 	done   chan struct{} // closed when the committer has exited
+
+	// checkpoint asks the committer to finish the WAL checkpoint the
+	// checkpointer began (see checkpoint.go).
+	checkpoint atomic.Bool
 }
 
 type groupTxn struct {
@@ -54,8 +59,8 @@ func (g *groupCommit) stop() {
 		return
 	}
 	g.closed = true
-	g.mu.Unlock()
 	close(g.wake)
+	g.mu.Unlock()
 	<-g.done
 }
 
@@ -95,8 +100,37 @@ func (g *groupCommit) commit() {
 				break
 			}
 			g.run(group)
+			g.finishCheckpointIfAsked()
 		}
+		g.finishCheckpointIfAsked()
 	}
+}
+
+// finishCheckpoint asks the committer to copy the pages of the WAL that
+// the checkpointer's last checkpoint did not see, between two groups.
+func (g *groupCommit) finishCheckpoint() {
+	g.checkpoint.Store(true)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return
+	}
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// finishCheckpointIfAsked runs, on the writer's own connection and outside
+// any transaction, the checkpoint that lets the next write transaction
+// start the WAL again: only the frames written since the checkpointer's,
+// so a few pages rather than the whole WAL.
+func (g *groupCommit) finishCheckpointIfAsked() {
+	if !g.checkpoint.CompareAndSwap(true, false) {
+		return
+	}
+	// An error leaves the WAL to grow until the next request: nothing to undo.
+	_, _ = g.s.db.Exec(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
 }
 
 // run runs group in one transaction and sets each one's outcome.

@@ -41,6 +41,7 @@ type Store struct {
 
 	configVersion atomic.Uint64 // see ConfigVersion
 	group         groupCommit   // SQLite's transactions
+	ckpt          *checkpointer // SQLite's WAL checkpoints
 }
 
 // Options say which database Open connects to and how.
@@ -126,6 +127,11 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 	}
 	st := &Store{db: db, seal: seal}
 	st.group.start(st)
+	if st.ckpt, err = startCheckpointer(ctx, sqliteDSN, &st.group, log); err != nil {
+		st.group.stop()
+		raw.Close()
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -221,7 +227,11 @@ func migrateLocked(ctx context.Context, raw *sql.DB, db *dbutil.Database) error 
 // sqliteDSN turns "file:path", "sqlite:path" or a bare path into a modernc
 // DSN with the pragmas wagate relies on: foreign keys (cascading deletes),
 // WAL, a busy timeout, and BEGIN IMMEDIATE so writers queue instead of
-// failing on lock upgrades.
+// failing on lock upgrades. synchronous=NORMAL in WAL mode fsyncs at
+// checkpoints only: a commit survives the process being killed, as it is in
+// the WAL (the operating system's cache) when the commit returns, though not
+// a power loss before the next checkpoint. Checkpoints are the store's
+// (checkpoint.go), not the committing connection's.
 func sqliteDSN(dsn string) (string, error) {
 	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
 	query := ""
@@ -242,7 +252,7 @@ func sqliteDSN(dsn string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("database: %w", err)
 	}
-	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "temp_store(MEMORY)", "wal_autocheckpoint(8000)"} {
+	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "temp_store(MEMORY)", "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -252,7 +262,11 @@ func sqliteDSN(dsn string) (string, error) {
 // Close closes the database.
 func (s *Store) Close() error {
 	if !s.postgres {
+		// The checkpointer first: the last connection to close checkpoints
+		// the rest of the WAL and removes it.
+		err := s.ckpt.close()
 		s.group.stop()
+		return errors.Join(err, s.db.Close())
 	}
 	return s.db.Close()
 }
