@@ -53,8 +53,8 @@ func testSendKeptUnderNewestChat(t *testing.T, backend storetest.Backend) {
 
 func TestMessageIndexMigration(t *testing.T) { storetest.Run(t, testMessageIndexMigration) }
 
-// testMessageIndexMigration upgrades a v12 database holding messages to
-// the indexes of v13 and checks that what reads through them finds the
+// testMessageIndexMigration upgrades a database from before v14 holding messages to
+// the indexes of v14 and checks that what reads through them finds the
 // same messages: a LID chat by its JID, a session's messages, a bot's
 // history, and the foreign keys that clear a deleted session.
 func testMessageIndexMigration(t *testing.T, backend storetest.Backend) {

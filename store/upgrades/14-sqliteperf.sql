@@ -1,4 +1,4 @@
--- v12 -> v13: Fewer index entries written per message: only messages that need them
+-- v13 -> v14: Fewer index entries written per message: only messages that need them
 -- Every message wrote seven index entries, and an inbound message two more
 -- when the engine decided on it. These three indexes now hold only the rows
 -- their queries can ask for.
