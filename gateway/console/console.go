@@ -50,6 +50,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/gateway/api"
+	"github.com/wagate/wagate/gateway/okchat"
 	"github.com/wagate/wagate/store"
 )
 
@@ -107,6 +108,8 @@ type Console struct {
 	routes  map[string][]string // path → roles admitted; nil roles: every role
 	version string              // content hash of the static files, in their URLs
 	static  fs.FS
+
+	chatbots *okchat.Handlers // the chatbot pages' operations (chatbots.go)
 }
 
 // New returns the console. It panics on a broken embedded template: they
@@ -181,6 +184,7 @@ func (cs *Console) Routes(e *echo.Echo) {
 	cs.page(e, http.MethodPost, Root+"/signout", cs.signOut)
 	cs.page(e, http.MethodGet, Root, cs.overview)
 	cs.page(e, http.MethodGet, Root+"/instances", cs.instances, store.RoleOwner, store.RoleAdmin)
+	cs.chatbotRoutes(e)
 }
 
 // page registers a page that needs a signed-in session with one of roles
