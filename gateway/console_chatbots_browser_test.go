@@ -141,6 +141,9 @@ func TestConsoleChatbotsInBrowser(t *testing.T) {
 	if got := textOf(ctx, "#sources tbody th"); !strings.Contains(got, "returns.md") || !strings.Contains(got, "Delivery") {
 		t.Errorf("sources listed = %q", got)
 	}
+	if wide, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); wide {
+		t.Error("the knowledge page scrolls sideways at 375 px")
+	}
 	live := evalString(ctx, `document.querySelector('#sources').parentElement.getAttribute('aria-live')`)
 	if live != "polite" {
 		t.Errorf("the statuses are not in a live region: %q", live)
