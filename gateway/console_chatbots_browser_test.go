@@ -115,7 +115,7 @@ func TestConsoleChatbotsInBrowser(t *testing.T) {
 
 	// Knowledge: each embedding call takes a while, so the page shows the
 	// sources being read and then ready, by itself.
-	ai.EnqueueEmbeddings(fakeai.Delay(2*time.Second), fakeai.Delay(2*time.Second))
+	ai.EnqueueEmbeddings(fakeai.Delay(2*time.Second), fakeai.Delay(2*time.Second), fakeai.Delay(2*time.Second))
 	do("adding a text",
 		chromedp.Navigate(s.URL+"/console/chatbots/"+id+"/knowledge"),
 		chromedp.WaitVisible(chromedp.CSS("#kb-text-title")),
@@ -129,16 +129,31 @@ func TestConsoleChatbotsInBrowser(t *testing.T) {
 		chromedp.SetUploadFiles(chromedp.CSS("[data-dropzone] input[type=file]"), []string{mdPath}),
 		chromedp.Submit(chromedp.CSS("#kb-files")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	// A file dropped on the zone goes through the same input and form.
+	ignored, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+			window.beforeDrop = true;
+			const dt = new DataTransfer();
+			dt.items.add(new File(["Gift wrapping is free for orders over fifty euros."], "gifts.txt", {type: "text/plain"}));
+			const zone = document.querySelector('[data-dropzone]');
+			zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+			return zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+		})()`))
+	if err != nil || ignored {
+		t.Fatalf("dropping a file: %v (the drop was ignored: %v)", err, ignored)
+	}
+	waitFor(t, ctx, "the page after the drop", func() bool {
+		return evalString(ctx, `window.beforeDrop ? "" : document.querySelector('.flash') ? document.querySelector('.flash').textContent : ""`) != ""
+	})
 	statuses := func() string { return textOf(ctx, "#sources tbody .status") }
 	if got := statuses(); !strings.Contains(got, "pending") && !strings.Contains(got, "processing") {
 		t.Errorf("right after adding, statuses = %q", got)
 	}
 	chromedp.Run(ctx, chromedp.Evaluate[bool](`window.stayed = true`))
-	waitFor(t, ctx, "both sources ready", func() bool { return statuses() == "ready|ready" })
+	waitFor(t, ctx, "every source ready", func() bool { return statuses() == "ready|ready|ready" })
 	if stayed, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.stayed === true`)); !stayed {
 		t.Error("the page was reloaded to show the statuses")
 	}
-	if got := textOf(ctx, "#sources tbody th"); !strings.Contains(got, "returns.md") || !strings.Contains(got, "Delivery") {
+	if got := textOf(ctx, "#sources tbody th"); !strings.Contains(got, "returns.md") || !strings.Contains(got, "Delivery") || !strings.Contains(got, "gifts.txt") {
 		t.Errorf("sources listed = %q", got)
 	}
 	if wide, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); wide {
