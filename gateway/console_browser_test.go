@@ -81,7 +81,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('table.list a').getAttribute('href')`)); href != "/console/instances/shop" {
 		t.Errorf("instance link = %q", href)
 	}
-	if got := textOf(ctx, "nav a"); got != "Overview|Instances" {
+	if got := textOf(ctx, "nav a"); got != "Overview|Instances|Chatbots" {
 		t.Errorf("owner's navigation = %q", got)
 	}
 	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav a[href="/console"]`)), chromedp.WaitVisible(chromedp.CSS("#figures")))

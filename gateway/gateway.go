@@ -135,7 +135,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		now = time.Now
 	}
 	g.auth = console.NewAuth(st, now, console.DefaultLimits, log.With("component", "console"))
-	g.console = console.New(g.auth, st, g, log.With("component", "console"))
+	g.console = console.New(g.auth, st, g, log.With("component", "console")).WithChatbots(g.okchat)
 	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))
 	g.echo = g.routes()
 	return g
@@ -378,9 +378,11 @@ func (g *Gateway) organizationRoutes(auth func(method, path string, h echo.Handl
 func bodyLimits(cfg config.Config) map[string]int64 {
 	return map[string]int64{
 		"/api/external/chatbot/:chatbotId/update-avatar": okchat.MaxAvatarBytes + 64<<10, // and the form around it
+		"/console/chatbots/:id/avatar":                   okchat.MaxAvatarBytes + 64<<10,
 		// A few files of the largest size; the form parser spills them to
 		// temporary files past 32 MiB rather than holding them in memory.
 		"/api/external/chatbot/:chatbotId/knowledge-base/files": 4*cfg.KnowledgeMaxFileBytes + 1<<20,
+		"/console/chatbots/:id/knowledge/files":                 4*cfg.KnowledgeMaxFileBytes + 1<<20,
 		"/message/sendMedia/:instance":                          mediaBodyLimit,
 		"/message/sendWhatsAppAudio/:instance":                  mediaBodyLimit,
 		"/message/sendSticker/:instance":                        mediaBodyLimit,

@@ -50,6 +50,7 @@ import (
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/gateway/api"
+	"github.com/wagate/wagate/gateway/okchat"
 	"github.com/wagate/wagate/store"
 )
 
@@ -111,6 +112,8 @@ type Console struct {
 	routes  map[string][]string // path → roles admitted; nil roles: every role
 	version string              // content hash of the static files, in their URLs
 	static  fs.FS
+
+	chatbots *okchat.Handlers // the chatbot pages' operations (chatbots.go)
 }
 
 // New returns the console. It panics on a broken embedded template: they
@@ -193,6 +196,7 @@ func (cs *Console) Routes(e *echo.Echo) {
 	cs.page(e, http.MethodGet, Root+"/instances", cs.instances, store.RoleOwner, store.RoleAdmin)
 	cs.instanceRoutes(e)
 	cs.botRoutes(e)
+	cs.chatbotRoutes(e)
 }
 
 // page registers a page that needs a signed-in session with one of roles

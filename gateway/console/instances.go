@@ -505,19 +505,19 @@ func (cs *Console) retryDelivery(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, instancePath(c.Param("name"))+"#deliveries")
 }
 
-// field is a labelled text input with its error, for the "field" template.
-type field struct {
+// inputField is a labelled text input with its error, for the "field" template.
+type inputField struct {
 	Name, Label, Value, Error, Type string
 }
 
 // ID is the input's id: the field's JSON path with dots as dashes.
-func (f field) ID() string { return strings.NewReplacer(".", "-", "[", "-", "]", "").Replace(f.Name) }
+func (f inputField) ID() string { return strings.NewReplacer(".", "-", "[", "-", "]", "").Replace(f.Name) }
 
-func fieldOf(name, label, value, problem, typ string) field {
+func fieldOf(name, label, value, problem, typ string) inputField {
 	if typ == "" {
 		typ = "text"
 	}
-	return field{Name: name, Label: label, Value: value, Error: problem, Type: typ}
+	return inputField{Name: name, Label: label, Value: value, Error: problem, Type: typ}
 }
 
 // fieldError is the problem of the input name: its own, or the first of

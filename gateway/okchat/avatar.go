@@ -30,23 +30,31 @@ var avatarTypes = map[string]string{
 }
 
 // UpdateAvatar is PATCH /api/external/chatbot/{chatbotId}/update-avatar
-// with the image in the multipart field avatar. Every upload gets a new
-// URL, so the long cache lifetime the image is served with never shows an
-// old picture.
+// with the image in the multipart field avatar.
 func (h *Handlers) UpdateAvatar(c echo.Context) error {
-	data, err := readAvatar(c)
+	data, err := ReadAvatar(c)
 	if err != nil {
 		return err
 	}
+	cb := api.ChatbotOf(c)
+	if err := h.SetAvatar(c.Request().Context(), cb, data); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"chatbot": h.View(cb), "message": "Avatar updated successfully"})
+}
+
+// SetAvatar makes data, an image told by its bytes (the Content-Type a
+// client sends is not trusted), cb's avatar. Every upload gets a new URL,
+// so the long cache lifetime the image is served with never shows an old
+// picture.
+func (h *Handlers) SetAvatar(ctx context.Context, cb *store.Chatbot, data []byte) error {
 	typ := http.DetectContentType(data)
 	ext, ok := avatarTypes[typ]
 	if !ok {
 		return wagate.Invalid("avatar", "must be a PNG, JPEG, WebP or GIF image; this file is "+typ)
 	}
-	cb := api.ChatbotOf(c)
-	ctx := c.Request().Context()
 	a := &store.Avatar{ID: uuid.NewString(), ChatbotID: cb.ID, ContentType: typ, Data: data, CreatedAt: stamp()}
-	err = h.store.DoTxn(ctx, func(ctx context.Context) error {
+	return h.store.DoTxn(ctx, func(ctx context.Context) error {
 		if err := h.store.PutAvatar(ctx, a); err != nil {
 			return err
 		}
@@ -55,13 +63,11 @@ func (h *Handlers) UpdateAvatar(c echo.Context) error {
 		cb.UpdatedAt = stamp()
 		return h.store.UpdateChatbot(ctx, cb)
 	})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"chatbot": h.view(cb), "message": "Avatar updated successfully"})
 }
 
-func readAvatar(c echo.Context) ([]byte, error) {
+// ReadAvatar reads the image of an avatar upload: the multipart field
+// avatar.
+func ReadAvatar(c echo.Context) ([]byte, error) {
 	if !strings.HasPrefix(c.Request().Header.Get(echo.HeaderContentType), echo.MIMEMultipartForm) {
 		return nil, wagate.Invalid("body", "must be multipart/form-data with the image in the field avatar")
 	}

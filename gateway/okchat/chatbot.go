@@ -259,8 +259,9 @@ func (h *Handlers) freeSlug(ctx context.Context, orgID, base string) (string, er
 	}
 }
 
-// create makes a chatbot of org from body and returns it with its key.
-func (h *Handlers) create(ctx context.Context, org *store.Organization, body map[string]any) (*store.Chatbot, string, error) {
+// Create makes a chatbot of org from body (okchat's chatbot object, as
+// decoded JSON) and returns it with its key, which is shown only here.
+func (h *Handlers) Create(ctx context.Context, org *store.Organization, body map[string]any) (*store.Chatbot, string, error) {
 	now := stamp()
 	cb := &store.Chatbot{
 		ID: store.NewID(), OrganizationID: org.ID, Active: true,
@@ -294,8 +295,9 @@ func (h *Handlers) create(ctx context.Context, org *store.Organization, body map
 	return cb, key, nil
 }
 
-// update applies body to cb and saves it.
-func (h *Handlers) update(ctx context.Context, cb *store.Chatbot, body map[string]any) error {
+// Update applies body (okchat's chatbot object, as decoded JSON) to cb
+// and saves it; problems are reported under the body's JSON paths.
+func (h *Handlers) Update(ctx context.Context, cb *store.Chatbot, body map[string]any) error {
 	avatarURL, _ := h.settingsView(cb)["avatar"].(string)
 	ch := apply(cb, body, false, avatarURL)
 	if err := h.resolve(ctx, cb, ch); err != nil {
@@ -339,9 +341,9 @@ func nullIfNil(m map[string]any) any {
 	return m
 }
 
-// view is okchat's full chatbot object. Fields okchat has and wagate does
+// View is okchat's full chatbot object. Fields okchat has and wagate does
 // not use are null; openai_api_key is shown masked.
-func (h *Handlers) view(cb *store.Chatbot) map[string]any {
+func (h *Handlers) View(cb *store.Chatbot) map[string]any {
 	var openaiKey any
 	if cb.OpenAIKeyHint != "" {
 		openaiKey = cb.OpenAIKeyHint
@@ -386,7 +388,7 @@ func (h *Handlers) ListChatbots(c echo.Context) error {
 	}
 	out := make([]map[string]any, 0, len(list))
 	for _, cb := range list {
-		out = append(out, h.view(cb))
+		out = append(out, h.View(cb))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"chatbots": out})
 }
@@ -397,16 +399,16 @@ func (h *Handlers) CreateChatbot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cb, _, err := h.create(c.Request().Context(), api.OrgOf(c), body)
+	cb, _, err := h.Create(c.Request().Context(), api.OrgOf(c), body)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, map[string]any{"chatbot": h.view(cb), "message": "Chatbot created successfully"})
+	return c.JSON(http.StatusCreated, map[string]any{"chatbot": h.View(cb), "message": "Chatbot created successfully"})
 }
 
 // GetChatbot is GET /api/external/chatbot/{chatbotId}.
 func (h *Handlers) GetChatbot(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"chatbot": h.view(api.ChatbotOf(c))})
+	return c.JSON(http.StatusOK, map[string]any{"chatbot": h.View(api.ChatbotOf(c))})
 }
 
 // UpdateChatbot is PATCH /api/external/chatbot/{chatbotId}, and PATCH
@@ -438,14 +440,14 @@ func (h *Handlers) UpdateChatbot(c echo.Context) error {
 			return err
 		}
 	}
-	if err := h.update(ctx, cb, body); err != nil {
+	if err := h.Update(ctx, cb, body); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"chatbot": h.view(cb), "message": "Chatbot updated successfully"})
+	return c.JSON(http.StatusOK, map[string]any{"chatbot": h.View(cb), "message": "Chatbot updated successfully"})
 }
 
-// deleteChatbot deletes cb with everything that belongs to it.
-func (h *Handlers) deleteChatbot(ctx context.Context, cb *store.Chatbot) error {
+// Delete deletes cb with everything that belongs to it.
+func (h *Handlers) Delete(ctx context.Context, cb *store.Chatbot) error {
 	if err := h.store.DeleteChatbot(ctx, cb.OrganizationID, cb.ID); err != nil {
 		return err
 	}
@@ -459,7 +461,7 @@ func (h *Handlers) deleteChatbot(ctx context.Context, cb *store.Chatbot) error {
 // DeleteChatbot is DELETE /api/external/chatbot/{chatbotId}.
 func (h *Handlers) DeleteChatbot(c echo.Context) error {
 	cb := api.ChatbotOf(c)
-	if err := h.deleteChatbot(c.Request().Context(), cb); err != nil {
+	if err := h.Delete(c.Request().Context(), cb); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"chatbot": map[string]string{"id": cb.ID}, "message": "Chatbot deleted successfully"})
@@ -502,7 +504,7 @@ func (h *Handlers) V1CreateChatbot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cb, key, err := h.create(c.Request().Context(), api.OrgOf(c), body)
+	cb, key, err := h.Create(c.Request().Context(), api.OrgOf(c), body)
 	if err != nil {
 		return err
 	}
@@ -521,7 +523,7 @@ func (h *Handlers) V1UpdateChatbot(c echo.Context) error {
 		return err
 	}
 	cb := api.ChatbotOf(c)
-	if err := h.update(c.Request().Context(), cb, body); err != nil {
+	if err := h.Update(c.Request().Context(), cb, body); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, h.v1View(cb))
@@ -529,21 +531,30 @@ func (h *Handlers) V1UpdateChatbot(c echo.Context) error {
 
 // V1DeleteChatbot is DELETE /api/v1/chatbots/{id}.
 func (h *Handlers) V1DeleteChatbot(c echo.Context) error {
-	if err := h.deleteChatbot(c.Request().Context(), api.ChatbotOf(c)); err != nil {
+	if err := h.Delete(c.Request().Context(), api.ChatbotOf(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]bool{"ok": true})
 }
 
-// V1RotateKey is POST /api/v1/chatbots/{id}/rotate-key: the old key stops
-// working with the commit.
-func (h *Handlers) V1RotateKey(c echo.Context) error {
-	cb := api.ChatbotOf(c)
+// RotateKey gives cb a new key and returns it; the old key stops working
+// with the commit.
+func (h *Handlers) RotateKey(ctx context.Context, cb *store.Chatbot) (string, error) {
 	key := newKey()
-	if err := h.store.SetChatbotKey(c.Request().Context(), cb.OrganizationID, cb.ID, api.HashKey(key), keyPrefix(key)); err != nil {
-		return err
+	if err := h.store.SetChatbotKey(ctx, cb.OrganizationID, cb.ID, api.HashKey(key), keyPrefix(key)); err != nil {
+		return "", err
 	}
 	cb.KeyHash, cb.KeyPrefix = api.HashKey(key), keyPrefix(key)
 	h.log.Info("chatbot key rotated", "organization", cb.OrganizationID, "chatbot", cb.ID, "key_prefix", cb.KeyPrefix)
+	return key, nil
+}
+
+// V1RotateKey is POST /api/v1/chatbots/{id}/rotate-key.
+func (h *Handlers) V1RotateKey(c echo.Context) error {
+	cb := api.ChatbotOf(c)
+	key, err := h.RotateKey(c.Request().Context(), cb)
+	if err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, map[string]any{"ok": true, "chatbot": h.v1View(cb), "apiKey": key})
 }

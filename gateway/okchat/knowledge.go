@@ -1,6 +1,7 @@
 package okchat
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -82,11 +83,11 @@ func (h *Handlers) ListKnowledge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"chatbot": h.view(cb), "data": sourceViews(ks)})
+	return c.JSON(http.StatusOK, map[string]any{"chatbot": h.View(cb), "data": sourceViews(ks)})
 }
 
-// sourceBody is the JSON body of a url, text or qa source, and of an edit.
-type sourceBody struct {
+// SourceBody is the JSON body of a url, text or qa source, and of an edit.
+type SourceBody struct {
 	Type     *string `json:"type"`
 	URL      *string `json:"url"`
 	Title    *string `json:"title"`
@@ -128,7 +129,7 @@ func checkSourceURL(p *wagate.Problems, raw string) {
 
 // apply sets k's content from b, checking it, for a new source (typ set)
 // or an edit of k.
-func applySource(k *store.KnowledgeSource, b *sourceBody, p *wagate.Problems) {
+func applySource(k *store.KnowledgeSource, b *SourceBody, p *wagate.Problems) {
 	switch k.Type {
 	case store.SourceURL:
 		if b.URL != nil || k.URL == "" {
@@ -171,18 +172,26 @@ func collapseSpace(s string) string { return strings.Join(strings.Fields(s), " "
 // with {"type":"url","url"}, {"type":"text","title","body"} or
 // {"type":"qa","question","answer"}: 202 with the source, pending.
 func (h *Handlers) AddKnowledge(c echo.Context) error {
-	var b sourceBody
+	var b SourceBody
 	if err := api.Decode(c, &b, true); err != nil {
 		return err
 	}
-	cb := api.ChatbotOf(c)
+	k, err := h.AddSource(c.Request().Context(), api.ChatbotOf(c), &b)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"data": []map[string]any{sourceView(k)}})
+}
+
+// AddSource checks b and queues it as a new url, text or qa source of cb.
+func (h *Handlers) AddSource(ctx context.Context, cb *store.Chatbot, b *SourceBody) (*store.KnowledgeSource, error) {
 	now := stamp()
 	k := &store.KnowledgeSource{ID: uuid.NewString(), ChatbotID: cb.ID, OrganizationID: cb.OrganizationID,
 		Type: str(b.Type), Status: store.SourcePending, CreatedAt: now, UpdatedAt: now}
 	var p wagate.Problems
 	switch k.Type {
 	case store.SourceURL, store.SourceText, store.SourceQA:
-		applySource(k, &b, &p)
+		applySource(k, b, &p)
 	case store.SourceFile:
 		p.Add("type", "files are uploaded to POST /api/external/chatbot/{chatbotId}/knowledge-base/files")
 	case "":
@@ -191,13 +200,13 @@ func (h *Handlers) AddKnowledge(c echo.Context) error {
 		p.Add("type", "must be url, text or qa")
 	}
 	if err := p.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	if err := h.store.CreateKnowledgeSources(c.Request().Context(), h.kb.Limits(), []*store.KnowledgeSource{k}); err != nil {
-		return err
+	if err := h.store.CreateKnowledgeSources(ctx, h.kb.Limits(), []*store.KnowledgeSource{k}); err != nil {
+		return nil, err
 	}
 	h.kb.Kick()
-	return c.JSON(http.StatusAccepted, map[string]any{"data": []map[string]any{sourceView(k)}})
+	return k, nil
 }
 
 // AddKnowledgeFiles is POST
@@ -205,26 +214,45 @@ func (h *Handlers) AddKnowledge(c echo.Context) error {
 // files in the multipart field files: PDF, DOCX, HTML, Markdown, text or
 // CSV, told by their bytes. 202 with the sources, pending.
 func (h *Handlers) AddKnowledgeFiles(c echo.Context) error {
+	srcs, err := h.AddFiles(c, api.ChatbotOf(c))
+	if err != nil {
+		return err
+	}
+	views := make([]map[string]any, len(srcs))
+	for i, k := range srcs {
+		views[i] = sourceView(k)
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"data": views})
+}
+
+// AddFiles reads the files of c's multipart field files and queues them
+// as sources of cb; a problem of a file is reported as files[i].
+func (h *Handlers) AddFiles(c echo.Context, cb *store.Chatbot) ([]*store.KnowledgeSource, error) {
 	if !strings.HasPrefix(c.Request().Header.Get(echo.HeaderContentType), echo.MIMEMultipartForm) {
-		return wagate.Invalid("body", "must be multipart/form-data with the files in the field files")
+		return nil, wagate.Invalid("body", "must be multipart/form-data with the files in the field files")
 	}
 	form, err := c.MultipartForm()
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return api.TooLarge(mbe.Limit)
+		return nil, api.TooLarge(mbe.Limit)
 	case err != nil:
-		return wagate.Invalid("body", "malformed multipart form")
+		return nil, wagate.Invalid("body", "malformed multipart form")
 	}
 	defer form.RemoveAll()
-	files := form.File["files"]
+	var files []*multipart.FileHeader
+	for _, fh := range form.File["files"] {
+		// A browser's form with no file chosen sends one empty part.
+		if fh.Filename != "" || fh.Size > 0 {
+			files = append(files, fh)
+		}
+	}
 	switch {
 	case len(files) == 0:
-		return wagate.Invalid("files", "required: one or more files")
+		return nil, wagate.Invalid("files", "required: one or more files")
 	case len(files) > MaxKnowledgeFiles:
-		return wagate.Invalid("files", fmt.Sprintf("at most %d files per upload", MaxKnowledgeFiles))
+		return nil, wagate.Invalid("files", fmt.Sprintf("at most %d files per upload", MaxKnowledgeFiles))
 	}
-	cb := api.ChatbotOf(c)
 	now := stamp()
 	var (
 		p    wagate.Problems
@@ -253,17 +281,13 @@ func (h *Handlers) AddKnowledgeFiles(c echo.Context) error {
 			Size: int64(len(data)), Status: store.SourcePending, CreatedAt: now, UpdatedAt: now})
 	}
 	if err := p.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := h.store.CreateKnowledgeSources(c.Request().Context(), h.kb.Limits(), srcs); err != nil {
-		return err
+		return nil, err
 	}
 	h.kb.Kick()
-	views := make([]map[string]any, len(srcs))
-	for i, k := range srcs {
-		views[i] = sourceView(k)
-	}
-	return c.JSON(http.StatusAccepted, map[string]any{"data": views})
+	return srcs, nil
 }
 
 func (h *Handlers) readKnowledgeFile(fh *multipart.FileHeader) ([]byte, error) {
@@ -312,7 +336,7 @@ func (h *Handlers) UpdateKnowledge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var b sourceBody
+	var b SourceBody
 	raw, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		return wagate.Invalid("body", "could not be read")
@@ -365,10 +389,16 @@ func (h *Handlers) DeleteKnowledge(c echo.Context) error {
 		return err
 	}
 	cb := api.ChatbotOf(c)
-	if err := h.store.DeleteKnowledgeSource(c.Request().Context(), cb.ID, id); err != nil {
+	if err := h.DeleteSource(c.Request().Context(), cb, id); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"chatbot": h.view(cb)})
+	return c.JSON(http.StatusOK, map[string]any{"chatbot": h.View(cb)})
+}
+
+// DeleteSource deletes cb's source id with its chunks, vectors and
+// full-text rows.
+func (h *Handlers) DeleteSource(ctx context.Context, cb *store.Chatbot, id string) error {
+	return h.store.DeleteKnowledgeSource(ctx, cb.ID, id)
 }
 
 // QueryKnowledge is POST /api/external/chatbot/{chatbotId}/query-knowledge
@@ -381,33 +411,66 @@ func (h *Handlers) QueryKnowledge(c echo.Context) error {
 	if err := api.Decode(c, &b, true); err != nil {
 		return err
 	}
-	var p wagate.Problems
-	checkText(&p, "query", str(b.Query), 4096)
-	limit := 0
-	if b.Limit != nil {
-		checkInteger(&p, "limit", *b.Limit, 1, knowledge.MaxTopK)
-		limit = int(*b.Limit)
-	}
-	if err := p.Err(); err != nil {
-		return err
-	}
-	res, err := h.kb.Search(c.Request().Context(), api.ChatbotOf(c), *b.Query, limit)
+	ans, err := h.Query(c.Request().Context(), api.ChatbotOf(c), str(b.Query), b.Limit)
 	if err != nil {
 		return err
 	}
-	results := make([]map[string]any, len(res.Results))
-	for i, r := range res.Results {
-		results[i] = map[string]any{"content": r.Content(), "similarity": round4(r.Similarity),
-			"sourceId": r.Chunk.SourceID, "chunkId": r.Chunk.ID, "title": r.Chunk.Title, "chunk": r.Chunk.Position}
+	results := make([]map[string]any, len(ans.Results))
+	for i, r := range ans.Results {
+		results[i] = map[string]any{"content": r.Content, "similarity": r.Similarity,
+			"sourceId": r.SourceID, "chunkId": r.ChunkID, "title": r.Title, "chunk": r.Chunk}
 	}
-	out := map[string]any{"results": results}
-	if res.FullText {
-		out["mode"] = "fulltext"
-		out["note"] = "searched by full text only: " + res.Reason
-	} else {
-		out["mode"] = "hybrid"
+	out := map[string]any{"results": results, "mode": ans.Mode}
+	if ans.Note != "" {
+		out["note"] = ans.Note
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// QueryResult is a chunk a knowledge query found.
+type QueryResult struct {
+	Content    string
+	Similarity float64 // rounded to 4 decimals
+	SourceID   string
+	ChunkID    string
+	Title      string
+	Chunk      int // its position in its source
+}
+
+// QueryAnswer is what a knowledge query found, best first; Mode is hybrid
+// or fulltext, and Note says why when only full text was searched.
+type QueryAnswer struct {
+	Results []QueryResult
+	Mode    string
+	Note    string
+}
+
+// Query checks query and limit (nil: the chatbot's own) and searches cb's
+// knowledge base as a turn of a conversation would.
+func (h *Handlers) Query(ctx context.Context, cb *store.Chatbot, query string, limit *float64) (*QueryAnswer, error) {
+	var p wagate.Problems
+	checkText(&p, "query", query, 4096)
+	n := 0
+	if limit != nil {
+		checkInteger(&p, "limit", *limit, 1, knowledge.MaxTopK)
+		n = int(*limit)
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	res, err := h.kb.Search(ctx, cb, query, n)
+	if err != nil {
+		return nil, err
+	}
+	ans := &QueryAnswer{Mode: "hybrid", Results: make([]QueryResult, len(res.Results))}
+	for i, r := range res.Results {
+		ans.Results[i] = QueryResult{Content: r.Content(), Similarity: round4(r.Similarity),
+			SourceID: r.Chunk.SourceID, ChunkID: r.Chunk.ID, Title: r.Chunk.Title, Chunk: r.Chunk.Position}
+	}
+	if res.FullText {
+		ans.Mode, ans.Note = "fulltext", "searched by full text only: "+res.Reason
+	}
+	return ans, nil
 }
 
 func round4(f float64) float64 { return float64(int64(f*10000+0.5*sign(f))) / 10000 }

@@ -1,0 +1,200 @@
+package gateway_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// htmlAnswer is a console page's answer.
+type htmlAnswer struct {
+	Status   int
+	Location string
+	Body     string
+}
+
+// postHTML posts values to a console page in the session (the CSRF token in
+// the form, as a plain HTML form sends it, unless withCSRF is false).
+func (se *session) postHTML(path string, values url.Values, withCSRF bool) htmlAnswer {
+	se.s.t.Helper()
+	v := url.Values{}
+	for k, vs := range values {
+		v[k] = vs
+	}
+	if withCSRF {
+		v.Set("csrf", se.CSRF)
+	}
+	req, _ := http.NewRequest("POST", se.s.URL+path, strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return se.sendHTML(req)
+}
+
+func (se *session) getHTML(path string) htmlAnswer {
+	se.s.t.Helper()
+	req, _ := http.NewRequest("GET", se.s.URL+path, nil)
+	return se.sendHTML(req)
+}
+
+func (se *session) sendHTML(req *http.Request) htmlAnswer {
+	se.s.t.Helper()
+	req.AddCookie(&http.Cookie{Name: se.Cookie.Name, Value: se.Cookie.Value})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		se.s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return htmlAnswer{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(b)}
+}
+
+// TestConsoleChatbotPagesHTTP: the forms work without JavaScript and give
+// the API's problems by the API's field names; the key is shown once; the
+// delete confirmation is a page and a form; an agent is kept out, another
+// organization's chatbot is not found, and a post without the CSRF token
+// is refused.
+func TestConsoleChatbotPagesHTTP(t *testing.T) {
+	s := startServer(t, "")
+	o := s.createOrg("Shop")
+	s.createConsoleUser(o.ID, "owner@example.com", "owner")
+	s.createConsoleUser(o.ID, "agent@example.com", "agent")
+	owner := s.signInAPI("owner@example.com", testPassword)
+
+	// Every problem at once, each by its field, as the API names it.
+	long := strings.Repeat("n", 256)
+	bad := owner.postHTML("/console/chatbots", url.Values{
+		"name": {long}, "active": {"true"}, "settings.knowledgeFallback": {"shrug"},
+		"settings.knowledgeTopK": {"many"}, "settings.snippet.secondaryColor": {"green"},
+		"settings.allowedOrigins": {"https://shop.example.com\nnot an origin"},
+	}, true)
+	if bad.Status != http.StatusBadRequest {
+		t.Fatalf("bad form: %d %.500s", bad.Status, bad.Body)
+	}
+	for id, problem := range map[string]string{
+		"f-name-error":                            "longer than 255 characters",
+		"f-settings-knowledgeFallback-error":      "must be answer, message or handoff",
+		"f-settings-knowledgeTopK-error":          "must be an integer",
+		"f-settings-snippet-secondaryColor-error": "must be a colour as #RRGGBB",
+	} {
+		if !strings.Contains(bad.Body, `id="`+id+`">`+problem) {
+			t.Errorf("no %q by its field %s", problem, id)
+		}
+	}
+	if !strings.Contains(bad.Body, "settings.allowedOrigins[1]: must be an origin") {
+		t.Errorf("the origins' problem is not in the summary")
+	}
+	// The API says the same of the same body.
+	r := s.call("POST", "/api/external/chatbots", o.Key, map[string]any{"name": long, "settings": map[string]any{"knowledgeFallback": "shrug"}})
+	if ae := r.apiError(t); ae.Fields["name"] != "longer than 255 characters" || ae.Fields["settings.knowledgeFallback"] != "must be answer, message or handoff" {
+		t.Errorf("API problems = %v", ae.Fields)
+	}
+
+	created := owner.postHTML("/console/chatbots", url.Values{"name": {"Helper"}, "active": {"true"},
+		"settings.knowledgeFallback": {"handoff"}, "settings.knowledgeTopK": {"3"}, "settings.prompt": {"You sell tea."}}, true)
+	if created.Status != http.StatusCreated || !strings.Contains(created.Body, "ob_live_") {
+		t.Fatalf("create: %d %.500s", created.Status, created.Body)
+	}
+	list := s.apiMust(http.StatusOK, "GET", "/api/external/chatbots", o.Key, nil).json(t)["chatbots"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("chatbots = %v", list)
+	}
+	cb := list[0].(map[string]any)
+	id := cb["id"].(string)
+	set := cb["settings"].(map[string]any)
+	if set["knowledgeFallback"] != "handoff" || set["knowledgeTopK"] != 3.0 || set["prompt"] != "You sell tea." || cb["slug"] != "helper" || cb["active"] != true {
+		t.Errorf("created = %v", cb)
+	}
+	key := created.Body[strings.Index(created.Body, "ob_live_"):]
+	key = key[:strings.IndexByte(key, '"')]
+	s.apiMust(http.StatusOK, "GET", "/api/external/chatbot/"+id+"/knowledge-base", key, nil)
+	// The edit page shows the prefix only.
+	edit := owner.getHTML("/console/chatbots/" + id)
+	if edit.Status != http.StatusOK || strings.Contains(edit.Body, key) || !strings.Contains(edit.Body, key[:14]) {
+		t.Errorf("edit page: %d, key shown: %v", edit.Status, strings.Contains(edit.Body, key))
+	}
+	// Editing: an emptied setting is removed, so its default applies again.
+	saved := owner.postHTML("/console/chatbots/"+id, url.Values{"name": {"Helper"}, "active": {"true"}, "settings.prompt": {"You sell tea."}}, true)
+	if saved.Status != http.StatusSeeOther || saved.Location != "/console/chatbots/"+id {
+		t.Fatalf("save: %d %q %.300s", saved.Status, saved.Location, saved.Body)
+	}
+	set = s.apiMust(http.StatusOK, "GET", "/api/external/chatbot/"+id, o.Key, nil).json(t)["chatbot"].(map[string]any)["settings"].(map[string]any)
+	if _, ok := set["knowledgeFallback"]; ok || set["prompt"] != "You sell tea." {
+		t.Errorf("after emptying the fallback, settings = %v", set)
+	}
+
+	// A rotated key is shown once and replaces the old one.
+	rot := owner.postHTML("/console/chatbots/"+id+"/key", nil, true)
+	if rot.Status != http.StatusOK || !strings.Contains(rot.Body, "ob_live_") {
+		t.Fatalf("rotate: %d", rot.Status)
+	}
+	if r := s.call("GET", "/api/external/chatbot/"+id+"/knowledge-base", key, nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("the old key after rotation: %d", r.Status)
+	}
+
+	// An agent is kept out of every chatbot page.
+	agent := s.signInAPI("agent@example.com", testPassword)
+	for _, p := range []string{"/console/chatbots", "/console/chatbots/" + id, "/console/chatbots/" + id + "/knowledge", "/console/chatbots/new"} {
+		if got := agent.getHTML(p); got.Status != http.StatusForbidden {
+			t.Errorf("agent GET %s: %d", p, got.Status)
+		}
+	}
+	if got := agent.postHTML("/console/chatbots/"+id+"/delete", nil, true); got.Status != http.StatusForbidden {
+		t.Errorf("agent delete: %d", got.Status)
+	}
+	// Another organization's chatbot is not found.
+	other := s.createOrg("Other")
+	theirs := s.apiMust(http.StatusOK, "POST", "/api/v1/chatbots", other.Key, map[string]any{"name": "Theirs"}).json(t)["chatbot"].(map[string]any)["id"].(string)
+	for _, p := range []string{"/console/chatbots/" + theirs, "/console/chatbots/" + theirs + "/knowledge", "/console/chatbots/" + theirs + "/preview"} {
+		if got := owner.getHTML(p); got.Status != http.StatusNotFound {
+			t.Errorf("owner GET %s of another organization: %d", p, got.Status)
+		}
+	}
+	if got := owner.postHTML("/console/chatbots/"+theirs+"/delete", nil, true); got.Status != http.StatusNotFound {
+		t.Errorf("deleting another organization's chatbot: %d", got.Status)
+	}
+	s.apiMust(http.StatusOK, "GET", "/api/v1/chatbots/"+theirs, other.Key, nil)
+
+	// Without the CSRF token nothing changes.
+	if got := owner.postHTML("/console/chatbots/"+id+"/delete", nil, false); got.Status != http.StatusForbidden {
+		t.Errorf("delete without CSRF: %d", got.Status)
+	}
+	if got := owner.postHTML("/console/chatbots/"+id+"/knowledge", url.Values{"type": {"text"}, "title": {"T"}, "body": {"B"}}, false); got.Status != http.StatusForbidden {
+		t.Errorf("adding knowledge without CSRF: %d", got.Status)
+	}
+
+	// Knowledge forms: the API's problems by field.
+	kb := owner.postHTML("/console/chatbots/"+id+"/knowledge", url.Values{"type": {"qa"}, "question": {"Open on Sunday?"}, "answer": {" "}}, true)
+	if kb.Status != http.StatusBadRequest || !strings.Contains(kb.Body, `id="kb-answer-error">required`) || !strings.Contains(kb.Body, `value="Open on Sunday?"`) {
+		t.Errorf("bad Q&A: %d %.300s", kb.Status, kb.Body)
+	}
+	kb = owner.postHTML("/console/chatbots/"+id+"/knowledge", url.Values{"type": {"url"}, "url": {"ftp://x"}, "title": {""}}, true)
+	if kb.Status != http.StatusBadRequest || !strings.Contains(kb.Body, `id="kb-url-error">must be an absolute http or https URL`) {
+		t.Errorf("bad URL: %d", kb.Status)
+	}
+	added := owner.postHTML("/console/chatbots/"+id+"/knowledge", url.Values{"type": {"qa"}, "question": {"Open on Sunday?"}, "answer": {"No, closed on Sundays."}}, true)
+	if added.Status != http.StatusSeeOther {
+		t.Fatalf("add Q&A: %d", added.Status)
+	}
+	srcs := s.apiMust(http.StatusOK, "GET", "/api/external/chatbot/"+id+"/knowledge-base", o.Key, nil).json(t)["data"].([]any)
+	if len(srcs) != 1 || srcs[0].(map[string]any)["question"] != "Open on Sunday?" {
+		t.Fatalf("sources = %v", srcs)
+	}
+	srcID := srcs[0].(map[string]any)["id"].(string)
+	if got := owner.postHTML("/console/chatbots/"+id+"/knowledge/"+srcID+"/delete", nil, true); got.Status != http.StatusSeeOther {
+		t.Errorf("delete source: %d", got.Status)
+	}
+
+	// Deleting asks first, on a page of its own, then the form deletes.
+	confirm := owner.getHTML("/console/chatbots/" + id + "/delete")
+	if confirm.Status != http.StatusOK || !strings.Contains(confirm.Body, `action="/console/chatbots/`+id+`/delete"`) {
+		t.Fatalf("confirmation: %d", confirm.Status)
+	}
+	if got := owner.postHTML("/console/chatbots/"+id+"/delete", nil, true); got.Status != http.StatusSeeOther || got.Location != "/console/chatbots" {
+		t.Fatalf("delete: %d %q", got.Status, got.Location)
+	}
+	if r := s.call("GET", "/api/external/chatbot/"+id, o.Key, nil); r.Status != http.StatusNotFound {
+		t.Errorf("after delete: %d", r.Status)
+	}
+}
