@@ -511,7 +511,9 @@ type inputField struct {
 }
 
 // ID is the input's id: the field's JSON path with dots as dashes.
-func (f inputField) ID() string { return strings.NewReplacer(".", "-", "[", "-", "]", "").Replace(f.Name) }
+func (f inputField) ID() string {
+	return strings.NewReplacer(".", "-", "[", "-", "]", "").Replace(f.Name)
+}
 
 func fieldOf(name, label, value, problem, typ string) inputField {
 	if typ == "" {
