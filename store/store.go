@@ -39,8 +39,10 @@ type Store struct {
 	seal     *sealer
 	postgres bool
 
-	configVersion atomic.Uint64 // see ConfigVersion
-	group         groupCommit   // SQLite's transactions
+	configVersion atomic.Uint64   // see ConfigVersion
+	listening     atomic.Bool     // PostgreSQL: the listener is listening
+	listener      *configListener // PostgreSQL
+	group         groupCommit     // SQLite's transactions
 }
 
 // Options say which database Open connects to and how.
@@ -92,11 +94,13 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	if isPostgresURL(opts.URL) {
-		db, err := openPostgres(ctx, opts, log)
+		db, cfg, err := openPostgres(ctx, opts, log)
 		if err != nil {
 			return nil, err
 		}
-		return &Store{db: db, seal: seal, postgres: true}, nil
+		st := &Store{db: db, seal: seal, postgres: true}
+		st.startListening(cfg, log)
+		return st, nil
 	}
 	sqliteDSN, err := sqliteDSN(opts.URL)
 	if err != nil {
@@ -160,11 +164,11 @@ const migrationLock int64 = 0x776167617465
 // short-lived pool: migrations may legitimately run longer than any request
 // should, so they run without the statement timeout, and under an advisory
 // lock so that replicas starting together do not migrate at once.
-func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.Database, error) {
+func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.Database, *pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(opts.URL)
 	if err != nil {
 		// pgx masks the password in the URL it quotes.
-		return nil, fmt.Errorf("database: %w", err)
+		return nil, nil, fmt.Errorf("database: %w", err)
 	}
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "wagate"
@@ -178,10 +182,10 @@ func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.
 	migRaw.SetMaxOpenConns(2)
 	migDB, err := newDatabase(migRaw, "postgres", log, opts.upgradeTo)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := migrateLocked(ctx, migRaw, migDB); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok && opts.StatementTimeout > 0 {
@@ -196,9 +200,9 @@ func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.
 	db, err := newDatabase(raw, "postgres", log, opts.upgradeTo)
 	if err != nil {
 		raw.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return db, nil
+	return db, cfg, nil
 }
 
 func migrateLocked(ctx context.Context, raw *sql.DB, db *dbutil.Database) error {
@@ -251,7 +255,9 @@ func sqliteDSN(dsn string) (string, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	if !s.postgres {
+	if s.postgres {
+		s.stopListening()
+	} else {
 		s.group.stop()
 	}
 	return s.db.Close()
@@ -266,6 +272,18 @@ func (s *Store) Ping(ctx context.Context) error {
 // DoTxn runs fn in one transaction: the store methods fn calls with the
 // context it receives join it, and it commits only if fn returns nil.
 func (s *Store) DoTxn(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.doTxn(ctx, fn)
+}
+
+// Reads runs fn, whose statements only read, as one unit: on SQLite in one
+// transaction, so that the reads share a commit group instead of each
+// queueing for the connection; on PostgreSQL statement by statement, as a
+// READ COMMITTED transaction gives each statement its own snapshot all the
+// same, and its BEGIN and COMMIT would be two more round trips.
+func (s *Store) Reads(ctx context.Context, fn func(ctx context.Context) error) error {
+	if s.postgres {
+		return fn(ctx)
+	}
 	return s.doTxn(ctx, fn)
 }
 
