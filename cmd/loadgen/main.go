@@ -5,7 +5,10 @@
 // times every message from its inbound POST to the matching send.message
 // webhook. With -bare it also runs a minimal pipeline with the same hops on
 // the same machine and prints the ratio: the machine's own limit is the
-// anchor. See BENCHMARKS.md.
+// anchor. With -db it starts the gateway itself, on a new SQLite database or
+// a throwaway PostgreSQL one, and reports the processor time per message of
+// the gateway and of the PostgreSQL server processes serving it, so that the
+// two backends are compared on the same workload. See BENCHMARKS.md.
 //
 // It talks only to loopback addresses, and every run is bounded in messages
 // and time.
