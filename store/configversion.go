@@ -86,6 +86,8 @@ func (s *Store) startListening(cfg *pgx.ConnConfig, log *slog.Logger) {
 	// The listener runs no statements that could hit the timeout, and a
 	// server-side timeout would not interrupt waiting anyway.
 	delete(cfg.RuntimeParams, "statement_timeout")
+	// So that it can be told from the pool's connections in pg_stat_activity.
+	cfg.RuntimeParams["application_name"] += "-config-listener"
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &configListener{cancel: cancel, done: make(chan struct{})}
 	s.listener = l

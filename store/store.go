@@ -275,12 +275,12 @@ func (s *Store) DoTxn(ctx context.Context, fn func(ctx context.Context) error) e
 	return s.doTxn(ctx, fn)
 }
 
-// Reads runs fn, whose statements only read, as one unit: on SQLite in one
+// reads runs fn, whose statements only read, as one unit: on SQLite in one
 // transaction, so that the reads share a commit group instead of each
 // queueing for the connection; on PostgreSQL statement by statement, as a
 // READ COMMITTED transaction gives each statement its own snapshot all the
 // same, and its BEGIN and COMMIT would be two more round trips.
-func (s *Store) Reads(ctx context.Context, fn func(ctx context.Context) error) error {
+func (s *Store) reads(ctx context.Context, fn func(ctx context.Context) error) error {
 	if s.postgres {
 		return fn(ctx)
 	}
