@@ -178,3 +178,28 @@ func testConfigVersionLocalWrites(t *testing.T, backend storetest.Backend) {
 		t.Fatal("SetInstanceSettings did not move the version")
 	}
 }
+
+// TestConfigVersionAfterCommit checks that a transaction that wrote
+// configuration moves the version again once it has committed: on
+// PostgreSQL other connections may read between the write and the commit,
+// and cache the old configuration under the version the write moved to.
+func TestConfigVersionAfterCommit(t *testing.T) { storetest.Run(t, testConfigVersionAfterCommit) }
+
+func testConfigVersionAfterCommit(t *testing.T, backend storetest.Backend) {
+	s := open(t, storetest.NewURL(t, backend), key1)
+	in := mustCreate(t, s, newInstance("alpha", "5511"))
+	var inside uint64
+	err := s.DoTxn(t.Context(), func(ctx context.Context) error {
+		if err := s.SetInstanceSettings(ctx, in.ID, store.InstanceSettings{GroupsIgnore: true}); err != nil {
+			return err
+		}
+		inside, _ = s.ConfigVersion()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := s.ConfigVersion(); after == inside {
+		t.Fatalf("version %d after the commit is the one inside the transaction", after)
+	}
+}

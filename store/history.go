@@ -59,23 +59,12 @@ func (s *Store) AppendTurns(ctx context.Context, turns ...*Turn) error {
 // RecentTurns returns the session's newest turns whose tokens add up to at
 // most budget, oldest first.
 func (s *Store) RecentTurns(ctx context.Context, sessionID string, budget int) ([]*Turn, error) {
-	rows, err := s.db.Query(ctx, recentTurnsSQL+"$1 ORDER BY seq DESC", sessionID)
+	rows, err := s.db.Query(ctx, `SELECT seq, session_id, role, message, tokens, created_at FROM openai_history
+		WHERE session_id = $1 ORDER BY seq DESC`, sessionID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	return recentTurns(rows, budget)
-}
-
-const recentTurnsSQL = `SELECT seq, session_id, role, message, tokens, created_at FROM openai_history WHERE session_id = `
-
-// recentTurns reads rows, newest first, while their tokens add up to at
-// most budget, and returns them oldest first.
-func recentTurns(rows interface {
-	scanner
-	Next() bool
-	Err() error
-}, budget int) ([]*Turn, error) {
 	var out []*Turn
 	used := 0
 	for rows.Next() {
@@ -97,6 +86,8 @@ func recentTurns(rows interface {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	slices.Reverse(out)
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
 	return out, nil
 }

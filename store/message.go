@@ -222,10 +222,9 @@ func (s *Store) queryMessages(ctx context.Context, query string, args ...any) ([
 // PendingMessages returns the conversation's inbound messages the engine
 // has not decided on yet, oldest first.
 func (s *Store) PendingMessages(ctx context.Context, instanceID, chatKey string) ([]*Message, error) {
-	return s.queryMessages(ctx, pendingMessagesWhere, instanceID, chatKey)
+	return s.queryMessages(ctx, `WHERE instance_id = $1 AND chat_key = $2 AND state = 'received' ORDER BY seq`,
+		instanceID, chatKey)
 }
-
-const pendingMessagesWhere = `WHERE instance_id = $1 AND chat_key = $2 AND state = 'received' ORDER BY seq`
 
 // Chat identifies one conversation: an instance and a chat key.
 type Chat struct{ InstanceID, Key string }

@@ -506,15 +506,13 @@ func (s *Store) UpdateSession(ctx context.Context, se *Session) error {
 
 // LiveSession returns the chat's opened or paused session, or nil.
 func (s *Store) LiveSession(ctx context.Context, instanceID, remoteJID string) (*Session, error) {
-	se, err := scanSession(s.db.QueryRow(ctx, liveSessionSQL, instanceID, remoteJID))
+	se, err := scanSession(s.db.QueryRow(ctx, "SELECT "+sessionColumns+` FROM openai_sessions
+		WHERE instance_id = $1 AND remote_jid = $2 AND status <> 'closed'`, instanceID, remoteJID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	return se, err
 }
-
-const liveSessionSQL = "SELECT " + sessionColumns + ` FROM openai_sessions
-	WHERE instance_id = $1 AND remote_jid = $2 AND status <> 'closed'`
 
 // SessionFilter selects sessions of one instance.
 type SessionFilter struct {

@@ -275,21 +275,23 @@ func (s *Store) DoTxn(ctx context.Context, fn func(ctx context.Context) error) e
 	return s.doTxn(ctx, fn)
 }
 
-// reads runs fn, whose statements only read, as one unit: on SQLite in one
+// Reads runs fn, whose statements only read, as one unit: on SQLite in one
 // transaction, so that the reads share a commit group instead of each
 // queueing for the connection; on PostgreSQL statement by statement, as a
 // READ COMMITTED transaction gives each statement its own snapshot all the
 // same, and its BEGIN and COMMIT would be two more round trips.
-func (s *Store) reads(ctx context.Context, fn func(ctx context.Context) error) error {
+func (s *Store) Reads(ctx context.Context, fn func(ctx context.Context) error) error {
 	if s.postgres {
 		return fn(ctx)
 	}
 	return s.doTxn(ctx, fn)
 }
 
-// doTxn runs fn in a transaction. A rolled-back transaction that wrote
-// configuration moves the configuration version on again: what was read
-// inside it, after the write, must not stay cached (see ConfigVersion).
+// doTxn runs fn in a transaction. One that wrote configuration moves the
+// configuration version on again when it ends: if it rolled back, what was
+// read inside it, after the write, must not stay cached; if it committed,
+// neither must what others read between the write and the commit (see
+// ConfigVersion).
 func (s *Store) doTxn(ctx context.Context, fn func(ctx context.Context) error) error {
 	before := s.configVersion.Load()
 	var err error
@@ -298,7 +300,11 @@ func (s *Store) doTxn(ctx context.Context, fn func(ctx context.Context) error) e
 	} else {
 		err = s.group.do(ctx, fn)
 	}
-	if err != nil && s.configVersion.Load() != before {
+	if s.configVersion.Load() != before {
+		// Once more after the commit (or the rollback): the write moved the
+		// version before it committed, and on PostgreSQL, where other
+		// connections read meanwhile, what they cached under that version
+		// may predate it. A notification would move it too, but later.
 		s.configChanged()
 	}
 	return err
