@@ -77,9 +77,9 @@ func (e *Engine) loadChat(ctx context.Context, instanceID, jid string) (*chat, e
 	}
 	c := &chat{e: e, cfg: cfg, inst: cfg.inst, jid: jid, settings: cfg.settings, bots: cfg.bots,
 		log: e.log.With("instance", cfg.inst.Name, "chat", jid)}
-	// One transaction for the reads, so that they share a commit group
-	// (store.DoTxn) instead of each queueing for the connection.
-	err = e.store.DoTxn(ctx, func(ctx context.Context) error {
+	// The reads together (store.Reads): on SQLite they share a commit
+	// group instead of each queueing for the connection.
+	err = e.store.Reads(ctx, func(ctx context.Context) error {
 		var err error
 		if c.session, err = e.store.LiveSession(ctx, instanceID, jid); err != nil {
 			return err

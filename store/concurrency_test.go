@@ -379,11 +379,12 @@ func TestDoTxnRetryAfterDeadlock(t *testing.T) {
 	})
 }
 
-// TestOutboxLaneInsertWaitsForOpenTransaction pins down the rule behind
-// outbox ordering on PostgreSQL: while a transaction that inserted into a
-// lane is open, another insert into that lane waits for it, so it cannot
-// commit a later seq first. (SQLite's single writer makes every writer wait.)
-func TestOutboxLaneInsertWaitsForOpenTransaction(t *testing.T) {
+// TestOutboxSeqFollowsCommitOrder pins down the rule behind outbox ordering
+// on PostgreSQL: an event's seq is drawn when its transaction commits, under
+// its lane's lock, so seq order is commit order within a lane, and an open
+// transaction holds up nobody. (SQLite's single writer makes every writer
+// wait for the open transaction.)
+func TestOutboxSeqFollowsCommitOrder(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, backend storetest.Backend) {
 		if backend == storetest.SQLite {
 			t.Skip("SQLite has a single writer: the second insert waits for the whole database")
@@ -392,7 +393,6 @@ func TestOutboxLaneInsertWaitsForOpenTransaction(t *testing.T) {
 		s := open(t, dsn, key1)
 		ctx := t.Context()
 		a := mustCreate(t, s, newInstance("alpha", "5511"))
-		b := mustCreate(t, s, newInstance("bravo", "5522"))
 		e1, e2 := newEvent(a.ID, a.ID, "messages.upsert"), newEvent(a.ID, a.ID, "messages.upsert")
 
 		inserted, release, firstDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
@@ -411,44 +411,70 @@ func TestOutboxLaneInsertWaitsForOpenTransaction(t *testing.T) {
 		case err := <-firstDone:
 			t.Fatalf("first transaction: %v", err)
 		}
-
-		// Another lane is not held up.
-		mustInsertEvent(t, s, newEvent(b.ID, b.ID, "messages.upsert"))
-
-		secondDone := make(chan error, 1)
-		go func() { secondDone <- s.InsertEvent(ctx, e2) }()
-		// Wait until the second insert waits for the lane's lock. Returning
-		// first is the bug this test is about.
-		raw := rawDB(t, dsn)
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			select {
-			case err := <-secondDone:
-				close(release)
-				t.Fatalf("an insert into the lane finished (%v) while an earlier insert's transaction was open", err)
-			default:
-			}
-			if count(t, raw, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-				AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`) > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				close(release)
-				t.Fatal("timed out waiting for the second insert to wait for the lane lock")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		// Inserted and committed while the first transaction is open: it
+		// commits first, so it comes first.
+		err := s.InsertEvent(ctx, e2)
 		close(release)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := <-firstDone; err != nil {
 			t.Fatal(err)
 		}
-		if err := <-secondDone; err != nil {
+		evs, err := s.PendingEvents(ctx, a.ID, 0, 10)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if e2.Seq <= e1.Seq {
-			t.Fatalf("seq %d committed after seq %d", e2.Seq, e1.Seq)
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.DeliveryID)
+		}
+		if want := []string{e2.DeliveryID, e1.DeliveryID}; !slices.Equal(got, want) {
+			t.Fatalf("lane in seq order: %v; want commit order %v", got, want)
 		}
 	})
+}
+
+// TestOutboxCommitTakesLaneLock checks that on PostgreSQL committing an
+// event waits for its lane's lock, and only its lane's: the lock that makes
+// the next commit into the lane draw a later seq.
+func TestOutboxCommitTakesLaneLock(t *testing.T) {
+	dsn := storetest.NewURL(t, storetest.Postgres)
+	s := open(t, dsn, key1)
+	ctx := t.Context()
+	a := mustCreate(t, s, newInstance("alpha", "5511"))
+	b := mustCreate(t, s, newInstance("bravo", "5522"))
+
+	holder, err := rawDB(t, dsn).BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	// The lane lock's keys: "wgln" in ASCII and the lane's hash.
+	if _, err := holder.ExecContext(ctx, "SELECT pg_advisory_xact_lock(2003266670, hashtext($1))", a.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Another lane is not held up.
+	mustInsertEvent(t, s, newEvent(b.ID, b.ID, "messages.upsert"))
+
+	done := make(chan error, 1)
+	go func() { done <- s.InsertEvent(ctx, newEvent(a.ID, a.ID, "messages.upsert")) }()
+	raw := rawDB(t, dsn)
+	waitFor(t, "the insert's commit to wait for the lane lock", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("an insert into the lane committed (%v) while its lock was held", err)
+		default:
+		}
+		return count(t, raw, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`) > 0
+	})
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestSessionsSameMillisecondNewestFirst(t *testing.T) {

@@ -57,41 +57,54 @@ func (c *Conversation) ShownBotID() string {
 // m's first message. It runs in the transaction that stored m, so the
 // summary never disagrees with the messages.
 func (s *Store) touchConversation(ctx context.Context, m *Message) error {
-	customer := m.Direction == Inbound && !m.FromMe
-	var in, out, unread, resets int
-	pushName := ""
-	switch {
-	case customer:
-		in, unread, pushName = 1, 1, m.PushName
-	case m.Direction == Inbound: // typed on the phone: someone answered
-		in, resets = 1, 1
-	default:
-		out, resets = 1, 1
-	}
-	// CASE instead of max(): SQLite's two-argument max is GREATEST in PostgreSQL.
+	c := conversationDelta(m)
 	var n int
 	err := s.db.QueryRow(ctx, `INSERT INTO conversations (instance_id, chat_key, push_name, bot_id, last_seq, last_at,
 			messages_in, messages_out, unread, prompt_tokens, completion_tokens, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6)
-		ON CONFLICT (instance_id, chat_key) DO UPDATE SET
-			push_name = CASE WHEN excluded.push_name <> '' THEN excluded.push_name ELSE conversations.push_name END,
-			bot_id = COALESCE(excluded.bot_id, conversations.bot_id),
-			last_seq = CASE WHEN excluded.last_seq > conversations.last_seq THEN excluded.last_seq ELSE conversations.last_seq END,
-			last_at = CASE WHEN excluded.last_at > conversations.last_at THEN excluded.last_at ELSE conversations.last_at END,
-			messages_in = conversations.messages_in + excluded.messages_in,
-			messages_out = conversations.messages_out + excluded.messages_out,
-			unread = CASE WHEN $12 = 1 THEN 0 ELSE conversations.unread + excluded.unread END,
-			prompt_tokens = conversations.prompt_tokens + excluded.prompt_tokens,
-			completion_tokens = conversations.completion_tokens + excluded.completion_tokens
+		`+strings.ReplaceAll(conversationConflict, "$32", "$12")+`
 		RETURNING messages_in + messages_out`,
-		m.InstanceID, m.ChatKey, pushName, nullable(m.BotID), m.Seq, millis(m.CreatedAt), in, out, unread,
-		m.PromptTokens, m.CompletionTokens, resets).Scan(&n)
+		m.InstanceID, m.ChatKey, c.pushName, nullable(m.BotID), m.Seq, millis(m.CreatedAt), c.in, c.out, c.unread,
+		m.PromptTokens, m.CompletionTokens, c.resets).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("conversation summary: %w", err)
 	}
 	m.NewChat = n == 1
 	return nil
 }
+
+// delta is what one message adds to its conversation's summary.
+type delta struct {
+	in, out, unread, resets int
+	pushName                string
+}
+
+func conversationDelta(m *Message) delta {
+	var c delta
+	switch {
+	case m.Direction == Inbound && !m.FromMe: // the customer
+		c.in, c.unread, c.pushName = 1, 1, m.PushName
+	case m.Direction == Inbound: // typed on the phone: someone answered
+		c.in, c.resets = 1, 1
+	default:
+		c.out, c.resets = 1, 1
+	}
+	return c
+}
+
+// conversationConflict folds a message into an existing summary; $32 is 1
+// when the message resets the unread count. CASE instead of max(): SQLite's
+// two-argument max is GREATEST in PostgreSQL.
+const conversationConflict = `ON CONFLICT (instance_id, chat_key) DO UPDATE SET
+			push_name = CASE WHEN excluded.push_name <> '' THEN excluded.push_name ELSE conversations.push_name END,
+			bot_id = COALESCE(excluded.bot_id, conversations.bot_id),
+			last_seq = CASE WHEN excluded.last_seq > conversations.last_seq THEN excluded.last_seq ELSE conversations.last_seq END,
+			last_at = CASE WHEN excluded.last_at > conversations.last_at THEN excluded.last_at ELSE conversations.last_at END,
+			messages_in = conversations.messages_in + excluded.messages_in,
+			messages_out = conversations.messages_out + excluded.messages_out,
+			unread = CASE WHEN $32 = 1 THEN 0 ELSE conversations.unread + excluded.unread END,
+			prompt_tokens = conversations.prompt_tokens + excluded.prompt_tokens,
+			completion_tokens = conversations.completion_tokens + excluded.completion_tokens`
 
 // refreshConversation recomputes a conversation's summary from its
 // messages, after some were deleted; without messages it is deleted.

@@ -52,20 +52,19 @@ type Target struct {
 const eventColumns = `seq, delivery_id, instance_id, lane, instance_name, sender, event, data, target, status, attempts,
 	next_attempt_at, last_status, last_error, created_at, finished_at`
 
-// laneLockClass is the first key of the transaction-level advisory locks
-// that order each lane's outbox inserts on PostgreSQL (the second is the
-// lane's hash); it keeps them apart from other users of advisory locks.
-const laneLockClass = 0x77676c6e // "wgln"
-
 // InsertEvent adds e to the outbox as pending.
 //
 // Events of a lane are delivered in seq order, so seq order must be commit
 // order: a dispatcher that saw seq 6 committed while seq 5 was still in
 // flight would deliver 6 first. SQLite's single writer guarantees that. On
-// PostgreSQL, two transactions draw seqs and commit in either order, so each
-// insert first takes a lock on its lane that the transaction holds until it
-// ends: the next insert into the lane waits for this commit, and draws a
-// later seq.
+// PostgreSQL, two transactions would draw seqs and commit in either order,
+// so the seq the insert draws is provisional: at commit a deferred trigger
+// (migration 13) takes a lock on the lane, held until the commit is done,
+// and draws the final seq under it. The next commit into the lane waits for
+// this one and draws a later seq; and as the lock is taken inside COMMIT,
+// it is held for no round trip to the gateway, so one instance's
+// transactions do not wait for each other. Inside a transaction e.Seq is
+// therefore left 0 on PostgreSQL; outside one it is read back.
 func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 	var target *string
 	if e.Target != nil {
@@ -77,23 +76,26 @@ func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 		target = &sealed
 	}
 	e.Status = EventPending
-	insert := func(ctx context.Context) error {
-		return s.db.QueryRow(ctx, `INSERT INTO webhook_events (delivery_id, instance_id, lane, instance_name, sender, event, data,
-				target, status, next_attempt_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
-			e.DeliveryID, nullable(e.InstanceID), e.Lane, e.InstanceName, e.Sender, e.Name, string(e.Data), target,
-			e.Status, millis(e.NextAttemptAt), millis(e.CreatedAt)).Scan(&e.Seq)
+	var seq int64
+	err := s.db.QueryRow(ctx, `INSERT INTO webhook_events (delivery_id, instance_id, lane, instance_name, sender, event, data,
+			target, status, next_attempt_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
+		e.DeliveryID, nullable(e.InstanceID), e.Lane, e.InstanceName, e.Sender, e.Name, string(e.Data), target,
+		e.Status, millis(e.NextAttemptAt), millis(e.CreatedAt)).Scan(&seq)
+	switch {
+	case err != nil:
+		return err
+	case !s.postgres:
+		e.Seq = seq
+	case s.inTxn(ctx):
+		e.Seq = 0
+	default:
+		// The insert committed by itself, and its seq with it.
+		return s.retryIdempotent(ctx, func() error {
+			return s.db.QueryRow(ctx, "SELECT seq FROM webhook_events WHERE delivery_id = $1", e.DeliveryID).Scan(&e.Seq)
+		})
 	}
-	if !s.postgres {
-		return insert(ctx)
-	}
-	// Outside a transaction this makes one, so the lock lasts until the commit.
-	return s.DoTxnRetry(ctx, func(ctx context.Context) error {
-		if _, err := s.db.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", laneLockClass, e.Lane); err != nil {
-			return fmt.Errorf("lock outbox lane: %w", err)
-		}
-		return insert(ctx)
-	})
+	return nil
 }
 
 func (s *Store) scanEvent(row scanner) (*Event, error) {

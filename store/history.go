@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -16,15 +19,39 @@ type Turn struct {
 	CreatedAt time.Time
 }
 
-// AppendTurns adds turns to their session's history.
+// AppendTurns adds turns to their session's history, in one statement (a
+// turn's question and answer are stored together).
 func (s *Store) AppendTurns(ctx context.Context, turns ...*Turn) error {
-	for _, t := range turns {
-		err := s.db.QueryRow(ctx, `INSERT INTO openai_history (session_id, role, message, tokens, created_at)
-			VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
-			t.SessionID, t.Role, string(t.Message), t.Tokens, millis(t.CreatedAt)).Scan(&t.Seq)
-		if err != nil {
-			return err
+	if len(turns) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	q.WriteString("INSERT INTO openai_history (session_id, role, message, tokens, created_at) VALUES ")
+	args := make([]any, 0, 5*len(turns))
+	for i, t := range turns {
+		if i > 0 {
+			q.WriteString(", ")
 		}
+		n := len(args)
+		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+		args = append(args, t.SessionID, t.Role, string(t.Message), t.Tokens, millis(t.CreatedAt))
+	}
+	q.WriteString(" RETURNING seq")
+	seqs, err := collect(func(row scanner) (int64, error) {
+		var seq int64
+		return seq, row.Scan(&seq)
+	})(s.db.Query(ctx, q.String(), args...))
+	if err != nil {
+		return err
+	}
+	if len(seqs) != len(turns) {
+		return fmt.Errorf("history: %d turns inserted, %d seqs returned", len(turns), len(seqs))
+	}
+	// Rows take increasing seqs in the order of VALUES; RETURNING's order
+	// is not promised.
+	slices.Sort(seqs)
+	for i, t := range turns {
+		t.Seq = seqs[i]
 	}
 	return nil
 }

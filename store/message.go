@@ -88,6 +88,11 @@ func (s *Store) InsertMessage(ctx context.Context, m *Message) (bool, error) {
 			m.State = MessageSent
 		}
 	}
+	if s.postgres {
+		// One statement, atomic by itself: a round trip to the server where
+		// a transaction of the two would take four.
+		return s.insertMessageAndTouch(ctx, m)
+	}
 	// The message and its conversation's summary change together.
 	var isNew bool
 	err := s.DoTxn(ctx, func(ctx context.Context) error {
@@ -115,20 +120,59 @@ func (s *Store) insertMessage(ctx context.Context, m *Message) (bool, error) {
 	if m.ChatKey == "" {
 		m.ChatKey = m.RemoteJID
 	}
-	err := s.db.QueryRow(ctx, `INSERT INTO messages (instance_id, message_id, direction, remote_jid, participant, from_me,
-			push_name, message_type, message, text, status, sent_at, created_at, ignore_reason, mentions_me, quoted_id,
-			state, state_reason, bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, chat_key, sources, tool_calls, tool_results)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
-		ON CONFLICT (instance_id, message_id, direction) DO NOTHING RETURNING seq`,
-		m.InstanceID, m.ID, string(m.Direction), m.RemoteJID, m.Participant, m.FromMe, m.PushName, m.MessageType,
-		string(m.Content), m.Text, m.Status, millis(m.Timestamp), millis(m.CreatedAt), m.IgnoreReason, m.MentionsMe,
-		m.QuotedID, m.State, m.StateReason, nullable(m.BotID), nullable(m.SessionID), m.PromptTokens,
-		m.CompletionTokens, m.LatencyMS, m.ChatKey, nullableJSON(m.Sources), nullableJSON(m.ToolCalls),
-		nullableJSON(m.ToolResults)).Scan(&m.Seq)
+	err := s.db.QueryRow(ctx, insertMessageSQL, s.insertMessageArgs(m)...).Scan(&m.Seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+const insertMessageSQL = `INSERT INTO messages (instance_id, message_id, direction, remote_jid, participant, from_me,
+		push_name, message_type, message, text, status, sent_at, created_at, ignore_reason, mentions_me, quoted_id,
+		state, state_reason, bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, chat_key, sources, tool_calls, tool_results)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
+	ON CONFLICT (instance_id, message_id, direction) DO NOTHING RETURNING seq`
+
+func (s *Store) insertMessageArgs(m *Message) []any {
+	return []any{m.InstanceID, m.ID, string(m.Direction), m.RemoteJID, m.Participant, m.FromMe, m.PushName, m.MessageType,
+		string(m.Content), m.Text, m.Status, millis(m.Timestamp), millis(m.CreatedAt), m.IgnoreReason, m.MentionsMe,
+		m.QuotedID, m.State, m.StateReason, nullable(m.BotID), nullable(m.SessionID), m.PromptTokens,
+		m.CompletionTokens, m.LatencyMS, m.ChatKey, nullableJSON(m.Sources), nullableJSON(m.ToolCalls),
+		nullableJSON(m.ToolResults)}
+}
+
+// insertMessageAndTouch is insertMessage and touchConversation in one
+// PostgreSQL statement: the conversation's summary is updated from the
+// inserted row, and not at all when the message was there already.
+func (s *Store) insertMessageAndTouch(ctx context.Context, m *Message) (bool, error) {
+	if m.ChatKey == "" && m.Direction == Outbound {
+		if key, ok, err := s.chatKeyOf(ctx, m.InstanceID, m.RemoteJID); err != nil {
+			return false, err
+		} else if ok {
+			m.ChatKey = key
+		}
+	}
+	if m.ChatKey == "" {
+		m.ChatKey = m.RemoteJID
+	}
+	c := conversationDelta(m)
+	args := append(s.insertMessageArgs(m), c.pushName, c.in, c.out, c.unread, c.resets)
+	var n int
+	err := s.db.QueryRow(ctx, `WITH m AS (`+insertMessageSQL+`), c AS (
+		INSERT INTO conversations (instance_id, chat_key, push_name, bot_id, last_seq, last_at,
+			messages_in, messages_out, unread, prompt_tokens, completion_tokens, created_at)
+		SELECT $1, $24, $28, $19, m.seq, $13, $29, $30, $31, $21, $22, $13 FROM m
+		`+conversationConflict+`
+		RETURNING messages_in + messages_out AS n)
+		SELECT m.seq, c.n FROM m, c`, args...).Scan(&m.Seq, &n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	m.NewChat = n == 1
+	return true, nil
 }
 
 func scanMessage(row scanner) (*Message, error) {

@@ -39,9 +39,11 @@ type Store struct {
 	seal     *sealer
 	postgres bool
 
-	configVersion atomic.Uint64 // see ConfigVersion
-	group         groupCommit   // SQLite's transactions
-	ckpt          *checkpointer // SQLite's WAL checkpoints
+	configVersion atomic.Uint64   // see ConfigVersion
+	listening     atomic.Bool     // PostgreSQL: the listener is listening
+	listener      *configListener // PostgreSQL
+	group         groupCommit     // SQLite's transactions
+	ckpt          *checkpointer   // SQLite's WAL checkpoints
 }
 
 // Options say which database Open connects to and how.
@@ -93,11 +95,13 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	if isPostgresURL(opts.URL) {
-		db, err := openPostgres(ctx, opts, log)
+		db, cfg, err := openPostgres(ctx, opts, log)
 		if err != nil {
 			return nil, err
 		}
-		return &Store{db: db, seal: seal, postgres: true}, nil
+		st := &Store{db: db, seal: seal, postgres: true}
+		st.startListening(cfg, log)
+		return st, nil
 	}
 	sqliteDSN, err := sqliteDSN(opts.URL)
 	if err != nil {
@@ -166,11 +170,11 @@ const migrationLock int64 = 0x776167617465
 // short-lived pool: migrations may legitimately run longer than any request
 // should, so they run without the statement timeout, and under an advisory
 // lock so that replicas starting together do not migrate at once.
-func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.Database, error) {
+func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.Database, *pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(opts.URL)
 	if err != nil {
 		// pgx masks the password in the URL it quotes.
-		return nil, fmt.Errorf("database: %w", err)
+		return nil, nil, fmt.Errorf("database: %w", err)
 	}
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "wagate"
@@ -184,10 +188,10 @@ func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.
 	migRaw.SetMaxOpenConns(2)
 	migDB, err := newDatabase(migRaw, "postgres", log, opts.upgradeTo)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := migrateLocked(ctx, migRaw, migDB); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok && opts.StatementTimeout > 0 {
@@ -202,9 +206,9 @@ func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.
 	db, err := newDatabase(raw, "postgres", log, opts.upgradeTo)
 	if err != nil {
 		raw.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return db, nil
+	return db, cfg, nil
 }
 
 func migrateLocked(ctx context.Context, raw *sql.DB, db *dbutil.Database) error {
@@ -261,14 +265,15 @@ func sqliteDSN(dsn string) (string, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	if !s.postgres {
-		// The checkpointer first: the last connection to close checkpoints
-		// the rest of the WAL and removes it.
-		err := s.ckpt.close()
-		s.group.stop()
-		return errors.Join(err, s.db.Close())
+	if s.postgres {
+		s.stopListening()
+		return s.db.Close()
 	}
-	return s.db.Close()
+	// The checkpointer first: the last connection to close checkpoints
+	// the rest of the WAL and removes it.
+	err := s.ckpt.close()
+	s.group.stop()
+	return errors.Join(err, s.db.Close())
 }
 
 // Ping reports whether the database answers.
@@ -283,9 +288,23 @@ func (s *Store) DoTxn(ctx context.Context, fn func(ctx context.Context) error) e
 	return s.doTxn(ctx, fn)
 }
 
-// doTxn runs fn in a transaction. A rolled-back transaction that wrote
-// configuration moves the configuration version on again: what was read
-// inside it, after the write, must not stay cached (see ConfigVersion).
+// Reads runs fn, whose statements only read, as one unit: on SQLite in one
+// transaction, so that the reads share a commit group instead of each
+// queueing for the connection; on PostgreSQL statement by statement, as a
+// READ COMMITTED transaction gives each statement its own snapshot all the
+// same, and its BEGIN and COMMIT would be two more round trips.
+func (s *Store) Reads(ctx context.Context, fn func(ctx context.Context) error) error {
+	if s.postgres {
+		return fn(ctx)
+	}
+	return s.doTxn(ctx, fn)
+}
+
+// doTxn runs fn in a transaction. One that wrote configuration moves the
+// configuration version on again when it ends: if it rolled back, what was
+// read inside it, after the write, must not stay cached; if it committed,
+// neither must what others read between the write and the commit (see
+// ConfigVersion).
 func (s *Store) doTxn(ctx context.Context, fn func(ctx context.Context) error) error {
 	before := s.configVersion.Load()
 	var err error
@@ -294,7 +313,11 @@ func (s *Store) doTxn(ctx context.Context, fn func(ctx context.Context) error) e
 	} else {
 		err = s.group.do(ctx, fn)
 	}
-	if err != nil && s.configVersion.Load() != before {
+	if s.configVersion.Load() != before {
+		// Once more after the commit (or the rollback): the write moved the
+		// version before it committed, and on PostgreSQL, where other
+		// connections read meanwhile, what they cached under that version
+		// may predate it. A notification would move it too, but later.
 		s.configChanged()
 	}
 	return err

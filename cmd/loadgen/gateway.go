@@ -235,11 +235,21 @@ func runGateway(ctx context.Context, g *gatewayClient, aiURL string, w workload,
 	tr := newTracker(w.messages)
 	rc.tr.Store(tr)
 	mon := g.monitor(ctx)
+	var meter *cpuMeter
+	if o.launched != nil {
+		if meter, err = startCPUMeter(ctx, o.launched); err != nil {
+			return nil, fmt.Errorf("measuring processor time: %w", err)
+		}
+	}
 	sendTime := drive(ctx, w, tr, func(ctx context.Context, i int) error {
 		return g.inbound(ctx, inst, i, w.conversations)
 	})
 	rssPeak, gorPeak, monErr := mon.finish()
 	res := tr.result(sendTime)
+	if meter != nil {
+		cpu := meter.finish(ctx)
+		res.cpu = &cpu
+	}
 	res.haveMetrics, res.metricsErr = true, monErr
 	res.rssBase, res.goroutinesBase = base.rss, base.goroutines
 	res.rssPeak, res.goroutinesPeak = rssPeak, gorPeak

@@ -5,7 +5,10 @@
 // times every message from its inbound POST to the matching send.message
 // webhook. With -bare it also runs a minimal pipeline with the same hops on
 // the same machine and prints the ratio: the machine's own limit is the
-// anchor. See BENCHMARKS.md.
+// anchor. With -db it starts the gateway itself, on a new SQLite database or
+// a throwaway PostgreSQL one, and reports the processor time per message of
+// the gateway and of the PostgreSQL server processes serving it, so that the
+// two backends are compared on the same workload. See BENCHMARKS.md.
 //
 // It talks only to loopback addresses, and every run is bounded in messages
 // and time.
@@ -13,6 +16,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,8 +62,13 @@ type options struct {
 	drain         time.Duration // how long to wait for replies after the last send
 	settle        time.Duration // how long goroutines may take to return to the baseline
 	keep          bool
-	idle          int  // create this many idle instances instead of sending
-	ready         bool // wait for /readyz and report the time to it
+	idle          int    // create this many idle instances instead of sending
+	ready         bool   // wait for /readyz and report the time to it
+	db            string // "sqlite" or a PostgreSQL URL: start the gateway on it
+	wagate        string // -db: the gateway binary
+	listen        string // -db: the address the started gateway listens on
+
+	launched *launched // the gateway started for -db, if any
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -82,10 +92,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.keep, "keep", false, "keep the load instance (deleted by default)")
 	fs.IntVar(&o.idle, "idle-instances", 0, "create this many idle EVOLUTION instances (no load), then report memory")
 	fs.BoolVar(&o.ready, "ready", false, "poll /readyz until it answers 200 and report the time since -since, and memory")
+	fs.StringVar(&o.db, "db", "", `start the gateway (see -wagate) on "sqlite" (a new database in a temporary directory) or on a throwaway database created in the PostgreSQL server of this postgres:// URL (loopback only), measure its processor time, and stop it and remove the database after the run; -gateway is then http://<-listen>`)
+	fs.StringVar(&o.wagate, "wagate", "", "-db: the wagate binary (default: wagate next to loadgen, else on PATH)")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:18081", "-db: the address the started gateway listens on")
 	since := fs.Int64("since", 0, "-ready: when the gateway was started, in Unix nanoseconds (date +%s%N); 0 means when loadgen started")
 	fs.SetOutput(out)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.db != "" {
+		if o.apiKey == "" {
+			key := make([]byte, 12)
+			rand.Read(key)
+			o.apiKey = "loadgen-" + hex.EncodeToString(key)
+		}
+		o.gateway = "http://" + o.listen
 	}
 	if err := o.validate(); err != nil {
 		return err
@@ -96,6 +117,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if o.db != "" {
+		bin, err := gatewayBinary(o.wagate)
+		if err != nil {
+			return err
+		}
+		l, err := launch(ctx, bin, o.db, o.listen, o.apiKey, log)
+		if err != nil {
+			return err
+		}
+		defer l.stop(log)
+		o.launched = l
+		fmt.Fprintf(out, "gateway: %s on %s, listening on %s\n", bin, dbText(o.db), o.listen)
+	}
 
 	var gw *gatewayClient
 	if o.gateway != "none" {
@@ -195,6 +229,14 @@ func (o *options) validate() error {
 	case o.duration <= 0 || o.duration > time.Hour:
 		return errors.New("-duration must be positive and at most 1h")
 	}
+	if o.db != "" {
+		if err := checkDB(o.db); err != nil {
+			return fmt.Errorf("-db: %w", err)
+		}
+		if o.ready || o.idle > 0 {
+			return errors.New("-db runs the load workload only, not -ready or -idle-instances")
+		}
+	}
 	if o.gateway != "none" {
 		if err := loopbackOnly(o.gateway); err != nil {
 			return fmt.Errorf("-gateway: %w", err)
@@ -223,6 +265,14 @@ func loopbackOnly(raw string) error {
 		return nil
 	}
 	return fmt.Errorf("%s is not a loopback address (127.0.0.0/8, ::1, localhost)", host)
+}
+
+// dbText names the database of -db without its password.
+func dbText(db string) string {
+	if u, err := url.Parse(db); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return db
 }
 
 func rateText(rate float64) string {

@@ -231,6 +231,7 @@ type result struct {
 	backlogEnd, pendingEnd, convEnd float64
 	metricsErr                      error
 	haveMetrics                     bool
+	cpu                             *cpuFigures // -db only
 }
 
 func (t *tracker) result(sendTime time.Duration) *result {
@@ -307,6 +308,9 @@ func (r *result) print(w io.Writer, name string) {
 		}
 		fmt.Fprintf(w, "%s: goroutines base %.0f, peak %.0f, end %.0f (%s)\n", name,
 			r.goroutinesBase, r.goroutinesPeak, r.goroutinesEnd, settled)
+		if r.cpu != nil {
+			r.cpu.print(w, r.answered)
+		}
 		fmt.Fprintf(w, "%s: at the end: webhook backlog %.0f, pending inbound %.0f, live conversations %.0f\n", name,
 			r.backlogEnd, r.pendingEnd, r.convEnd)
 	}
