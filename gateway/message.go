@@ -194,6 +194,7 @@ func (g *Gateway) deliver(ctx context.Context, inst *store.Instance, out bots.Ou
 		Sources:          out.Sources,
 		ToolCalls:        out.ToolCalls,
 		ToolResults:      out.ToolResults,
+		AgentName:        out.AgentName,
 	}
 	return m, func(ctx context.Context) error {
 		if _, err := g.store.InsertMessage(ctx, m); err != nil {

@@ -95,6 +95,8 @@ type Ops interface {
 	Overview(ctx context.Context, org *store.Organization) (*Overview, error)
 	// Instances answers the organization's part of GET /instance/fetchInstances.
 	Instances(ctx context.Context, org *store.Organization) ([]InstanceSummary, error)
+
+	InboxOps
 }
 
 // Console serves the pages.
@@ -107,6 +109,7 @@ type Console struct {
 	routes  map[string][]string // path → roles admitted; nil roles: every role
 	version string              // content hash of the static files, in their URLs
 	static  fs.FS
+	streams streamLimits // the inbox's live streams per session
 }
 
 // New returns the console. It panics on a broken embedded template: they
@@ -181,6 +184,7 @@ func (cs *Console) Routes(e *echo.Echo) {
 	cs.page(e, http.MethodPost, Root+"/signout", cs.signOut)
 	cs.page(e, http.MethodGet, Root, cs.overview)
 	cs.page(e, http.MethodGet, Root+"/instances", cs.instances, store.RoleOwner, store.RoleAdmin)
+	cs.inboxRoutes(e)
 }
 
 // page registers a page that needs a signed-in session with one of roles

@@ -1,0 +1,230 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// inboxList is GET /api/v1/inbox's answer.
+type inboxList struct {
+	Data []struct {
+		ID, Instance, Channel, ChatbotID, RemoteJID, Name, Status, LastFrom string
+		LastMessage                                                         string `json:"lastMessage"`
+	} `json:"data"`
+	NextCursor *string `json:"nextCursor"`
+}
+
+func decodeAs[T any](t *testing.T, r response) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(r.Body, &v); err != nil {
+		t.Fatalf("%v: %s", err, r.Body)
+	}
+	return v
+}
+
+type inboxMessage struct {
+	From, AgentName, Text, Status, Reason string
+}
+
+func (se *session) inboxMessages(id string) []inboxMessage {
+	se.s.t.Helper()
+	r := se.call("GET", "/api/v1/inbox/"+id+"/messages", nil)
+	if r.Status != http.StatusOK {
+		se.s.t.Fatalf("messages: %d %s", r.Status, r.Body)
+	}
+	return decodeAs[struct{ Data []inboxMessage }](se.s.t, r).Data
+}
+
+// TestInboxHandoff: an agent sees the organization's EVOLUTION chat with
+// the bot's answer, takes it over (the bot then stores the customer's
+// message without answering), answers through the channel as themselves,
+// hands it back (the bot answers again), and the webhook saw the pause and
+// the resumption; a state change without the CSRF token is refused.
+func TestInboxHandoff(t *testing.T) {
+	e := newBotEnv(t)
+	e.bot(nil)
+	s := e.s
+	s.createConsoleUser(s.defaultOrgID(), "carla@example.com", "agent")
+	agent := s.signInAPI("carla@example.com", testPassword)
+	const chat = "5511999990001@s.whatsapp.net"
+
+	e.say("in-1", chat, "hello", nil)
+	if got := e.replies(1); got[0] != "echo: hello" {
+		t.Fatalf("bot reply = %q", got)
+	}
+	list := decodeAs[inboxList](t, agent.call("GET", "/api/v1/inbox", nil))
+	if len(list.Data) != 1 || list.Data[0].Channel != "evolution" || list.Data[0].Status != "opened" ||
+		list.Data[0].Instance != "shop" || list.Data[0].RemoteJID != chat {
+		t.Fatalf("inbox = %s", mustJSON(list))
+	}
+	id := list.Data[0].ID
+	if r := agent.call("GET", "/api/v1/inbox?status=paused", nil); len(decodeAs[inboxList](t, r).Data) != 0 {
+		t.Fatalf("paused filter lists %s", r.Body)
+	}
+
+	if r, _ := s.raw("POST", "/api/v1/inbox/"+id+"/takeover", agent.Cookie, "", nil); r.Status != http.StatusForbidden {
+		t.Fatalf("takeover without CSRF: %d %s", r.Status, r.Body)
+	}
+	if r := agent.call("POST", "/api/v1/inbox/"+id+"/takeover", nil); r.Status != http.StatusOK || r.json(t)["status"] != "paused" {
+		t.Fatalf("takeover: %d %s", r.Status, r.Body)
+	}
+	e.say("in-2", chat, "is anyone there?", nil)
+	if state, reason := e.waitState(chat, "in-2"); state != "ignored" || !strings.Contains(reason, "paused") {
+		t.Fatalf("message while taken over: %s (%s)", state, reason)
+	}
+	if r := agent.call("POST", "/api/v1/inbox/"+id+"/messages", map[string]any{"text": " "}); r.Status != http.StatusBadRequest {
+		t.Fatalf("empty reply: %d %s", r.Status, r.Body)
+	} else if _, fields := apiErr(t, r); fields["text"] == nil {
+		t.Fatalf("empty reply error names no text field: %s", r.Body)
+	}
+	r := agent.call("POST", "/api/v1/inbox/"+id+"/messages", map[string]any{"text": "Carla here, how can I help?"})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("reply: %d %s", r.Status, r.Body)
+	}
+	if m := r.json(t); m["from"] != "agent" || m["agentName"] != "carla" {
+		t.Fatalf("reply = %s", r.Body)
+	}
+	// The EVOLUTION channel delivers sends as send.message events.
+	if got := e.replies(2); got[1] != "Carla here, how can I help?" {
+		t.Fatalf("sent through the channel: %q", got)
+	}
+	r = agent.call("POST", "/api/v1/inbox/"+id+"/handback", nil)
+	if r.Status != http.StatusOK || r.json(t)["status"] != "opened" {
+		t.Fatalf("handback: %d %s", r.Status, r.Body)
+	}
+	e.say("in-3", chat, "thanks", nil)
+	if got := e.replies(3); got[2] != "echo: thanks" {
+		t.Fatalf("after hand-back: %q", got)
+	}
+
+	var from []string
+	for _, m := range agent.inboxMessages(id) {
+		from = append(from, m.From+":"+m.Text)
+		if m.Text == "is anyone there?" && !strings.Contains(m.Reason, "paused") {
+			t.Errorf("the message while taken over shows no reason: %+v", m)
+		}
+		if m.From == "agent" && m.AgentName != "carla" {
+			t.Errorf("agent message without the agent's name: %+v", m)
+		}
+	}
+	want := []string{"customer:hello", "bot:echo: hello", "customer:is anyone there?", "agent:Carla here, how can I help?",
+		"customer:thanks", "bot:echo: thanks"}
+	if !slices.Equal(from, want) {
+		t.Fatalf("messages = %q\nwant %q", from, want)
+	}
+	events := e.sessionEvents()
+	if !slices.Contains(events, "paused:operator") || !slices.Contains(events, "opened:handed back") {
+		t.Fatalf("session events = %q", events)
+	}
+	// Nothing to hand back twice; nothing to take over without a bot.
+	if r := agent.call("POST", "/api/v1/inbox/"+id+"/handback", nil); r.Status != http.StatusOK {
+		t.Fatalf("second handback: %d %s", r.Status, r.Body)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestInboxOrganizationScope: each organization's inbox lists its own
+// conversations only, and another's conversation id is unknown to every
+// route.
+func TestInboxOrganizationScope(t *testing.T) {
+	s := startServer(t, "")
+	mine := s.createInstance("shop", "")
+	if r := s.inbound(mine, "m1", "5511999990002@s.whatsapp.net", "hello"); r.Status != http.StatusOK {
+		t.Fatalf("inbound: %d %s", r.Status, r.Body)
+	}
+	other := s.createOrg("Other")
+	m := s.must(http.StatusCreated, "POST", "/instance/create", other.Key,
+		map[string]any{"instanceName": "theirs", "integration": "EVOLUTION", "number": "num-theirs"}).json(t)
+	theirs := instance{Name: "theirs", Token: m["hash"].(string), Number: "num-theirs"}
+	if r := s.inbound(theirs, "t1", "5511999990003@s.whatsapp.net", "secret stuff"); r.Status != http.StatusOK {
+		t.Fatalf("inbound: %d %s", r.Status, r.Body)
+	}
+	s.createConsoleUser(s.defaultOrgID(), "agent@example.com", "agent")
+	agent := s.signInAPI("agent@example.com", testPassword)
+
+	list := decodeAs[inboxList](t, agent.call("GET", "/api/v1/inbox", nil))
+	if len(list.Data) != 1 || list.Data[0].Instance != "shop" {
+		t.Fatalf("agent's inbox = %s", mustJSON(list))
+	}
+	theirList := decodeAs[inboxList](t, s.apiMust(http.StatusOK, "GET", "/api/v1/inbox", other.Key, nil))
+	if len(theirList.Data) != 1 || theirList.Data[0].Instance != "theirs" || theirList.Data[0].LastMessage != "secret stuff" {
+		t.Fatalf("other organization's inbox = %s", mustJSON(theirList))
+	}
+	foreign := theirList.Data[0].ID
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/api/v1/inbox/" + foreign, nil},
+		{"GET", "/api/v1/inbox/" + foreign + "/messages", nil},
+		{"POST", "/api/v1/inbox/" + foreign + "/messages", map[string]any{"text": "hi"}},
+		{"POST", "/api/v1/inbox/" + foreign + "/takeover", nil},
+		{"POST", "/api/v1/inbox/" + foreign + "/handback", nil},
+		{"GET", "/api/v1/inbox/not-an-id", nil},
+	} {
+		if r := agent.call(c.method, c.path, c.body); r.Status != http.StatusNotFound || strings.Contains(string(r.Body), "secret") {
+			t.Errorf("%s %s: %d %s", c.method, c.path, r.Status, r.Body)
+		}
+	}
+	// A chat without a bot has nothing to take over.
+	if r := agent.call("POST", "/api/v1/inbox/"+list.Data[0].ID+"/takeover", nil); r.Status != http.StatusConflict {
+		t.Fatalf("takeover without a bot: %d %s", r.Status, r.Body)
+	}
+	for _, q := range []string{"status=asleep", "channel=fax", "cursor=nope"} {
+		if r := agent.call("GET", "/api/v1/inbox?"+q, nil); r.Status != http.StatusBadRequest {
+			t.Errorf("?%s: %d %s", q, r.Status, r.Body)
+		}
+	}
+}
+
+// TestInboxWebchat: a web chat conversation is in the inbox with its
+// channel, and an agent's reply reaches the visitor through the widget's
+// history route, the conversation then held by a human.
+func TestInboxWebchat(t *testing.T) {
+	e := newWebEnv(t, nil)
+	e.makePublic(nil)
+	visitor := e.publicCall("POST", "/sessions", "", "", nil).json(t)["visitorToken"].(string)
+	if r := e.publicCall("POST", "/chat?stream=false", "", visitor, map[string]any{"content": "hi there"}); r.Status != http.StatusOK {
+		t.Fatalf("visitor chat: %d %s", r.Status, r.Body)
+	}
+	e.s.createConsoleUser(e.s.defaultOrgID(), "dora@example.com", "agent")
+	agent := e.s.signInAPI("dora@example.com", testPassword)
+	list := decodeAs[inboxList](t, agent.call("GET", "/api/v1/inbox?channel=webchat", nil))
+	if len(list.Data) != 1 || list.Data[0].Channel != "webchat" || list.Data[0].ChatbotID != e.cb.ID || list.Data[0].Status != "opened" {
+		t.Fatalf("web chat inbox = %s", mustJSON(list))
+	}
+	if r := agent.call("GET", "/api/v1/inbox?channel=evolution", nil); len(decodeAs[inboxList](t, r).Data) != 0 {
+		t.Fatalf("evolution filter lists the web chat: %s", r.Body)
+	}
+	id := list.Data[0].ID
+	if r := agent.call("POST", "/api/v1/inbox/"+id+"/messages", map[string]any{"text": "Dora from support here"}); r.Status != http.StatusCreated {
+		t.Fatalf("reply: %d %s", r.Status, r.Body)
+	}
+	h := e.publicCall("GET", "/messages", "", visitor, nil)
+	var hist struct {
+		HumanMode bool `json:"humanMode"`
+		Messages  []struct{ Role, Content string }
+	}
+	if err := json.Unmarshal(h.Body, &hist); err != nil {
+		t.Fatal(err)
+	}
+	last := hist.Messages[len(hist.Messages)-1]
+	if !hist.HumanMode || last.Role != "human" || last.Content != "Dora from support here" {
+		t.Fatalf("visitor's history = %s", h.Body)
+	}
+	var from []string
+	for _, m := range agent.inboxMessages(id) {
+		from = append(from, m.From)
+	}
+	if got := strings.Join(from, ","); got != "bot,customer,bot,agent" {
+		t.Fatalf("web chat messages from %s", got)
+	}
+}

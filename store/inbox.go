@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// InboxFilter selects and pages an organization's conversations, across
+// its instances (web chats included), for the inbox.
+type InboxFilter struct {
+	Integrations []string // the channels: instance integrations; none for all
+	BotID        string   // conversations this bot took part in
+	Status       string   // opened, paused or closed (see Conversation.Status)
+	// Before continues below this conversation position (its last_seq):
+	// 0 from the top.
+	Before int64
+	Limit  int
+}
+
+// ListInbox returns a page of the organization's conversations, newest
+// activity first. Unlike ListConversations it pages by position alone: the
+// inbox is read from the top and follows new activity live, so a chat that
+// moves up while a client pages is simply shown again at the top.
+func (s *Store) ListInbox(ctx context.Context, orgID string, f InboxFilter) ([]*Conversation, error) {
+	var q query
+	q.add(`SELECT ` + conversationColumns + `, c.last_seq FROM conversations c JOIN instances i ON i.id = c.instance_id
+		WHERE i.organization_id = ` + q.arg(orgID))
+	if len(f.Integrations) > 0 {
+		vs := make([]any, len(f.Integrations))
+		for i, v := range f.Integrations {
+			vs[i] = v
+		}
+		q.add(` AND i.integration IN (` + q.in(vs, "") + `)`)
+	}
+	if f.Before > 0 {
+		q.add(` AND c.last_seq < ` + q.arg(f.Before))
+	}
+	conversationFilters(&q, "c.instance_id", ConversationFilter{BotID: f.BotID, Status: f.Status})
+	q.add(` ORDER BY c.last_seq DESC LIMIT ` + q.arg(f.Limit))
+	list, err := collect(scanConversation)(s.db.Query(ctx, q.sql.String(), q.args...))
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	byInstance := map[string][]*Conversation{}
+	for _, c := range list {
+		byInstance[c.InstanceID] = append(byInstance[c.InstanceID], c)
+	}
+	for inst, convs := range byInstance {
+		if err := s.completeConversations(ctx, inst, convs); err != nil {
+			return nil, fmt.Errorf("inbox: %w", err)
+		}
+	}
+	return list, nil
+}
+
+// InboxVersion is a fingerprint of the organization's conversations and
+// their sessions: it changes with every stored message and every session
+// opened, paused, resumed or closed, so that an open inbox can poll it
+// cheaply and redraw only when something happened, whichever replica
+// stored the change.
+func (s *Store) InboxVersion(ctx context.Context, orgID string) (string, error) {
+	var lastSeq, sessions, live, paused, updated int64
+	err := s.db.QueryRow(ctx, `SELECT COALESCE(MAX(c.last_seq), 0) FROM conversations c
+		JOIN instances i ON i.id = c.instance_id WHERE i.organization_id = $1`, orgID).Scan(&lastSeq)
+	if err != nil {
+		return "", fmt.Errorf("inbox version: %w", err)
+	}
+	err = s.db.QueryRow(ctx, `SELECT COUNT(*),
+			COALESCE(SUM(CASE WHEN ss.status <> 'closed' THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN ss.status = 'paused' THEN 1 ELSE 0 END), 0),
+			COALESCE(MAX(ss.updated_at), 0)
+		FROM openai_sessions ss JOIN instances i ON i.id = ss.instance_id WHERE i.organization_id = $1`,
+		orgID).Scan(&sessions, &live, &paused, &updated)
+	if err != nil {
+		return "", fmt.Errorf("inbox version: %w", err)
+	}
+	return fmt.Sprintf("%d.%d.%d.%d.%d", lastSeq, sessions, live, paused, updated), nil
+}
+
+// ChatVersion is the fingerprint of one conversation: its newest message,
+// how many of its messages wait for the engine's decision, and its
+// sessions' states.
+func (s *Store) ChatVersion(ctx context.Context, instanceID, chatKey string) (string, error) {
+	var lastSeq, pending, sessions, paused, live, updated int64
+	err := s.db.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(CASE WHEN state = 'received' THEN 1 ELSE 0 END), 0)
+		FROM messages WHERE instance_id = $1 AND chat_key = $2`, instanceID, chatKey).Scan(&lastSeq, &pending)
+	if err != nil {
+		return "", fmt.Errorf("chat version: %w", err)
+	}
+	err = s.db.QueryRow(ctx, `SELECT COUNT(*),
+			COALESCE(SUM(CASE WHEN status <> 'closed' THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN status = 'paused' THEN 1 ELSE 0 END), 0),
+			COALESCE(MAX(updated_at), 0)
+		FROM openai_sessions WHERE instance_id = $1 AND remote_jid = $2`, instanceID, chatKey).Scan(&sessions, &live, &paused, &updated)
+	if err != nil {
+		return "", fmt.Errorf("chat version: %w", err)
+	}
+	return fmt.Sprintf("%d.%d.%d.%d.%d.%d", lastSeq, pending, sessions, live, paused, updated), nil
+}
+
+// MessagesBySeq returns the conversation's messages among seqs.
+func (s *Store) MessagesBySeq(ctx context.Context, instanceID, chatKey string, seqs []int64) ([]*Message, error) {
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	var q query
+	vs := make([]any, len(seqs))
+	for i, v := range seqs {
+		vs[i] = v
+	}
+	q.add("WHERE instance_id = " + q.arg(instanceID) + " AND chat_key = " + q.arg(chatKey) +
+		" AND seq IN (" + q.in(vs, int64(0)) + ") ORDER BY seq")
+	return s.queryMessages(ctx, q.sql.String(), q.args...)
+}
