@@ -305,6 +305,7 @@ func (g *Gateway) setHuman(ctx context.Context, org *store.Organization, id stri
 	if err := g.webchat.SetHumanMode(ctx, se, on); err != nil {
 		return nil, err
 	}
+	g.console.Changed()
 	return g.InboxConversation(ctx, org, id)
 }
 

@@ -148,6 +148,7 @@ func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbo
 	if r, ok := g.channelOf(inst).(channel.Recorder); ok {
 		r.Recorded(inst, m)
 	}
+	g.console.Changed()
 	return m, nil
 }
 

@@ -109,7 +109,7 @@ type Console struct {
 	routes  map[string][]string // path → roles admitted; nil roles: every role
 	version string              // content hash of the static files, in their URLs
 	static  fs.FS
-	streams streamLimits // the inbox's live streams per session
+	inbox   inboxState // the inbox's live streams
 }
 
 // New returns the console. It panics on a broken embedded template: they

@@ -156,6 +156,43 @@ const (
 	maxSessionStream = 6 // live streams one console session may hold open
 )
 
+// inboxState is what the inbox's live streams share.
+type inboxState struct {
+	streams streamLimits
+	changes changes
+}
+
+// changes wakes the streams when this process stores a change, so they
+// look at once instead of at their next poll; changes stored by another
+// replica are seen at the poll.
+type changes struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// wait returns a channel closed at the next change.
+func (c *changes) wait() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ch == nil {
+		c.ch = make(chan struct{})
+	}
+	return c.ch
+}
+
+func (c *changes) notify() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ch != nil {
+		close(c.ch)
+		c.ch = nil
+	}
+}
+
+// Changed tells the inbox's live pages that a conversation changed (a
+// message stored, a bot paused or resumed).
+func (cs *Console) Changed() { cs.inbox.changes.notify() }
+
 // streamLimits bounds the event streams each console session holds open,
 // so that one user cannot tie up the server's connections and polls.
 type streamLimits struct {
@@ -273,14 +310,16 @@ func (cs *Console) inboxPage(c echo.Context) error {
 	return cs.render(c, http.StatusOK, "inbox", v)
 }
 
-// stream runs a live stream for the session: tick is called at once and
-// then every second, until the page goes away; it sends what changed.
+// stream runs a live stream for the session: tick is called at once, then
+// at every change this process stores and at least every second (for
+// changes of other replicas), until the page goes away; it sends what
+// changed.
 func (cs *Console) stream(c echo.Context, tick func(ctx context.Context, es *eventStream) error) error {
 	p := SessionOf(c)
-	if !cs.streams.acquire(p.Session.ID) {
+	if !cs.inbox.streams.acquire(p.Session.ID) {
 		return wagate.Errorf(wagate.ERATELIMITED, "events: this session has %d live pages open already; close one", maxSessionStream)
 	}
-	defer cs.streams.release(p.Session.ID)
+	defer cs.inbox.streams.release(p.Session.ID)
 	es, err := startEvents(c)
 	if err != nil {
 		return err
@@ -289,6 +328,7 @@ func (cs *Console) stream(c echo.Context, tick func(ctx context.Context, es *eve
 	t := time.NewTicker(inboxPoll)
 	defer t.Stop()
 	for {
+		wake := cs.inbox.changes.wait() // before looking, so that no change is missed
 		if err := tick(ctx, es); err != nil {
 			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 				return nil
@@ -301,6 +341,7 @@ func (cs *Console) stream(c echo.Context, tick func(ctx context.Context, es *eve
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-wake:
 		}
 	}
 }
