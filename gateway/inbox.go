@@ -118,10 +118,9 @@ func viewInbox(inst *store.Instance, c *store.Conversation) console.InboxConvers
 	if v.Name == "" {
 		v.Name = c.ChatKey
 		if v.Channel == console.ChannelWebchat {
-			v.Name = "Visitor " + strings.TrimPrefix(strings.TrimPrefix(c.ChatKey, "web:"), "api:")
-			if n := 8; utf8.RuneCountInString(v.Name) > len("Visitor ")+n {
-				v.Name = string([]rune(v.Name)[:len("Visitor ")+n])
-			}
+			// A visitor's key is platform:random id; its start tells visitors apart.
+			_, visitor, _ := strings.Cut(c.ChatKey, ":")
+			v.Name = "Visitor " + string([]rune(visitor)[:min(8, utf8.RuneCountInString(visitor))])
 		}
 	}
 	if p := preview(c.Last); p != nil {

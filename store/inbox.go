@@ -54,48 +54,48 @@ func (s *Store) ListInbox(ctx context.Context, orgID string, f InboxFilter) ([]*
 }
 
 // InboxVersion is a fingerprint of the organization's conversations and
-// their sessions: it changes with every stored message and every session
-// opened, paused, resumed or closed, so that an open inbox can poll it
-// cheaply and redraw only when something happened, whichever replica
-// stored the change.
+// their live sessions: it changes with every stored message and every
+// session opened, paused, resumed or closed, so that an open inbox can
+// poll it cheaply and redraw only when something happened, whichever
+// replica stored the change. Each part is read through an index: the
+// newest conversation of each instance, and the live sessions.
 func (s *Store) InboxVersion(ctx context.Context, orgID string) (string, error) {
-	var lastSeq, sessions, live, paused, updated int64
-	err := s.db.QueryRow(ctx, `SELECT COALESCE(MAX(c.last_seq), 0) FROM conversations c
-		JOIN instances i ON i.id = c.instance_id WHERE i.organization_id = $1`, orgID).Scan(&lastSeq)
+	var lastSeq, live, paused, updated int64
+	err := s.db.QueryRow(ctx, `SELECT COALESCE(MAX((SELECT MAX(c.last_seq) FROM conversations c WHERE c.instance_id = i.id)), 0)
+		FROM instances i WHERE i.organization_id = $1`, orgID).Scan(&lastSeq)
 	if err != nil {
 		return "", fmt.Errorf("inbox version: %w", err)
 	}
-	err = s.db.QueryRow(ctx, `SELECT COUNT(*),
-			COALESCE(SUM(CASE WHEN ss.status <> 'closed' THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN ss.status = 'paused' THEN 1 ELSE 0 END), 0),
+	err = s.db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN ss.status = 'paused' THEN 1 ELSE 0 END), 0),
 			COALESCE(MAX(ss.updated_at), 0)
-		FROM openai_sessions ss JOIN instances i ON i.id = ss.instance_id WHERE i.organization_id = $1`,
-		orgID).Scan(&sessions, &live, &paused, &updated)
+		FROM openai_sessions ss WHERE ss.status <> 'closed'
+			AND ss.instance_id IN (SELECT i.id FROM instances i WHERE i.organization_id = $1)`,
+		orgID).Scan(&live, &paused, &updated)
 	if err != nil {
 		return "", fmt.Errorf("inbox version: %w", err)
 	}
-	return fmt.Sprintf("%d.%d.%d.%d.%d", lastSeq, sessions, live, paused, updated), nil
+	return fmt.Sprintf("%d.%d.%d.%d", lastSeq, live, paused, updated), nil
 }
 
 // ChatVersion is the fingerprint of one conversation: its newest message,
-// how many of its messages wait for the engine's decision, and its
-// sessions' states.
+// how many of its messages wait for the engine's decision, and its live
+// session's state.
 func (s *Store) ChatVersion(ctx context.Context, instanceID, chatKey string) (string, error) {
-	var lastSeq, pending, sessions, paused, live, updated int64
-	err := s.db.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(CASE WHEN state = 'received' THEN 1 ELSE 0 END), 0)
-		FROM messages WHERE instance_id = $1 AND chat_key = $2`, instanceID, chatKey).Scan(&lastSeq, &pending)
+	var lastSeq, pending, live, paused, updated int64
+	err := s.db.QueryRow(ctx, `SELECT COALESCE(MAX(last_seq), 0),
+			(SELECT COUNT(*) FROM messages m WHERE m.instance_id = $1 AND m.chat_key = $2 AND m.state = 'received')
+		FROM conversations WHERE instance_id = $1 AND chat_key = $2`, instanceID, chatKey).Scan(&lastSeq, &pending)
 	if err != nil {
 		return "", fmt.Errorf("chat version: %w", err)
 	}
-	err = s.db.QueryRow(ctx, `SELECT COUNT(*),
-			COALESCE(SUM(CASE WHEN status <> 'closed' THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN status = 'paused' THEN 1 ELSE 0 END), 0),
+	err = s.db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'paused' THEN 1 ELSE 0 END), 0),
 			COALESCE(MAX(updated_at), 0)
-		FROM openai_sessions WHERE instance_id = $1 AND remote_jid = $2`, instanceID, chatKey).Scan(&sessions, &live, &paused, &updated)
+		FROM openai_sessions WHERE instance_id = $1 AND remote_jid = $2 AND status <> 'closed'`,
+		instanceID, chatKey).Scan(&live, &paused, &updated)
 	if err != nil {
 		return "", fmt.Errorf("chat version: %w", err)
 	}
-	return fmt.Sprintf("%d.%d.%d.%d.%d.%d", lastSeq, pending, sessions, live, paused, updated), nil
+	return fmt.Sprintf("%d.%d.%d.%d.%d", lastSeq, pending, live, paused, updated), nil
 }
 
 // MessagesBySeq returns the conversation's messages among seqs.
