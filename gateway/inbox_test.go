@@ -1,8 +1,12 @@
 package gateway_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -226,5 +230,97 @@ func TestInboxWebchat(t *testing.T) {
 	}
 	if got := strings.Join(from, ","); got != "bot,customer,bot,agent" {
 		t.Fatalf("web chat messages from %s", got)
+	}
+}
+
+// TestInboxPagesWithoutJavaScript: the inbox's filter form, take over,
+// reply and hand back work as plain forms with the CSRF field, and are
+// refused without it; a session's live streams are bounded.
+func TestInboxPagesWithoutJavaScript(t *testing.T) {
+	e := newBotEnv(t)
+	e.bot(nil)
+	s := e.s
+	s.createConsoleUser(s.defaultOrgID(), "carla@example.com", "agent")
+	agent := s.signInAPI("carla@example.com", testPassword)
+	const chat = "5511999990009@s.whatsapp.net"
+	e.say("in-1", chat, "hello", nil)
+	e.replies(1)
+	id := decodeAs[inboxList](t, agent.call("GET", "/api/v1/inbox", nil)).Data[0].ID
+
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(method, path, form string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(agent.Cookie)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, body := send("GET", "/console/inbox?status=opened&channel=evolution", ""); resp.StatusCode != http.StatusOK || !strings.Contains(body, "/console/inbox/c/"+id) {
+		t.Fatalf("filtered inbox: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := send("GET", "/console/inbox?status=paused", ""); resp.StatusCode != http.StatusOK || strings.Contains(body, "/console/inbox/c/"+id) {
+		t.Fatalf("paused inbox lists the open chat: %d", resp.StatusCode)
+	}
+	if resp, body := send("GET", "/console/inbox?channel=fax", ""); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="channel-error"`) {
+		t.Fatalf("bad filter: %d %s", resp.StatusCode, body)
+	}
+	page := "/console/inbox/c/" + id
+	if resp, _ := send("POST", page+"/takeover", ""); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("takeover without CSRF: %d", resp.StatusCode)
+	}
+	csrf := "csrf=" + url.QueryEscape(agent.CSRF)
+	if resp, _ := send("POST", page+"/takeover", csrf); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != page {
+		t.Fatalf("takeover: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, body := send("POST", page+"/reply", csrf+"&text="); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="reply-text-error"`) {
+		t.Fatalf("empty reply: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := send("POST", page+"/reply", csrf+"&text=Right+with+you"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reply: %d", resp.StatusCode)
+	}
+	if got := e.replies(2); got[1] != "Right with you" {
+		t.Fatalf("sent: %q", got)
+	}
+	resp, body := send("GET", page, "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Right with you") || !strings.Contains(body, `id="handback"`) {
+		t.Fatalf("conversation page: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := send("POST", page+"/handback", csrf); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("handback: %d", resp.StatusCode)
+	}
+
+	// Six live pages per session; the seventh waits for one to close.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	open := func() *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/console/inbox/events", nil)
+		req.AddCookie(agent.Cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for i := range 6 {
+		resp := open()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("stream %d: %d %s", i+1, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		defer resp.Body.Close()
+		if line, _ := bufio.NewReader(resp.Body).ReadString('\n'); line != "event: conversations\n" {
+			t.Fatalf("stream %d begins with %q", i+1, line)
+		}
+	}
+	resp = open()
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("seventh stream: %d", resp.StatusCode)
 	}
 }

@@ -239,6 +239,9 @@ type inboxView struct {
 	Bots    []InboxBot
 	NextURL string
 	Version string
+	// Live says the page follows changes: the first page only, as an
+	// older page would be replaced by the newest.
+	Live bool
 }
 
 // inboxFilter reads the filter form; unknown values are errors under
@@ -287,7 +290,7 @@ func (cs *Console) inboxView(c echo.Context) (*inboxView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &inboxView{Filter: f, Query: query, List: list, Version: version}
+	v := &inboxView{Filter: f, Query: query, List: list, Version: version, Live: f.Before == 0}
 	if list.Next > 0 {
 		q, _ := url.ParseQuery(query)
 		q.Set("before", strconv.FormatInt(list.Next, 10))
