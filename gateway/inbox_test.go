@@ -324,3 +324,38 @@ func TestInboxPagesWithoutJavaScript(t *testing.T) {
 		t.Fatalf("seventh stream: %d", resp.StatusCode)
 	}
 }
+
+// TestInboxShowsSources: a grounded bot reply shows in the inbox with the
+// knowledge it used, in the API and on the conversation's page.
+func TestInboxShowsSources(t *testing.T) {
+	e, cb, _ := newChatbotEnv(t)
+	e.s.apiMust(http.StatusAccepted, "POST", "/api/external/chatbot/"+cb.ID+"/knowledge-base", testAPIKey, map[string]any{
+		"type": "text", "title": "Opening hours", "body": "On Saturdays the shop opens at ten and closes at four."})
+	waitKnowledge(t, e.s, cb.ID, testAPIKey)
+	e.say("m1", "5511@s.whatsapp.net", "When does the shop open on Saturdays?", nil)
+	e.replies(1)
+	e.s.createConsoleUser(e.s.defaultOrgID(), "carla@example.com", "agent")
+	agent := e.s.signInAPI("carla@example.com", testPassword)
+	id := decodeAs[inboxList](t, agent.call("GET", "/api/v1/inbox?channel=evolution", nil)).Data[0].ID
+	r := agent.call("GET", "/api/v1/inbox/"+id+"/messages", nil)
+	msgs := decodeAs[struct {
+		Data []struct {
+			From    string
+			Sources []struct{ Title, SourceID, ChunkID string }
+		}
+	}](t, r).Data
+	if len(msgs) != 2 || msgs[1].From != "bot" || len(msgs[1].Sources) == 0 || msgs[1].Sources[0].Title != "Opening hours" {
+		t.Fatalf("messages = %s", r.Body)
+	}
+	req, _ := http.NewRequest("GET", e.s.URL+"/console/inbox/c/"+id, nil)
+	req.AddCookie(agent.Cookie)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(page), "Sources (1)") || !strings.Contains(string(page), "Opening hours") {
+		t.Fatalf("the page shows no sources:\n%s", page)
+	}
+}
