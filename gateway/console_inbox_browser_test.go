@@ -74,6 +74,9 @@ func TestConsoleInboxInBrowser(t *testing.T) {
 		t.Errorf("senders = %q", got)
 	}
 
+	// Before the scripts run, the forms post as plain forms and the page
+	// reloads; the mark is set once they have.
+	waitFor(t, ctx, "the page's scripts", func() bool { return evalString(ctx, `document.readyState`) == "complete" })
 	evalString(ctx, `window.notReloaded = "true"`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#takeover")), chromedp.WaitVisible(chromedp.CSS("#handback"))); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 )
 
 // InboxFilter selects and pages an organization's conversations, across
@@ -21,25 +23,44 @@ type InboxFilter struct {
 // activity first. Unlike ListConversations it pages by position alone: the
 // inbox is read from the top and follows new activity live, so a chat that
 // moves up while a client pages is simply shown again at the top.
+//
+// Each instance's page is read through its activity index and the pages
+// are merged (message seqs are global, so positions compare across
+// instances): the cost grows with the organization's instances and the
+// page size, not with its history.
 func (s *Store) ListInbox(ctx context.Context, orgID string, f InboxFilter) ([]*Conversation, error) {
-	var q query
-	q.add(`SELECT ` + conversationColumns + `, c.last_seq FROM conversations c JOIN instances i ON i.id = c.instance_id
-		WHERE i.organization_id = ` + q.arg(orgID))
+	var iq query
+	iq.add(`SELECT id FROM instances WHERE organization_id = ` + iq.arg(orgID))
 	if len(f.Integrations) > 0 {
 		vs := make([]any, len(f.Integrations))
 		for i, v := range f.Integrations {
 			vs[i] = v
 		}
-		q.add(` AND i.integration IN (` + q.in(vs, "") + `)`)
+		iq.add(` AND integration IN (` + iq.in(vs, "") + `)`)
 	}
-	if f.Before > 0 {
-		q.add(` AND c.last_seq < ` + q.arg(f.Before))
-	}
-	conversationFilters(&q, "c.instance_id", ConversationFilter{BotID: f.BotID, Status: f.Status})
-	q.add(` ORDER BY c.last_seq DESC LIMIT ` + q.arg(f.Limit))
-	list, err := collect(scanConversation)(s.db.Query(ctx, q.sql.String(), q.args...))
+	insts, err := collect(scanString)(s.db.Query(ctx, iq.sql.String(), iq.args...))
 	if err != nil {
 		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	var list []*Conversation
+	for _, inst := range insts {
+		var q query
+		ph := q.arg(inst)
+		q.add(`SELECT ` + conversationColumns + `, c.last_seq FROM conversations c WHERE c.instance_id = ` + ph)
+		if f.Before > 0 {
+			q.add(` AND c.last_seq < ` + q.arg(f.Before))
+		}
+		conversationFilters(&q, ph, ConversationFilter{BotID: f.BotID, Status: f.Status})
+		q.add(` ORDER BY c.last_seq DESC LIMIT ` + q.arg(f.Limit))
+		page, err := collect(scanConversation)(s.db.Query(ctx, q.sql.String(), q.args...))
+		if err != nil {
+			return nil, fmt.Errorf("inbox: %w", err)
+		}
+		list = append(list, page...)
+	}
+	slices.SortFunc(list, func(a, b *Conversation) int { return cmp.Compare(b.LastSeq, a.LastSeq) })
+	if len(list) > f.Limit {
+		list = list[:f.Limit]
 	}
 	byInstance := map[string][]*Conversation{}
 	for _, c := range list {
