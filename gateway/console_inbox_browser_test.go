@@ -11,6 +11,15 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// settled waits until htmx has swapped and wired up everything it
+// received: a button clicked before that would post as a plain form.
+func settled(t *testing.T, ctx context.Context) {
+	t.Helper()
+	waitFor(t, ctx, "htmx to settle", func() bool {
+		return evalString(ctx, `String(document.readyState === "complete" && !document.querySelector('.htmx-settling, .htmx-swapping, .htmx-added, .htmx-request'))`) == "true"
+	})
+}
+
 // evalString runs js in the page and returns its string result.
 func evalString(ctx context.Context, js string) string {
 	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](js))
@@ -76,7 +85,7 @@ func TestConsoleInboxInBrowser(t *testing.T) {
 
 	// Before the scripts run, the forms post as plain forms and the page
 	// reloads; the mark is set once they have.
-	waitFor(t, ctx, "the page's scripts", func() bool { return evalString(ctx, `document.readyState`) == "complete" })
+	settled(t, ctx)
 	evalString(ctx, `window.notReloaded = "true"`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#takeover")), chromedp.WaitVisible(chromedp.CSS("#handback"))); err != nil {
 		t.Fatal(err)
@@ -93,6 +102,7 @@ func TestConsoleInboxInBrowser(t *testing.T) {
 		t.Fatalf("%d sends while taken over, want the first reply only", n)
 	}
 
+	settled(t, ctx)
 	err = chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#reply-text"), "Carla here, how can I help?"),
 		chromedp.Click(chromedp.CSS("#send-reply")))
 	if err != nil {
@@ -111,6 +121,7 @@ func TestConsoleInboxInBrowser(t *testing.T) {
 		t.Errorf("the reply box still holds %q", got)
 	}
 
+	settled(t, ctx)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#handback")), chromedp.WaitVisible(chromedp.CSS("#takeover"))); err != nil {
 		t.Fatal(err)
 	}

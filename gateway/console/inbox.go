@@ -442,13 +442,25 @@ func (cs *Console) chatEvents(c echo.Context) error {
 			pending = append(pending, n)
 		}
 	}
-	return cs.stream(c, func(ctx context.Context, es *eventStream) error {
-		version, err := cs.ops.InboxVersion(ctx, org, id)
-		if err != nil || version == seen {
-			return err
-		}
+	// The status block is sent when it changed only: swapping it while
+	// the agent reaches for its button would swallow the click.
+	status := ""
+	statusOf := func(ctx context.Context) (string, error) {
 		conv, err := cs.ops.InboxConversation(ctx, org, id)
 		if err != nil {
+			return "", err
+		}
+		return cs.fragment(c, "inboxchat", "status", &chatView{Conv: conv})
+	}
+	return cs.stream(c, func(ctx context.Context, es *eventStream) error {
+		version, err := cs.ops.InboxVersion(ctx, org, id)
+		if err != nil {
+			return err
+		}
+		if version == seen {
+			if status == "" { // as the page showed it
+				status, err = statusOf(ctx)
+			}
 			return err
 		}
 		decided, err := cs.ops.InboxMessagesBySeq(ctx, org, id, pending)
@@ -483,11 +495,12 @@ func (cs *Console) chatEvents(c echo.Context) error {
 				return err
 			}
 		}
-		html, err := cs.fragment(c, "inboxchat", "status", &chatView{Conv: conv})
-		if err != nil {
+		html, err := statusOf(ctx)
+		if err != nil || html == status {
+			seen = version
 			return err
 		}
-		seen = version
+		status, seen = html, version
 		return es.send("status", html)
 	})
 }
