@@ -178,6 +178,18 @@ func TestInboxOrganizationScope(t *testing.T) {
 			t.Errorf("%s %s: %d %s", c.method, c.path, r.Status, r.Body)
 		}
 	}
+	// Pages follow the cursor, newest activity first.
+	if r := s.inbound(mine, "m2", "5511999990004@s.whatsapp.net", "hello again"); r.Status != http.StatusOK {
+		t.Fatalf("inbound: %d %s", r.Status, r.Body)
+	}
+	first := decodeAs[inboxList](t, agent.call("GET", "/api/v1/inbox?limit=1", nil))
+	if len(first.Data) != 1 || first.Data[0].RemoteJID != "5511999990004@s.whatsapp.net" || first.NextCursor == nil {
+		t.Fatalf("first page = %s", mustJSON(first))
+	}
+	second := decodeAs[inboxList](t, agent.call("GET", "/api/v1/inbox?limit=1&cursor="+*first.NextCursor, nil))
+	if len(second.Data) != 1 || second.Data[0].RemoteJID != "5511999990002@s.whatsapp.net" || second.NextCursor != nil {
+		t.Fatalf("second page = %s", mustJSON(second))
+	}
 	// A chat without a bot has nothing to take over.
 	if r := agent.call("POST", "/api/v1/inbox/"+list.Data[0].ID+"/takeover", nil); r.Status != http.StatusConflict {
 		t.Fatalf("takeover without a bot: %d %s", r.Status, r.Body)
