@@ -80,6 +80,10 @@ type Outbound struct {
 	ToolCalls        json.RawMessage // the tool calls the model made for the reply
 	ToolResults      json.RawMessage // what each function answered
 
+	// AgentName is the console user who wrote the message in the inbox;
+	// "" for a bot's reply and every other send.
+	AgentName string
+
 	// A part of a bot's reply goes out at most once, even across a crash:
 	// BeforeSend, when set, commits that the part is leaving; a channel
 	// whose send does more than the gateway's record of it (WhatsApp) calls

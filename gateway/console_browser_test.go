@@ -81,7 +81,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('table.list a').getAttribute('href')`)); href != "/console/instances/shop" {
 		t.Errorf("instance link = %q", href)
 	}
-	if got := textOf(ctx, "nav a"); got != "Overview|Instances|Chatbots" {
+	if got := textOf(ctx, "nav a"); got != "Overview|Instances|Chatbots|Inbox" {
 		t.Errorf("owner's navigation = %q", got)
 	}
 	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav a[href="/console"]`)), chromedp.WaitVisible(chromedp.CSS("#figures")))
@@ -141,7 +141,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the used invite link answers %d", r.Status)
 	}
 	signIn(t, agent, s, "agent@example.com", testPassword)
-	if got := textOf(agent, "nav a"); got != "Overview" {
+	if got := textOf(agent, "nav a"); got != "Overview|Inbox" {
 		t.Errorf("agent's navigation = %q", got)
 	}
 	err = chromedp.Do(agent, chromedp.Navigate(s.URL+"/console/instances"), chromedp.WaitVisible(chromedp.CSS("main h1")))

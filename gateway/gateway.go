@@ -312,6 +312,7 @@ func (g *Gateway) routes() *echo.Echo {
 	auth(http.MethodGet, "/openai/getModels/:instance", oa.GetModels, g.scoped)
 	g.organizationRoutes(auth)
 	g.consoleRoutes(e, auth)
+	g.inboxRoutes(auth)
 	g.console.Routes(e)
 	g.metricsRoutes(e, auth)
 	g.webchat.Routes(e)

@@ -87,6 +87,9 @@ func (g *Gateway) receive(ctx context.Context, inst *store.Instance, in bots.Inb
 		// waits for a bot.
 		g.engine.Notify(store.Chat{InstanceID: inst.ID, Key: m.ChatKey})
 	}
+	if err == nil && isNew {
+		g.console.Changed()
+	}
 	return err
 }
 

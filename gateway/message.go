@@ -148,6 +148,7 @@ func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbo
 	if r, ok := g.channelOf(inst).(channel.Recorder); ok {
 		r.Recorded(inst, m)
 	}
+	g.console.Changed()
 	return m, nil
 }
 
@@ -194,6 +195,7 @@ func (g *Gateway) deliver(ctx context.Context, inst *store.Instance, out bots.Ou
 		Sources:          out.Sources,
 		ToolCalls:        out.ToolCalls,
 		ToolResults:      out.ToolResults,
+		AgentName:        out.AgentName,
 	}
 	return m, func(ctx context.Context) error {
 		if _, err := g.store.InsertMessage(ctx, m); err != nil {

@@ -62,7 +62,7 @@ func (s *Store) touchConversation(ctx context.Context, m *Message) error {
 	err := s.db.QueryRow(ctx, `INSERT INTO conversations (instance_id, chat_key, push_name, bot_id, last_seq, last_at,
 			messages_in, messages_out, unread, prompt_tokens, completion_tokens, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6)
-		`+strings.ReplaceAll(conversationConflict, "$32", "$12")+`
+		`+strings.ReplaceAll(conversationConflict, "$33", "$12")+`
 		RETURNING messages_in + messages_out`,
 		m.InstanceID, m.ChatKey, c.pushName, nullable(m.BotID), m.Seq, millis(m.CreatedAt), c.in, c.out, c.unread,
 		m.PromptTokens, m.CompletionTokens, c.resets).Scan(&n)
@@ -92,7 +92,7 @@ func conversationDelta(m *Message) delta {
 	return c
 }
 
-// conversationConflict folds a message into an existing summary; $32 is 1
+// conversationConflict folds a message into an existing summary; $33 is 1
 // when the message resets the unread count. CASE instead of max(): SQLite's
 // two-argument max is GREATEST in PostgreSQL.
 const conversationConflict = `ON CONFLICT (instance_id, chat_key) DO UPDATE SET
@@ -102,7 +102,7 @@ const conversationConflict = `ON CONFLICT (instance_id, chat_key) DO UPDATE SET
 			last_at = CASE WHEN excluded.last_at > conversations.last_at THEN excluded.last_at ELSE conversations.last_at END,
 			messages_in = conversations.messages_in + excluded.messages_in,
 			messages_out = conversations.messages_out + excluded.messages_out,
-			unread = CASE WHEN $32 = 1 THEN 0 ELSE conversations.unread + excluded.unread END,
+			unread = CASE WHEN $33 = 1 THEN 0 ELSE conversations.unread + excluded.unread END,
 			prompt_tokens = conversations.prompt_tokens + excluded.prompt_tokens,
 			completion_tokens = conversations.completion_tokens + excluded.completion_tokens`
 

@@ -69,6 +69,9 @@ type Message struct {
 	// calls the model made ({id, name, arguments}) and what each function
 	// answered ({callId, name, output}); nil when it called none.
 	ToolCalls, ToolResults json.RawMessage
+	// AgentName is the console user who wrote an outbound message in the
+	// inbox, as named when they sent it; "" for every other message.
+	AgentName string
 
 	// NewChat is set by InsertMessage: the message began its conversation.
 	NewChat bool
@@ -76,7 +79,7 @@ type Message struct {
 
 const messageColumns = `seq, instance_id, message_id, direction, remote_jid, chat_key, participant, from_me, push_name, message_type,
 	message, text, status, sent_at, created_at, ignore_reason, mentions_me, quoted_id, state, state_reason, bot_id,
-	session_id, prompt_tokens, completion_tokens, latency_ms, sources, tool_calls, tool_results`
+	session_id, prompt_tokens, completion_tokens, latency_ms, sources, tool_calls, tool_results, agent_name`
 
 // InsertMessage stores m unless a message with the same instance, id and
 // direction exists. It reports whether m was new; a redelivery is a no-op.
@@ -129,8 +132,9 @@ func (s *Store) insertMessage(ctx context.Context, m *Message) (bool, error) {
 
 const insertMessageSQL = `INSERT INTO messages (instance_id, message_id, direction, remote_jid, participant, from_me,
 		push_name, message_type, message, text, status, sent_at, created_at, ignore_reason, mentions_me, quoted_id,
-		state, state_reason, bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, chat_key, sources, tool_calls, tool_results)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
+		state, state_reason, bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, chat_key, sources, tool_calls, tool_results,
+		agent_name)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
 	ON CONFLICT (instance_id, message_id, direction) DO NOTHING RETURNING seq`
 
 func (s *Store) insertMessageArgs(m *Message) []any {
@@ -138,7 +142,7 @@ func (s *Store) insertMessageArgs(m *Message) []any {
 		string(m.Content), m.Text, m.Status, millis(m.Timestamp), millis(m.CreatedAt), m.IgnoreReason, m.MentionsMe,
 		m.QuotedID, m.State, m.StateReason, nullable(m.BotID), nullable(m.SessionID), m.PromptTokens,
 		m.CompletionTokens, m.LatencyMS, m.ChatKey, nullableJSON(m.Sources), nullableJSON(m.ToolCalls),
-		nullableJSON(m.ToolResults)}
+		nullableJSON(m.ToolResults), m.AgentName}
 }
 
 // insertMessageAndTouch is insertMessage and touchConversation in one
@@ -161,7 +165,7 @@ func (s *Store) insertMessageAndTouch(ctx context.Context, m *Message) (bool, er
 	err := s.db.QueryRow(ctx, `WITH m AS (`+insertMessageSQL+`), c AS (
 		INSERT INTO conversations (instance_id, chat_key, push_name, bot_id, last_seq, last_at,
 			messages_in, messages_out, unread, prompt_tokens, completion_tokens, created_at)
-		SELECT $1, $24, $28, $19, m.seq, $13, $29, $30, $31, $21, $22, $13 FROM m
+		SELECT $1, $24, $29, $19, m.seq, $13, $30, $31, $32, $21, $22, $13 FROM m
 		`+conversationConflict+`
 		RETURNING messages_in + messages_out AS n)
 		SELECT m.seq, c.n FROM m, c`, args...).Scan(&m.Seq, &n)
@@ -187,7 +191,7 @@ func scanMessage(row scanner) (*Message, error) {
 	err := row.Scan(&m.Seq, &m.InstanceID, &m.ID, &dir, &m.RemoteJID, &m.ChatKey, &m.Participant, &m.FromMe, &m.PushName,
 		&m.MessageType, &content, &m.Text, &m.Status, &sent, &at, &m.IgnoreReason, &m.MentionsMe, &m.QuotedID,
 		&m.State, &m.StateReason, &botID, &sessionID, &m.PromptTokens, &m.CompletionTokens, &m.LatencyMS, &sources,
-		&calls, &results)
+		&calls, &results, &m.AgentName)
 	if err != nil {
 		return nil, err
 	}

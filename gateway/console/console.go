@@ -100,6 +100,7 @@ type Ops interface {
 	// The instance pages (instances.go) and their bots (bots.go).
 	InstanceOps
 	BotOps
+	InboxOps
 }
 
 // Console serves the pages.
@@ -114,6 +115,7 @@ type Console struct {
 	static  fs.FS
 
 	chatbots *okchat.Handlers // the chatbot pages' operations (chatbots.go)
+	inbox    inboxState       // the inbox's live streams
 }
 
 // New returns the console. It panics on a broken embedded template: they
@@ -197,6 +199,7 @@ func (cs *Console) Routes(e *echo.Echo) {
 	cs.instanceRoutes(e)
 	cs.botRoutes(e)
 	cs.chatbotRoutes(e)
+	cs.inboxRoutes(e)
 }
 
 // page registers a page that needs a signed-in session with one of roles

@@ -24,8 +24,8 @@ func (ch *Channel) SetHumanMode(ctx context.Context, se *store.Session, on bool)
 	if on {
 		status, event, reason = store.SessionPaused, bots.EventSessionPaused, bots.ReasonOperator
 	}
-	if se.Status == status {
-		return nil
+	if se.Status == status && se.PausedUntil.IsZero() {
+		return nil // a timed pause (an operator's phone message) becomes one until handed back
 	}
 	se.Status, se.Reason, se.PausedUntil = status, reason, time.Time{}
 	err = ch.outbox.Tx(ctx, func(ctx context.Context) error {
@@ -49,10 +49,16 @@ func (ch *Channel) SetHumanMode(ctx context.Context, se *store.Session, on bool)
 // person's message (sender human), reported as send.message, and handed
 // to the visitor's open event stream, or found on their next poll.
 func (ch *Channel) PostOperator(ctx context.Context, se *store.Session, text string) (*store.Message, error) {
+	return ch.PostAgent(ctx, se, text, "")
+}
+
+// PostAgent is PostOperator for a console user, whose name is kept with
+// the message.
+func (ch *Channel) PostAgent(ctx context.Context, se *store.Session, text, agentName string) (*store.Message, error) {
 	inst, err := ch.st.InstanceByID(ctx, se.InstanceID)
 	if err != nil {
 		return nil, err
 	}
 	return ch.host.Post(ctx, inst, bots.Outbound{ChatJID: se.RemoteJID, ChatKey: se.RemoteJID, Text: text,
-		SessionID: se.ID})
+		SessionID: se.ID, AgentName: agentName})
 }
