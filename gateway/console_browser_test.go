@@ -84,6 +84,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := textOf(ctx, "nav a"); got != "Overview|Instances|Chatbots|Inbox" {
 		t.Errorf("owner's navigation = %q", got)
 	}
+	if got := textOf(ctx, `nav a[aria-current="page"]`); got != "Instances" {
+		t.Errorf("the navigation marks %q as the current page, want Instances", got)
+	}
 	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav a[href="/console"]`)), chromedp.WaitVisible(chromedp.CSS("#figures")))
 	if err != nil {
 		t.Fatal(err)

@@ -311,7 +311,8 @@ func (cs *Console) nav(c echo.Context, p *store.SessionPrincipal) []navItem {
 		if !ok || (len(roles) > 0 && !slices.Contains(roles, p.Role)) {
 			continue
 		}
-		it.Current = c.Path() == it.Path || strings.HasPrefix(c.Request().URL.Path, it.Path+"/")
+		// Every page is under the overview's path: it is current only itself.
+		it.Current = c.Path() == it.Path || it.Path != Root && strings.HasPrefix(c.Request().URL.Path, it.Path+"/")
 		out = append(out, it)
 	}
 	return out
