@@ -96,7 +96,7 @@ func New(host channel.Host, st *store.Store, log *slog.Logger, cfg Config) *Chan
 func (c *Channel) Start(ctx context.Context) error {
 	db := c.store.DB().Child("whatsmeow_version", upgrades.Table, store.MigrationLogger(c.log.With("schema", "whatsmeow")))
 	container := sqlstore.NewWithWrappedDB(db, newWALogger(c.log.With("module", "store")))
-	if err := container.Upgrade(ctx); err != nil {
+	if err := c.store.WithMigrationLock(ctx, container.Upgrade); err != nil {
 		return fmt.Errorf("whatsapp device store: %w", err)
 	}
 	c.mu.Lock()
