@@ -2,6 +2,7 @@ package bots
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -32,6 +33,17 @@ type Config struct {
 	// Knowledge grounds the replies of bots that answer as a chatbot; nil
 	// leaves them ungrounded.
 	Knowledge Grounder
+
+	// Owns, when set, says whether this process acts for the instance now
+	// (replicas on one database each own some instances): a chat of an
+	// instance it does not own is left to the owner. Nil owns everything.
+	Owns func(inst *store.Instance) bool
+	// Fence, when set, runs inside the transaction that records a turn's
+	// answer and before each part of a reply is recorded or leaves: it
+	// returns store.ErrNotOwner when the instance's lease has ended, which
+	// rolls the record back and stops the chat's worker with the work
+	// left stored for the instance's new owner.
+	Fence func(ctx context.Context, inst *store.Instance) error
 }
 
 // Outbox records events in the transaction of the change they report.
@@ -78,7 +90,7 @@ type Engine struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	workers map[store.Chat]chan struct{}
+	workers map[store.Chat]*worker
 	stopped bool
 
 	configs configCache
@@ -92,7 +104,7 @@ func NewEngine(st *store.Store, ob Outbox, r Replier, media MediaFetcher, sign S
 		calls:   make(chan struct{}, max(cfg.MaxConcurrentCalls, 1)),
 		ctx:     ctx,
 		cancel:  cancel,
-		workers: map[store.Chat]chan struct{}{},
+		workers: map[store.Chat]*worker{},
 	}
 }
 
@@ -129,6 +141,14 @@ func (e *Engine) Conversations() int {
 	return len(e.workers)
 }
 
+// worker is a chat's running worker.
+type worker struct {
+	wake   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
 // Notify tells the chat's worker that it has a new message, starting one
 // if needed. It never blocks.
 func (e *Engine) Notify(chat store.Chat) {
@@ -137,27 +157,75 @@ func (e *Engine) Notify(chat store.Chat) {
 	if e.stopped {
 		return
 	}
-	if wake, ok := e.workers[chat]; ok {
+	if w, ok := e.workers[chat]; ok {
 		select {
-		case wake <- struct{}{}:
+		case w.wake <- struct{}{}:
 		default:
 		}
 		return
 	}
-	wake := make(chan struct{}, 1)
-	e.workers[chat] = wake
+	ctx, cancel := context.WithCancel(e.ctx)
+	w := &worker{wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	e.workers[chat] = w
 	e.wg.Add(1)
-	go e.work(chat, wake)
+	go e.work(chat, w)
+}
+
+// Resume starts the workers of the instance's chats that have work
+// pending: after this process took the instance over from another.
+func (e *Engine) Resume(ctx context.Context, instanceID string) error {
+	chats, err := e.store.PendingChatsOf(ctx, instanceID)
+	if err != nil {
+		return fmt.Errorf("bot engine: %w", err)
+	}
+	for _, c := range chats {
+		e.Notify(c)
+	}
+	return nil
+}
+
+// StopInstance stops the workers of the instance's chats and returns when
+// they have exited: the instance has gone to another process, which picks
+// up what they left (everything is stored).
+func (e *Engine) StopInstance(instanceID string) {
+	e.mu.Lock()
+	var stopping []*worker
+	for chat, w := range e.workers {
+		if chat.InstanceID == instanceID {
+			w.cancel()
+			delete(e.workers, chat)
+			stopping = append(stopping, w)
+		}
+	}
+	e.mu.Unlock()
+	for _, w := range stopping {
+		<-w.done
+	}
 }
 
 // work decides on the chat's pending messages until there are none.
-func (e *Engine) work(chat store.Chat, wake chan struct{}) {
+func (e *Engine) work(chat store.Chat, w *worker) {
 	defer e.wg.Done()
+	defer close(w.done)
+	defer w.cancel()
+	wake := w.wake
 	log := e.log.With("instance_id", chat.InstanceID, "chat", chat.Key)
+	// leave forgets the worker unless StopInstance already replaced it.
+	leave := func() {
+		e.mu.Lock()
+		if e.workers[chat] == w {
+			delete(e.workers, chat)
+		}
+		e.mu.Unlock()
+	}
 	for {
-		wait, err := e.step(chat, log)
+		wait, err := e.step(w.ctx, chat, log)
 		switch {
-		case e.ctx.Err() != nil:
+		case w.ctx.Err() != nil:
+			return
+		case errors.Is(err, store.ErrNotOwner):
+			// Another process owns the instance now; it resumes the chat.
+			leave()
 			return
 		case err != nil:
 			log.Error("bot engine step failed", "error", err)
@@ -169,7 +237,9 @@ func (e *Engine) work(chat store.Chat, wake chan struct{}) {
 				e.mu.Unlock()
 				continue
 			default:
-				delete(e.workers, chat)
+				if e.workers[chat] == w {
+					delete(e.workers, chat)
+				}
 				e.mu.Unlock()
 				return
 			}
@@ -177,7 +247,7 @@ func (e *Engine) work(chat store.Chat, wake chan struct{}) {
 		if wait > 0 {
 			t := time.NewTimer(wait)
 			select {
-			case <-e.ctx.Done():
+			case <-w.ctx.Done():
 				t.Stop()
 				return
 			case <-t.C:

@@ -56,6 +56,9 @@ type Gateway struct {
 	bodyLimits map[string]int64
 	apiKey     keyDigest
 	echo       *echo.Echo
+	// replicas is this process's part in a group of replicas sharing a
+	// PostgreSQL database; nil on SQLite, where it owns every instance.
+	replicas *replicaSet
 }
 
 // New returns a gateway over st. cfg must have its keys resolved.
@@ -74,6 +77,8 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		MaxBackoff: cfg.WebhookMaxBackoff,
 		MaxAge:     cfg.WebhookMaxAge,
 		OnAttempt:  m.webhookAttempt,
+		Owns:       func(lane string) bool { return g.replicas.owns(lane) },
+		Elsewhere:  g.wakeLaneElsewhere,
 	}, log.With("component", "webhook"))
 	fetcher := fetch.New(fetch.Config{AllowPrivate: cfg.AllowPrivateFetch})
 	*g = Gateway{
@@ -114,9 +119,12 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		OnModelCall:        g.metrics.modelCall,
 		Visitors:           g.webchat,
 		Knowledge:          g.kb,
+		Owns:               g.runsBots,
+		Fence:              g.fence,
 	}, log.With("component", "bots"))
 	g.whatsapp = whatsapp.New(g, st, log.With("component", "whatsapp"),
-		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})
+		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient,
+			Owns: func(id string) bool { return g.replicas.owns(id) }})
 	g.channels[store.IntegrationWhatsAppBaileys] = g.whatsapp
 	g.channels[store.IntegrationWhatsApp] = g.whatsapp
 	g.orgs = &orgDeleter{g: g, kick: make(chan struct{}, 1)}
@@ -125,6 +133,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	g.openai = openaiapi.New(st, g.outbox, log, g.clients, g.lookupChat)
 	g.bodyLimits = bodyLimits(cfg)
 	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))
+	g.replicas = newReplicaSet(g)
 	g.echo = g.routes()
 	return g
 }
@@ -155,6 +164,15 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		g.disp.Stop()
 		if ctx.Err() != nil {
 			return nil // stopped while starting, as above
+		}
+		return err
+	}
+	if err := g.replicas.start(ctx, ln.Addr()); err != nil {
+		g.whatsapp.Stop()
+		g.engine.Stop()
+		g.disp.Stop()
+		if ctx.Err() != nil {
+			return nil
 		}
 		return err
 	}
@@ -200,6 +218,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	g.kb.Stop()
 	g.retain.Stop()
 	g.orgs.stop()
+	g.replicas.stop()
 	g.whatsapp.Stop()
 	g.engine.Stop()
 	g.disp.Stop()

@@ -175,6 +175,7 @@ func (g *Gateway) createInstance(c echo.Context) error {
 		return err
 	}
 	g.log.Info("instance created", "instance", inst.Name, "integration", inst.Integration, "token_prefix", inst.TokenPrefix)
+	g.replicas.changed(ctx)
 
 	resp := map[string]any{
 		"instance": map[string]any{

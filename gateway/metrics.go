@@ -31,6 +31,7 @@ type metrics struct {
 	tokens       *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
 	deliverySecs prometheus.Histogram
+	replicaOwned prometheus.Gauge
 }
 
 // Outcomes of an inbound message, the outcome label of wagate_inbound_messages_total.
@@ -75,8 +76,12 @@ func newMetrics(conversations func() int, stats func(context.Context) (store.Sta
 			Help:    "How long webhook receivers took to answer a delivery attempt.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
+		replicaOwned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wagate_replica_instances_owned",
+			Help: "Instances this replica holds the lease of (PostgreSQL replicas; 0 on SQLite, where the one process owns every instance).",
+		}),
 	}
-	m.reg.MustRegister(m.inbound, m.replies, m.modelSeconds, m.modelErrors, m.tokens, m.deliveries, m.deliverySecs,
+	m.reg.MustRegister(m.inbound, m.replies, m.modelSeconds, m.modelErrors, m.tokens, m.deliveries, m.deliverySecs, m.replicaOwned,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
