@@ -200,6 +200,7 @@ type instanceView struct {
 	Name             string                 `json:"name"`
 	ConnectionStatus string                 `json:"connectionStatus"`
 	Reason           string                 `json:"disconnectionReason,omitempty"`
+	Owner            string                 `json:"owner,omitempty"` // the replica owning it, on PostgreSQL
 	Integration      string                 `json:"integration"`
 	Number           *string                `json:"number"`
 	TokenPrefix      string                 `json:"tokenPrefix"`
@@ -234,6 +235,10 @@ func (g *Gateway) fetchInstances(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	owners, err := g.store.InstanceOwners(ctx)
+	if err != nil {
+		return err
+	}
 	name, id, number := c.QueryParam("instanceName"), c.QueryParam("instanceId"), c.QueryParam("number")
 	out := []instanceView{}
 	for _, inst := range list {
@@ -247,6 +252,7 @@ func (g *Gateway) fetchInstances(c echo.Context) error {
 		v := instanceView{
 			ID: inst.ID, OrganizationID: inst.OrganizationID, Name: inst.Name, ConnectionStatus: st.State, Reason: st.Reason, Integration: inst.Integration,
 			TokenPrefix: inst.TokenPrefix, CreatedAt: inst.CreatedAt, UpdatedAt: inst.UpdatedAt, Setting: inst.Settings,
+			Owner: owners[inst.ID],
 		}
 		if inst.Number != "" {
 			v.Number = &inst.Number
