@@ -34,10 +34,10 @@ type Config struct {
 	// leaves them ungrounded.
 	Knowledge Grounder
 
-	// Owns, when set, says whether this process acts for the instance now
-	// (replicas on one database each own some instances): a chat of an
+	// Owns, when set, says whether this process acts for the conversation
+	// now (replicas on one database each own some instances): a chat of an
 	// instance it does not own is left to the owner. Nil owns everything.
-	Owns func(inst *store.Instance) bool
+	Owns func(inst *store.Instance, chatKey string) bool
 	// Fence, when set, runs inside the transaction that records a turn's
 	// answer and before each part of a reply is recorded or leaves: it
 	// returns store.ErrNotOwner when the instance's lease has ended, which

@@ -16,7 +16,7 @@ func (e *Engine) step(ctx context.Context, key store.Chat, log *slog.Logger) (ti
 	if err != nil || c == nil {
 		return -1, err
 	}
-	if e.cfg.Owns != nil && !e.cfg.Owns(c.inst) {
+	if e.cfg.Owns != nil && !e.cfg.Owns(c.inst, c.jid) {
 		return 0, store.ErrNotOwner
 	}
 	if len(c.parts) > 0 {

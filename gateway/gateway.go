@@ -97,6 +97,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	}
 	g.webchat = webchat.New(st, g, g.outbox, fetcher, webchat.Config{
 		ServerURL: cfg.ServerURL, Secret: visitorSecret(cfg.SecretKey), Wait: webchatWait(cfg),
+		LockChat: lockChat(st),
 	}, log.With("component", "webchat"))
 	g.channels[store.IntegrationWebchat] = g.webchat
 	g.kb = knowledge.New(st, fetcher, knowledge.Config{
@@ -392,6 +393,15 @@ func bodyLimits(cfg config.Config) map[string]int64 {
 		"/api/external/chatbot/:chatbotId/chat": webchat.MaxImageBytes*4/3 + 256<<10,
 		"/api/public/chatbots/:chatbotId/chat":  webchat.MaxImageBytes*4/3 + 64<<10,
 	}
+}
+
+// lockChat is the web chat's turn lock across replicas; none on SQLite,
+// where the channel's own lock is the only one needed.
+func lockChat(st *store.Store) func(ctx context.Context, instanceID, chatKey string) (func(), error) {
+	if !st.Postgres() {
+		return nil
+	}
+	return st.LockChat
 }
 
 // visitorSecret is the key that signs web chat visitor tokens: derived

@@ -409,11 +409,15 @@ func (r *replicaSet) epoch(instanceID string) (int64, bool) {
 	return o.epoch, true
 }
 
-// runsBots reports whether this process runs the bot engine's workers for
-// the instance: those of the instances it owns, and every web chat, whose
-// visitors wait on the replica that holds their request.
-func (g *Gateway) runsBots(inst *store.Instance) bool {
-	return inst.Integration == store.IntegrationWebchat || g.replicas.owns(inst.ID)
+// runsBots reports whether this process runs the bot engine's worker of
+// the conversation: those of the instances it owns, and the web chats
+// whose visitor waits on it for the answer (the turn lock across replicas,
+// store.LockChat, keeps their turns one at a time).
+func (g *Gateway) runsBots(inst *store.Instance, chatKey string) bool {
+	if inst.Integration == store.IntegrationWebchat {
+		return g.replicas == nil || g.webchat.Waiting(inst.ID, chatKey)
+	}
+	return g.replicas.owns(inst.ID)
 }
 
 // fence returns store.ErrNotOwner unless this process's lease on the
@@ -470,7 +474,7 @@ func (g *Gateway) fenceReply(inst *store.Instance, out bots.Outbound) bots.Outbo
 // wakeChat hands a stored message's conversation to the bot engine here,
 // or tells the instance's owner.
 func (g *Gateway) wakeChat(ctx context.Context, inst *store.Instance, chat store.Chat) {
-	if g.runsBots(inst) {
+	if g.runsBots(inst, chat.Key) {
 		g.engine.Notify(chat)
 		return
 	}

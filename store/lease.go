@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -230,4 +232,58 @@ func (s *Store) Notify(ctx context.Context, channel, payload string) error {
 		return fmt.Errorf("notify %s: %w", channel, err)
 	}
 	return nil
+}
+
+// chatLockClass is the first key of the advisory locks of LockChat.
+const chatLockClass = 0x7767636b // "wgck"
+
+// LockChat takes a conversation's lock across every process sharing the
+// database, waiting while another holds it, and returns what releases it:
+// a session-level advisory lock on a connection of the pool, held for the
+// whole turn of a web chat (a visitor's message and its answer), then
+// given back. A connection lost meanwhile frees the lock with it. On
+// SQLite, which one process owns, it returns at once.
+func (s *Store) LockChat(ctx context.Context, instanceID, chatKey string) (func(), error) {
+	if !s.postgres {
+		return func() {}, nil
+	}
+	key := instanceID + "\n" + chatKey
+	// Tried rather than waited for: a turn lasts longer than the
+	// statement timeout a wait would run under.
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		conn, err := s.db.RawDB.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("lock conversation: %w", err)
+		}
+		var got bool
+		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", chatLockClass, key).Scan(&got); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("lock conversation: %w", err)
+		}
+		if got {
+			return chatUnlock(conn, key), nil
+		}
+		conn.Close()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func chatUnlock(conn *sql.Conn, key string) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1, hashtext($2))", chatLockClass, key); err != nil {
+				// The session may still hold it: end the session instead
+				// of handing the locked connection back to the pool.
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+			conn.Close()
+		})
+	}
 }

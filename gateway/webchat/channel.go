@@ -40,6 +40,11 @@ type Config struct {
 	Wait      time.Duration // the longest a visitor waits for one answer
 	Heartbeat time.Duration // comment lines keeping a waiting stream open
 	Limits    Limits
+	// LockChat, when set, takes a conversation's turn lock across every
+	// process sharing the database (replicas on PostgreSQL), held from the
+	// visitor's message until its answer: the next turn waits, wherever
+	// its request arrived.
+	LockChat func(ctx context.Context, instanceID, chatKey string) (unlock func(), err error)
 }
 
 // Channel is the web chat channel driver.
