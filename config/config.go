@@ -74,6 +74,7 @@ type Config struct {
 	LeaseDuration       time.Duration // how long an instance's lease holds unrenewed
 	ReplicaMaxInstances int           // instances one replica owns at most; 0 means no limit
 	ReplicaName         string        // shown as an instance's owner; empty means host:port
+	ReplicaAddress      string        // base URL the other replicas reach this one's API at
 }
 
 // option describes one setting: its environment variable, flag, default and
@@ -243,6 +244,18 @@ var options = []option{
 		}},
 	{"WAGATE_REPLICA_NAME", "replica-name", "", "PostgreSQL replicas: this replica's name, shown as the owner of its instances; empty means <hostname>:<port>",
 		func(c *Config, v string) error { c.ReplicaName = strings.TrimSpace(v); return nil }},
+	{"WAGATE_REPLICA_ADDRESS", "replica-address", "", "PostgreSQL replicas: base URL at which the other replicas reach this one's API, to pass it the requests of the WhatsApp instances it owns; empty means http://<listen address>, or http://<hostname>:<port> when listening on all interfaces",
+		func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("must be an absolute http or https URL")
+			}
+			c.ReplicaAddress = strings.TrimRight(v, "/")
+			return nil
+		}},
 }
 
 // Load builds the configuration from the environment (through getenv) and

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -248,7 +249,12 @@ func (g *Gateway) routes() *echo.Echo {
 	// Every API route authenticates first; scoped routes then resolve the
 	// instance in the path, which is the request's only scope.
 	auth := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		e.Add(method, path, h, append([]echo.MiddlewareFunc{g.authenticate}, m...)...)
+		m = append([]echo.MiddlewareFunc{g.authenticate}, m...)
+		if strings.Contains(path, ":instance") {
+			// After scoped, which resolves the instance.
+			m = append(m, g.forwardToOwner)
+		}
+		e.Add(method, path, h, m...)
 	}
 	auth(http.MethodPost, "/instance/create", g.createInstance, g.orgScoped)
 	auth(http.MethodGet, "/instance/fetchInstances", g.fetchInstances)

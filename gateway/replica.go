@@ -89,6 +89,17 @@ func replicaName(addr net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
+// replicaAddress is the default address of the API of a replica listening
+// on addr: the address itself, or the host's name when it listens on
+// every interface.
+func replicaAddress(addr net.Addr) string {
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host, _ = os.Hostname()
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 // margin is how long before its lease could end in the database a replica
 // stops acting for an instance it could not renew: time to stop its work,
 // and room for the two clocks' rates to differ.
@@ -102,14 +113,18 @@ func (r *replicaSet) start(ctx context.Context, addr net.Addr) error {
 	if r.name == "" {
 		r.name = replicaName(addr)
 	}
-	if err := r.st.RegisterReplica(ctx, r.id, r.name); err != nil {
+	address := r.g.cfg.ReplicaAddress
+	if address == "" {
+		address = replicaAddress(addr)
+	}
+	if err := r.st.RegisterReplica(ctx, r.id, r.name, address); err != nil {
 		return err
 	}
 	ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	notes := r.st.Listen(ctx, r.log, wakeChannel, replicaChannel)
 	go r.fenceLoop(ctx)
 	go r.run(ctx, notes)
-	r.log.Info("replica joined", "replica", r.name, "lease", r.lease)
+	r.log.Info("replica joined", "replica", r.name, "address", address, "lease", r.lease)
 	return nil
 }
 

@@ -13,19 +13,29 @@ import (
 
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/fakeai"
+	"github.com/wagate/wagate/gateway/whatsapp/watest"
 	"github.com/wagate/wagate/store/storetest"
 )
 
 // replicaPair starts two gateways on one PostgreSQL database, with short
 // leases; it skips the SQLite pass, where one process owns the file.
-func replicaPair(t *testing.T, opts ...option) (a, b *server) {
+func replicaPair(t *testing.T) (a, b *server) {
+	t.Helper()
+	return replicaPairWith(t, func(string) []option { return nil })
+}
+
+// replicaPairWith is replicaPair with the options each replica ("a", "b")
+// gets.
+func replicaPairWith(t *testing.T, each func(name string) []option) (a, b *server) {
 	t.Helper()
 	if storetest.SuiteBackend() != storetest.Postgres {
 		t.Skip("replicas share a PostgreSQL database")
 	}
-	opts = append(opts, withConfig(func(c *config.Config) { c.LeaseDuration = time.Second }))
+	opts := func(name string) []option {
+		return append(each(name), withConfig(func(c *config.Config) { c.LeaseDuration = time.Second; c.ReplicaName = name }))
+	}
 	dirA, dirB := t.TempDir(), t.TempDir()
-	a = startServer(t, dirA, append(opts, withConfig(func(c *config.Config) { c.ReplicaName = "a" }))...)
+	a = startServer(t, dirA, opts("a")...)
 	url, err := os.ReadFile(filepath.Join(dirA, "postgres-url"))
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +43,7 @@ func replicaPair(t *testing.T, opts ...option) (a, b *server) {
 	if err := os.WriteFile(filepath.Join(dirB, "postgres-url"), url, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b = startServer(t, dirB, append(opts, withConfig(func(c *config.Config) { c.ReplicaName = "b" }))...)
+	b = startServer(t, dirB, opts("b")...)
 	return a, b
 }
 
@@ -193,4 +203,31 @@ func TestReplicaFencing(t *testing.T) {
 	if sent := rc.waitEvents(t, "send.message", 2); len(sent) != 2 {
 		t.Errorf("%d replies, want 2", len(sent))
 	}
+}
+
+// TestReplicasForwardWhatsApp asks the replica that does not own a
+// WhatsApp instance to connect it: the request goes to the owner, whose
+// client pairs, and the live state reads alike on both replicas.
+func TestReplicasForwardWhatsApp(t *testing.T) {
+	facs := map[string]*watest.Factory{"a": watest.NewFactory(), "b": watest.NewFactory()}
+	a, b := replicaPairWith(t, func(name string) []option { return []option{withWhatsApp(facs[name])} })
+	servers := map[string]*server{"a": a, "b": b}
+	rc := newReceiver(t)
+	a.createWhatsApp("wa", rc)
+	owner := a.owner("wa")
+	other := map[string]string{"a": "b", "b": "a"}[owner]
+
+	cl, r := connectQR(t, servers[other], facs[owner], "wa", testAPIKey, "2@ref,noise,identity,adv")
+	if r.Status != http.StatusOK || r.json(t)["code"] != "2@ref,noise,identity,adv" {
+		t.Fatalf("connect through %s: %d %s", other, r.Status, r.Body)
+	}
+	if n := len(facs[other].Clients()); n != 0 {
+		t.Errorf("replica %s, which does not own the instance, made %d WhatsApp clients", other, n)
+	}
+	for name, s := range servers {
+		if st := s.state("wa"); st["state"] != "connecting" {
+			t.Errorf("state on %s while pairing = %v", name, st)
+		}
+	}
+	cl.Disconnect()
 }

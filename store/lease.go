@@ -47,10 +47,11 @@ type Replica struct {
 // share it.
 func (s *Store) Postgres() bool { return s.postgres }
 
-// RegisterReplica records a replica that has started.
-func (s *Store) RegisterReplica(ctx context.Context, id, name string) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO replicas (id, name, started_at, heartbeat_at) VALUES ($1, $2, `+dbNow+`, `+dbNow+`)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name, heartbeat_at = excluded.heartbeat_at`, id, name)
+// RegisterReplica records a replica that has started, and the address of
+// its API.
+func (s *Store) RegisterReplica(ctx context.Context, id, name, address string) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO replicas (id, name, address, started_at, heartbeat_at) VALUES ($1, $2, $3, `+dbNow+`, `+dbNow+`)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, address = excluded.address, heartbeat_at = excluded.heartbeat_at`, id, name, address)
 	if err != nil {
 		return fmt.Errorf("register replica: %w", err)
 	}
@@ -191,6 +192,20 @@ func (s *Store) InstanceOwners(ctx context.Context) (map[string]string, error) {
 		owners[id] = name
 	}
 	return owners, rows.Err()
+}
+
+// OwnerAddress returns the id and API address of the replica holding a
+// live lease on the instance; "" and "" when none does.
+func (s *Store) OwnerAddress(ctx context.Context, instanceID string) (replicaID, address string, err error) {
+	err = s.db.QueryRow(ctx, `SELECT r.id, r.address FROM instance_owners o JOIN replicas r ON r.id = o.replica_id
+		WHERE o.instance_id = $1 AND o.lease_until > `+dbNow, instanceID).Scan(&replicaID, &address)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("instance owner: %w", err)
+	}
+	return replicaID, address, nil
 }
 
 // CheckLease returns ErrNotOwner unless the lease holds: replicaID owns the

@@ -6,6 +6,9 @@
 CREATE TABLE replicas (
     id           TEXT   PRIMARY KEY,
     name         TEXT   NOT NULL,
+    -- where the other replicas reach its API, to pass it the requests
+    -- that need a WhatsApp connection it holds
+    address      TEXT   NOT NULL DEFAULT '',
     started_at   BIGINT NOT NULL,
     heartbeat_at BIGINT NOT NULL
 );
