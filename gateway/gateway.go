@@ -70,7 +70,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	}
 	g := &Gateway{}
 	// The live-conversations gauge reads the engine, made below.
-	m := newMetrics(func() int { return g.engine.Conversations() }, st.Stats)
+	m := newMetrics(func() int { return g.engine.Conversations() }, st.Stats, st.InstanceOwners)
 	disp := webhook.NewDispatcher(st, webhook.Config{
 		ServerURL:  cfg.ServerURL,
 		Timeout:    cfg.WebhookTimeout,

@@ -252,7 +252,7 @@ func (g *Gateway) fetchInstances(c echo.Context) error {
 		v := instanceView{
 			ID: inst.ID, OrganizationID: inst.OrganizationID, Name: inst.Name, ConnectionStatus: st.State, Reason: st.Reason, Integration: inst.Integration,
 			TokenPrefix: inst.TokenPrefix, CreatedAt: inst.CreatedAt, UpdatedAt: inst.UpdatedAt, Setting: inst.Settings,
-			Owner: owners[inst.ID],
+			Owner: owners[inst.ID].Replica,
 		}
 		if inst.Number != "" {
 			v.Number = &inst.Number

@@ -43,7 +43,8 @@ const (
 
 // newMetrics registers the gateway's metrics; conversations and stats are
 // read at each scrape, so the hot path only increments counters.
-func newMetrics(conversations func() int, stats func(context.Context) (store.Stats, error)) *metrics {
+func newMetrics(conversations func() int, stats func(context.Context) (store.Stats, error),
+	owners func(context.Context) (map[string]store.Owner, error)) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -89,8 +90,33 @@ func newMetrics(conversations func() int, stats func(context.Context) (store.Sta
 			Help: "Conversations with a bot engine worker now: messages being decided on or waiting in a debounce window.",
 		}, func() float64 { return float64(conversations()) }),
 		&statsCollector{stats: stats},
+		&ownerCollector{owners: owners},
 	)
 	return m
+}
+
+// ownerCollector reports which replica owns each instance, read from the
+// database at each scrape: every replica reports the whole group.
+type ownerCollector struct {
+	owners func(context.Context) (map[string]store.Owner, error)
+}
+
+var ownerDesc = prometheus.NewDesc("wagate_instance_owner",
+	"1 for the replica owning each instance (PostgreSQL replicas; none on SQLite).", []string{"instance", "replica"}, nil)
+
+func (c *ownerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- ownerDesc }
+
+func (c *ownerCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	owners, err := c.owners(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(ownerDesc, err)
+		return
+	}
+	for _, o := range owners {
+		ch <- prometheus.MustNewConstMetric(ownerDesc, prometheus.GaugeValue, 1, o.InstanceName, o.Replica)
+	}
 }
 
 func (m *metrics) modelCall(d time.Duration, status int, err error) {

@@ -99,6 +99,17 @@ func TestReplicasShareWork(t *testing.T) {
 	if ups := rc.waitEvents(t, "messages.upsert", 3); len(ups) != 3 {
 		t.Errorf("%d messages.upsert events, want 3", len(ups))
 	}
+	// Both replicas show who owns the instance; each counts what it owns.
+	owner := a.owner("alpha")
+	for name, s := range map[string]*server{"a": a, "b": b} {
+		_, page := s.scrape("")
+		want := map[bool]string{true: "1", false: "0"}[name == owner]
+		for _, line := range []string{`wagate_instance_owner{instance="alpha",replica="` + owner + `"} 1`, "wagate_replica_instances_owned " + want} {
+			if !strings.Contains(page, line) {
+				t.Errorf("/metrics of %s lacks %q", name, line)
+			}
+		}
+	}
 }
 
 // TestReplicasWebchatTurns has one visitor write to both replicas, one

@@ -171,25 +171,30 @@ func (s *Store) LiveReplicas(ctx context.Context, lease time.Duration) (replicas
 	return replicas, leasable, nil
 }
 
-// InstanceOwners returns the name of the replica holding a live lease on
-// each owned instance, by instance id.
-func (s *Store) InstanceOwners(ctx context.Context) (map[string]string, error) {
-	owners := map[string]string{}
+// Owner is the replica holding a live lease on an instance.
+type Owner struct {
+	InstanceID, InstanceName, Replica string // Replica: its name
+}
+
+// InstanceOwners returns the owner of every owned instance, by instance
+// id; none on SQLite, where the one process owns everything.
+func (s *Store) InstanceOwners(ctx context.Context) (map[string]Owner, error) {
+	owners := map[string]Owner{}
 	if !s.postgres {
 		return owners, nil
 	}
-	rows, err := s.db.Query(ctx, `SELECT o.instance_id, COALESCE(r.name, o.replica_id) FROM instance_owners o
-		LEFT JOIN replicas r ON r.id = o.replica_id WHERE o.lease_until > `+dbNow)
+	rows, err := s.db.Query(ctx, `SELECT o.instance_id, i.name, COALESCE(r.name, o.replica_id) FROM instance_owners o
+		JOIN instances i ON i.id = o.instance_id LEFT JOIN replicas r ON r.id = o.replica_id WHERE o.lease_until > `+dbNow)
 	if err != nil {
 		return nil, fmt.Errorf("instance owners: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id, name string
-		if err := rows.Scan(&id, &name); err != nil {
+		var o Owner
+		if err := rows.Scan(&o.InstanceID, &o.InstanceName, &o.Replica); err != nil {
 			return nil, fmt.Errorf("instance owners: %w", err)
 		}
-		owners[id] = name
+		owners[o.InstanceID] = o
 	}
 	return owners, rows.Err()
 }
