@@ -49,8 +49,8 @@ type replicaSet struct {
 	mu    sync.Mutex
 	owned map[string]*ownership // by instance id
 	// lastRelease is when this replica last gave an instance up to even the
-	// load out: one at a time, a lease apart, so the group settles instead
-	// of flapping.
+	// load out: one at a time, a heartbeat apart, so the group settles
+	// instead of flapping.
 	lastRelease time.Time
 
 	kick   chan struct{} // balance now
@@ -123,6 +123,9 @@ func (r *replicaSet) start(ctx context.Context, addr net.Addr) error {
 	ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	notes := r.st.Listen(ctx, r.log, wakeChannel, replicaChannel)
 	go r.fenceLoop(ctx)
+	// The first claim before the API serves: a replica that starts alone
+	// acts for its instances at once.
+	r.heartbeat(ctx)
 	go r.run(ctx, notes)
 	r.log.Info("replica joined", "replica", r.name, "address", address, "lease", r.lease)
 	return nil
@@ -166,7 +169,6 @@ func (r *replicaSet) run(ctx context.Context, notes <-chan store.Notification) {
 	defer close(r.done)
 	beat := time.NewTicker(r.lease / 3)
 	defer beat.Stop()
-	r.heartbeat(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -254,7 +256,7 @@ func (r *replicaSet) heartbeat(ctx context.Context) {
 	}
 	r.mu.Unlock()
 	for _, l := range lost {
-		r.log.Warn("replica lost the lease of an instance", "instance_id", l.InstanceID)
+		r.log.Info("replica no longer holds the lease of an instance (deleted, or taken over)", "instance_id", l.InstanceID)
 		r.releaseLocal(l.InstanceID)
 	}
 	for _, l := range gained {
@@ -294,7 +296,7 @@ func (r *replicaSet) balance(ctx context.Context) {
 		}
 	case owned > fair && slices.ContainsFunc(replicas, func(o store.Replica) bool { return o.ID != r.id && o.Owned < fair }):
 		r.mu.Lock()
-		wait := time.Since(r.lastRelease) < r.lease
+		wait := time.Since(r.lastRelease) < r.lease/3
 		r.mu.Unlock()
 		if wait {
 			return
