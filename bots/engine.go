@@ -147,6 +147,7 @@ type worker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	again  bool // notified while being stopped; guarded by Engine.mu
 }
 
 // Notify tells the chat's worker that it has a new message, starting one
@@ -158,17 +159,45 @@ func (e *Engine) Notify(chat store.Chat) {
 		return
 	}
 	if w, ok := e.workers[chat]; ok {
+		if w.ctx.Err() != nil {
+			// Being stopped (StopInstance): a new worker starts once it
+			// has exited, never beside it.
+			w.again = true
+			return
+		}
 		select {
 		case w.wake <- struct{}{}:
 		default:
 		}
 		return
 	}
+	e.startLocked(chat)
+}
+
+// startLocked starts the chat's worker; e.mu is held.
+func (e *Engine) startLocked(chat store.Chat) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	w := &worker{wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	e.workers[chat] = w
 	e.wg.Add(1)
 	go e.work(chat, w)
+}
+
+// exitLocked forgets the worker w of chat as it ends, and starts the next
+// if a notification came while it was being stopped; e.mu is held.
+func (e *Engine) exitLocked(chat store.Chat, w *worker) {
+	if e.workers[chat] != w {
+		return
+	}
+	delete(e.workers, chat)
+	select {
+	case <-w.wake: // notified as it was leaving
+		w.again = true
+	default:
+	}
+	if w.again && !e.stopped {
+		e.startLocked(chat)
+	}
 }
 
 // Resume starts the workers of the instance's chats that have work
@@ -186,14 +215,15 @@ func (e *Engine) Resume(ctx context.Context, instanceID string) error {
 
 // StopInstance stops the workers of the instance's chats and returns when
 // they have exited: the instance has gone to another process, which picks
-// up what they left (everything is stored).
+// up what they left (everything is stored). A chat notified meanwhile gets
+// a new worker once the old one has exited, which leaves the chat to the
+// owner if this process no longer owns it (Config.Owns).
 func (e *Engine) StopInstance(instanceID string) {
 	e.mu.Lock()
 	var stopping []*worker
 	for chat, w := range e.workers {
 		if chat.InstanceID == instanceID {
 			w.cancel()
-			delete(e.workers, chat)
 			stopping = append(stopping, w)
 		}
 	}
@@ -205,19 +235,16 @@ func (e *Engine) StopInstance(instanceID string) {
 
 // work decides on the chat's pending messages until there are none.
 func (e *Engine) work(chat store.Chat, w *worker) {
-	defer e.wg.Done()
-	defer close(w.done)
-	defer w.cancel()
+	defer func() {
+		w.cancel()
+		e.mu.Lock()
+		e.exitLocked(chat, w)
+		e.mu.Unlock()
+		close(w.done)
+		e.wg.Done()
+	}()
 	wake := w.wake
 	log := e.log.With("instance_id", chat.InstanceID, "chat", chat.Key)
-	// leave forgets the worker unless StopInstance already replaced it.
-	leave := func() {
-		e.mu.Lock()
-		if e.workers[chat] == w {
-			delete(e.workers, chat)
-		}
-		e.mu.Unlock()
-	}
 	for {
 		wait, err := e.step(w.ctx, chat, log)
 		switch {
@@ -225,7 +252,6 @@ func (e *Engine) work(chat store.Chat, w *worker) {
 			return
 		case errors.Is(err, store.ErrNotOwner):
 			// Another process owns the instance now; it resumes the chat.
-			leave()
 			return
 		case err != nil:
 			log.Error("bot engine step failed", "error", err)
@@ -237,9 +263,7 @@ func (e *Engine) work(chat store.Chat, w *worker) {
 				e.mu.Unlock()
 				continue
 			default:
-				if e.workers[chat] == w {
-					delete(e.workers, chat)
-				}
+				e.exitLocked(chat, w)
 				e.mu.Unlock()
 				return
 			}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
 	"github.com/wagate/wagate/store"
 )
@@ -46,6 +47,9 @@ type replicaSet struct {
 	lease time.Duration
 	max   int // instances owned at most; 0 means no limit
 
+	// op makes taking an instance up and giving it up one at a time: the
+	// heartbeat, the balancing and the fence each do both.
+	op    sync.Mutex
 	mu    sync.Mutex
 	owned map[string]*ownership // by instance id
 	// lastRelease is when this replica last gave an instance up to even the
@@ -67,6 +71,9 @@ type ownership struct {
 	// before the lease ends in the database's time, where another replica
 	// may take it.
 	actUntil time.Time
+	// webchat: the instance is a chatbot's web chat, whose bot workers
+	// run wherever visitors wait and are not stopped with the lease.
+	webchat bool
 }
 
 // newReplicaSet returns the replica set of a gateway on PostgreSQL; nil on
@@ -140,6 +147,8 @@ func (r *replicaSet) stop() {
 	}
 	r.cancel()
 	<-r.done
+	r.op.Lock()
+	defer r.op.Unlock()
 	r.mu.Lock()
 	ids := make([]string, 0, len(r.owned))
 	for id := range r.owned {
@@ -226,7 +235,7 @@ func (r *replicaSet) changed(ctx context.Context) {
 // heartbeat renews the leases, notices those lost and evens the load out.
 func (r *replicaSet) heartbeat(ctx context.Context) {
 	sent := time.Now()
-	bctx, cancel := context.WithTimeout(ctx, r.lease/3)
+	bctx, cancel := context.WithTimeout(ctx, r.lease/2)
 	leases, err := r.st.Heartbeat(bctx, r.id, r.lease)
 	cancel()
 	if err != nil {
@@ -241,6 +250,7 @@ func (r *replicaSet) heartbeat(ctx context.Context) {
 		held[l.InstanceID] = l.Epoch
 	}
 	var lost, gained []store.Lease
+	r.op.Lock()
 	r.mu.Lock()
 	for id, o := range r.owned {
 		if epoch, ok := held[id]; ok && epoch == o.epoch {
@@ -262,6 +272,7 @@ func (r *replicaSet) heartbeat(ctx context.Context) {
 	for _, l := range gained {
 		r.acquire(ctx, l, actUntil)
 	}
+	r.op.Unlock()
 	r.balance(ctx)
 }
 
@@ -291,9 +302,11 @@ func (r *replicaSet) balance(ctx context.Context) {
 			}
 			return
 		}
+		r.op.Lock()
 		for _, l := range leases {
 			r.acquire(ctx, l, sent.Add(r.lease-r.margin()))
 		}
+		r.op.Unlock()
 	case owned > fair && slices.ContainsFunc(replicas, func(o store.Replica) bool { return o.ID != r.id && o.Owned < fair }):
 		r.mu.Lock()
 		wait := time.Since(r.lastRelease) < r.lease/3
@@ -301,9 +314,15 @@ func (r *replicaSet) balance(ctx context.Context) {
 		if wait {
 			return
 		}
+		r.op.Lock()
 		ids := r.ownedIDs()
+		if len(ids) == 0 {
+			r.op.Unlock()
+			return
+		}
 		id := ids[rand.IntN(len(ids))]
 		r.releaseLocal(id)
+		r.op.Unlock()
 		r.mu.Lock()
 		r.lastRelease = time.Now()
 		r.mu.Unlock()
@@ -321,19 +340,25 @@ func (r *replicaSet) balance(ctx context.Context) {
 // acquire starts acting for an instance whose lease this replica now
 // holds: it connects the instance's WhatsApp number, and resumes its
 // pending turns, debounce windows, reply parts and webhook deliveries.
+// r.op is held.
 func (r *replicaSet) acquire(ctx context.Context, l store.Lease, actUntil time.Time) {
+	// Bounded: the fence waits for r.op.
+	ctx, cancel := context.WithTimeout(ctx, r.lease/4)
+	defer cancel()
+	inst, err := r.st.InstanceByID(ctx, l.InstanceID)
+	if err != nil && wagate.ErrorCode(err) != wagate.ENOTFOUND {
+		r.log.Error("replica cannot read an instance it owns", "instance_id", l.InstanceID, "error", err)
+	}
+	// A deleted instance (inst nil) is owned for its last webhook events.
 	r.mu.Lock()
-	r.owned[l.InstanceID] = &ownership{epoch: l.Epoch, actUntil: actUntil}
+	r.owned[l.InstanceID] = &ownership{epoch: l.Epoch, actUntil: actUntil,
+		webchat: inst != nil && inst.Integration == store.IntegrationWebchat}
+	n := len(r.owned)
 	r.mu.Unlock()
 	r.log.Info("replica owns an instance", "instance_id", l.InstanceID, "epoch", l.Epoch)
-	r.g.metrics.replicaOwned.Set(float64(len(r.ownedIDs())))
+	r.g.metrics.replicaOwned.Set(float64(n))
 	r.resume(ctx, l.InstanceID)
-	inst, err := r.st.InstanceByID(ctx, l.InstanceID)
-	if err != nil {
-		r.log.Error("replica cannot read an instance it owns", "instance_id", l.InstanceID, "error", err)
-		return
-	}
-	if inst.Integration == store.IntegrationWhatsApp || inst.Integration == store.IntegrationWhatsAppBaileys {
+	if inst != nil && (inst.Integration == store.IntegrationWhatsApp || inst.Integration == store.IntegrationWhatsAppBaileys) {
 		if err := r.g.whatsapp.Acquire(ctx, inst); err != nil {
 			r.log.Error("replica cannot connect an instance it owns", "instance", inst.Name, "error", err)
 		}
@@ -350,10 +375,10 @@ func (r *replicaSet) resume(ctx context.Context, instanceID string) {
 
 // releaseLocal stops acting for an instance: its webhook lane, bot
 // workers and WhatsApp connection stop, leaving their work stored for the
-// next owner. It returns when they have.
+// next owner. It returns when they have. r.op is held.
 func (r *replicaSet) releaseLocal(instanceID string) {
 	r.mu.Lock()
-	_, ok := r.owned[instanceID]
+	o, ok := r.owned[instanceID]
 	delete(r.owned, instanceID)
 	n := len(r.owned)
 	r.mu.Unlock()
@@ -361,8 +386,10 @@ func (r *replicaSet) releaseLocal(instanceID string) {
 		return
 	}
 	r.g.disp.StopLane(instanceID)
-	r.g.engine.StopInstance(instanceID)
-	r.g.whatsapp.Release(instanceID)
+	if !o.webchat {
+		r.g.engine.StopInstance(instanceID)
+		r.g.whatsapp.Release(instanceID)
+	}
 	r.g.metrics.replicaOwned.Set(float64(n))
 	r.log.Info("replica stopped acting for an instance", "instance_id", instanceID)
 }
@@ -378,6 +405,9 @@ func (r *replicaSet) fenceLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		// owns and epoch already answer no for these instances; this
+		// stops what runs for them.
+		r.op.Lock()
 		now := time.Now()
 		var expired []string
 		r.mu.Lock()
@@ -391,6 +421,7 @@ func (r *replicaSet) fenceLoop(ctx context.Context) {
 			r.log.Warn("replica could not renew an instance's lease in time; it stops acting for it", "instance_id", id)
 			r.releaseLocal(id)
 		}
+		r.op.Unlock()
 	}
 }
 

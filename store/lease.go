@@ -79,6 +79,12 @@ func (s *Store) Heartbeat(ctx context.Context, replicaID string, lease time.Dura
 		if _, err := s.db.Exec(ctx, "DELETE FROM replicas WHERE heartbeat_at < "+dbNow+" - $1", (100 * lease).Milliseconds()); err != nil {
 			return err
 		}
+		// The leases of deleted instances whose last events are delivered.
+		if _, err := s.db.Exec(ctx, `DELETE FROM instance_owners o WHERE replica_id = $1
+				AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = o.instance_id)
+				AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.lane = o.instance_id AND e.status = 'pending')`, replicaID); err != nil {
+			return err
+		}
 		leases, err = collect(scanLease)(s.db.Query(ctx, `UPDATE instance_owners SET lease_until = `+dbNow+` + $2
 			WHERE replica_id = $1 AND lease_until > `+dbNow+` RETURNING instance_id, epoch`, replicaID, lease.Milliseconds()))
 		return err
@@ -95,7 +101,9 @@ func scanLease(row scanner) (Lease, error) {
 }
 
 // ClaimInstances gives the replica leases on up to limit instances that
-// have no live owner, oldest instances first, and returns them. Web chat
+// have no live owner, oldest instances first, and returns them, with the
+// leases of deleted instances whose owner died before their last events
+// went out. Web chat
 // instances are never leased: every replica answers its visitors.
 // Replicas claiming at once each get different instances.
 func (s *Store) ClaimInstances(ctx context.Context, replicaID string, lease time.Duration, limit int) ([]Lease, error) {
@@ -113,7 +121,17 @@ func (s *Store) ClaimInstances(ctx context.Context, replicaID string, lease time
 	if err != nil {
 		return nil, fmt.Errorf("claim instances: %w", err)
 	}
-	return leases, nil
+	// A deleted instance whose owner died before delivering its last
+	// events: taken over for them, beyond the share.
+	orphans, err := collect(scanLease)(s.db.Query(ctx, `UPDATE instance_owners SET replica_id = $1, epoch = epoch + 1,
+			lease_until = `+dbNow+` + $2
+		WHERE instance_id IN (SELECT o.instance_id FROM instance_owners o WHERE o.lease_until <= `+dbNow+`
+			AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = o.instance_id) LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING instance_id, epoch`, replicaID, lease.Milliseconds(), limit))
+	if err != nil {
+		return leases, fmt.Errorf("claim instances: %w", err)
+	}
+	return append(leases, orphans...), nil
 }
 
 // ReleaseInstances ends the replica's leases on the instances at once, so

@@ -132,6 +132,7 @@ type laneWorker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	again  bool // woken while being stopped; guarded by Dispatcher.mu
 }
 
 // Wake tells the lane's worker that it has new events, starting one if needed.
@@ -157,17 +158,46 @@ func (d *Dispatcher) wake(lane string) {
 		return
 	}
 	if w, ok := d.workers[lane]; ok {
+		if w.ctx.Err() != nil {
+			// Being stopped (StopLane): a new worker starts once it has
+			// exited, never beside it.
+			w.again = true
+			return
+		}
 		select {
 		case w.wake <- struct{}{}:
 		default: // a wake-up is already pending
 		}
 		return
 	}
+	d.startLocked(lane)
+}
+
+// startLocked starts the lane's worker; d.mu is held.
+func (d *Dispatcher) startLocked(lane string) {
 	ctx, cancel := context.WithCancel(d.ctx)
 	w := &laneWorker{wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	d.workers[lane] = w
 	d.wg.Add(1)
 	go d.work(lane, w)
+}
+
+// exitLocked forgets the lane's worker w as it ends, and starts the next
+// if the lane was woken meanwhile and this process still delivers it;
+// d.mu is held.
+func (d *Dispatcher) exitLocked(lane string, w *laneWorker) {
+	if d.workers[lane] != w {
+		return
+	}
+	delete(d.workers, lane)
+	select {
+	case <-w.wake:
+		w.again = true
+	default:
+	}
+	if w.again && !d.stopped && (d.cfg.Owns == nil || d.cfg.Owns(lane)) {
+		d.startLocked(lane)
+	}
 }
 
 // StopLane stops the lane's worker and returns when it has exited, with
@@ -178,7 +208,6 @@ func (d *Dispatcher) StopLane(lane string) {
 	w, ok := d.workers[lane]
 	if ok {
 		w.cancel()
-		delete(d.workers, lane)
 	}
 	d.mu.Unlock()
 	if ok {
@@ -187,9 +216,14 @@ func (d *Dispatcher) StopLane(lane string) {
 }
 
 func (d *Dispatcher) work(lane string, w *laneWorker) {
-	defer d.wg.Done()
-	defer close(w.done)
-	defer w.cancel()
+	defer func() {
+		w.cancel()
+		d.mu.Lock()
+		d.exitLocked(lane, w)
+		d.mu.Unlock()
+		close(w.done)
+		d.wg.Done()
+	}()
 	ctx, wake := w.ctx, w.wake
 	rec := d.newRecorder()
 	defer rec.close()
@@ -222,9 +256,7 @@ func (d *Dispatcher) work(lane string, w *laneWorker) {
 				d.mu.Unlock()
 				continue
 			default:
-				if d.workers[lane] == w {
-					delete(d.workers, lane)
-				}
+				d.exitLocked(lane, w)
 				d.mu.Unlock()
 				return
 			}

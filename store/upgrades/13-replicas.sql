@@ -14,9 +14,11 @@ CREATE TABLE replicas (
 );
 
 -- epoch grows at every change of owner: a replica's side effects check the
--- epoch it acquired, so one that lost an instance cannot act for it.
+-- epoch it acquired, so one that lost an instance cannot act for it. The
+-- lease outlives its instance until the instance's last webhook events
+-- (instance.delete) are delivered, by the owner of their lane.
 CREATE TABLE instance_owners (
-    instance_id TEXT   PRIMARY KEY REFERENCES instances (id) ON DELETE CASCADE,
+    instance_id TEXT   PRIMARY KEY,
     replica_id  TEXT   NOT NULL,
     epoch       BIGINT NOT NULL,
     lease_until BIGINT NOT NULL
