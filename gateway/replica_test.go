@@ -242,3 +242,30 @@ func TestReplicasForwardWhatsApp(t *testing.T) {
 	}
 	cl.Disconnect()
 }
+
+// TestReplicaMaxInstances caps each of two replicas at one instance: of
+// three instances two are owned, one by each replica.
+func TestReplicaMaxInstances(t *testing.T) {
+	a, b := replicaPairWith(t, func(string) []option {
+		return []option{withConfig(func(c *config.Config) { c.ReplicaMaxInstances = 1 })}
+	})
+	for _, name := range []string{"one", "two", "three"} {
+		a.createInstance(name, "")
+	}
+	eventually(t, func() bool {
+		var list []struct{ Name, Owner string }
+		if err := json.Unmarshal(b.must(http.StatusOK, "GET", "/instance/fetchInstances", testAPIKey, nil).Body, &list); err != nil {
+			t.Fatal(err)
+		}
+		owned := map[string]int{}
+		for _, in := range list {
+			if in.Owner != "" {
+				owned[in.Owner]++
+			}
+		}
+		if owned["a"] > 1 || owned["b"] > 1 {
+			t.Fatalf("a replica owns more than its limit: %v", owned)
+		}
+		return owned["a"] == 1 && owned["b"] == 1
+	}, "one instance owned by each replica")
+}
