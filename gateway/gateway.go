@@ -98,7 +98,8 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	}
 	g.webchat = webchat.New(st, g, g.outbox, fetcher, webchat.Config{
 		ServerURL: cfg.ServerURL, Secret: visitorSecret(cfg.SecretKey), Wait: webchatWait(cfg),
-		LockChat: lockChat(st),
+		LockChat:  lockChat(st),
+		Published: func(instanceID, messageID string) { g.replicas.published(instanceID, messageID) },
 	}, log.With("component", "webchat"))
 	g.channels[store.IntegrationWebchat] = g.webchat
 	g.kb = knowledge.New(st, fetcher, knowledge.Config{

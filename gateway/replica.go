@@ -29,7 +29,9 @@ import (
 // and none of this runs.
 
 // Notification channels. A wake-up names the instance whose work is new:
-// "c" and the conversation for the bot engine, "w" for the webhook lane.
+// "c" and the conversation for the bot engine, "w" for the webhook lane;
+// "p" names a web chat message for the visitors' event streams open on
+// the other replicas.
 // The replicas channel says that leases were given up, so that the others
 // claim them at once rather than at their next heartbeat.
 const (
@@ -217,6 +219,14 @@ func (r *replicaSet) notified(ctx context.Context, n store.Notification) {
 			}
 		case "w":
 			r.g.disp.Wake(rest)
+		case "p":
+			from, rest, _ := strings.Cut(rest, "\n")
+			instanceID, messageID, _ := strings.Cut(rest, "\n")
+			if from != r.id {
+				if err := r.g.webchat.Republish(ctx, instanceID, messageID); err != nil && ctx.Err() == nil {
+					r.log.Warn("replica cannot pass a web chat message to its visitors", "instance_id", instanceID, "error", err)
+				}
+			}
 		}
 	}
 }
@@ -530,6 +540,19 @@ func (g *Gateway) wakeChat(ctx context.Context, inst *store.Instance, chat store
 		// The owner resumes it when it next reconnects or takes the
 		// instance over; until then the message waits, stored.
 		g.log.Warn("cannot wake the instance's owner", "instance", inst.Name, "error", err)
+	}
+}
+
+// published tells the other replicas of a web chat message for the
+// conversation's event streams (webchat.Config.Published).
+func (r *replicaSet) published(instanceID, messageID string) {
+	if r == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.st.Notify(ctx, wakeChannel, "p:"+r.id+"\n"+instanceID+"\n"+messageID); err != nil {
+		r.log.Warn("replica cannot pass a web chat message on to the others", "error", err)
 	}
 }
 

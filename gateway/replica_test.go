@@ -1,9 +1,12 @@
 package gateway_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -268,4 +271,48 @@ func TestReplicaMaxInstances(t *testing.T) {
 		}
 		return owned["a"] == 1 && owned["b"] == 1
 	}, "one instance owned by each replica")
+}
+
+// TestReplicasWebchatEvents has a visitor's event stream open on one
+// replica while an operator writes in the conversation through the other:
+// the stream receives the operator's message.
+func TestReplicasWebchatEvents(t *testing.T) {
+	a, b := replicaPair(t)
+	ai := fakeai.NewTestServer(t, fakeai.Options{})
+	credsID := a.orgCreds("org-fake", chatbotProviderKey, ai.BaseURL())
+	cb := a.createChatbot("Olivia", testAPIKey)
+	a.patchChatbot(cb.ID, map[string]any{"settings": map[string]any{"prompt": "You are Olivia.", "model": "gpt-4o-mini",
+		"openaiCredsId": credsID}})
+	ea, eb := &webEnv{t: t, s: a, ai: ai, cb: cb}, &webEnv{t: t, s: b, ai: ai, cb: cb}
+	ea.makePublic(nil)
+	tok := ea.publicCall("POST", "/sessions", "", "", nil).json(t)["visitorToken"].(string)
+	first := ea.publicCall("POST", "/chat?stream=false", "", tok, map[string]any{"content": "hello"}).json(t)
+	sid := first["sessionId"].(string)
+
+	// Bounded: a message that never comes ends the stream, failing the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", eb.s.URL+"/api/public/chatbots/"+cb.ID+"/events?visitor="+url.QueryEscape(tok), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("event stream ended before it opened: %v", err)
+		}
+		if strings.HasPrefix(line, ": open") {
+			break
+		}
+	}
+	conv := "/api/external/chatbot/" + cb.ID + "/conversations/" + sid
+	a.apiMust(http.StatusOK, "PATCH", conv, cb.Key, map[string]any{"is_human_mode": true})
+	a.apiMust(http.StatusCreated, "POST", conv+"/messages", cb.Key, map[string]any{"content": "Carla here, hi!"})
+	evs := readSSE(t, rd, func(ev sseEvent) bool { return ev.Name == "message" })
+	if len(evs) == 0 || evs[len(evs)-1].Data["content"] != "Carla here, hi!" {
+		t.Fatalf("events on the other replica: %v", evs)
+	}
 }
