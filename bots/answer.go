@@ -93,6 +93,9 @@ func (c *chat) reply(ctx context.Context, b *bot, turn []*store.Message, reply s
 	// answer is owed, and a restart sends what is left of it instead of
 	// asking the model again.
 	err := c.e.outbox.Tx(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		if err := c.fence(ctx); err != nil {
+			return err
+		}
 		if err := c.e.store.InsertReplyParts(ctx, parts...); err != nil {
 			return err
 		}
@@ -207,6 +210,9 @@ func (c *chat) deliver(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err() // shutting down: the rest goes out after the restart
 			}
+			if errors.Is(err, store.ErrNotOwner) {
+				return err // the instance's new owner sends the rest
+			}
 			// Not retried: the channel refused it, and what was sent of
 			// the reply stays sent.
 			c.log.Warn("bot reply not delivered", "bot", p.BotID, "error", err)
@@ -216,6 +222,15 @@ func (c *chat) deliver(ctx context.Context) error {
 		c.parts = c.parts[1:]
 	}
 	return nil
+}
+
+// fence returns store.ErrNotOwner when this process no longer owns the
+// chat's instance (see Config.Fence).
+func (c *chat) fence(ctx context.Context) error {
+	if c.e.cfg.Fence == nil {
+		return nil
+	}
+	return c.e.cfg.Fence(ctx, c.inst)
 }
 
 // fail tells the user the bot's unknownMessage (never the provider's
@@ -230,6 +245,9 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 		parts = c.plan(b, []string{msg}, turn, Usage{}, time.Now())
 	}
 	err := c.e.outbox.Tx(ctx, func(ctx context.Context) error {
+		if err := c.fence(ctx); err != nil {
+			return err
+		}
 		err := c.e.outbox.Emit(ctx, c.inst, EventError, map[string]any{
 			"botId": b.ID, "sessionId": c.session.ID, "remoteJid": c.replyTo, "status": status, "error": reason,
 		})

@@ -2,6 +2,7 @@ package bots
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -31,6 +32,17 @@ type Config struct {
 	// Knowledge grounds the replies of bots that answer as a chatbot; nil
 	// leaves them ungrounded.
 	Knowledge Grounder
+
+	// Owns, when set, says whether this process acts for the conversation
+	// now (replicas on one database each own some instances): a chat of an
+	// instance it does not own is left to the owner. Nil owns everything.
+	Owns func(inst *store.Instance, chatKey string) bool
+	// Fence, when set, runs inside the transaction that records a turn's
+	// answer and before each part of a reply is recorded or leaves: it
+	// returns store.ErrNotOwner when the instance's lease has ended, which
+	// rolls the record back and stops the chat's worker with the work
+	// left stored for the instance's new owner.
+	Fence func(ctx context.Context, inst *store.Instance) error
 }
 
 // Outbox records events in the transaction of the change they report.
@@ -77,7 +89,7 @@ type Engine struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	workers map[store.Chat]chan struct{}
+	workers map[store.Chat]*worker
 	stopped bool
 
 	configs configCache
@@ -90,7 +102,7 @@ func NewEngine(st *store.Store, ob Outbox, r Replier, media MediaFetcher, sign S
 		store: st, outbox: ob, replier: r, media: media, sign: sign, clients: clients, cfg: cfg, log: log,
 		ctx:     ctx,
 		cancel:  cancel,
-		workers: map[store.Chat]chan struct{}{},
+		workers: map[store.Chat]*worker{},
 	}
 }
 
@@ -127,6 +139,15 @@ func (e *Engine) Conversations() int {
 	return len(e.workers)
 }
 
+// worker is a chat's running worker.
+type worker struct {
+	wake   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	again  bool // notified while being stopped; guarded by Engine.mu
+}
+
 // Notify tells the chat's worker that it has a new message, starting one
 // if needed. It never blocks.
 func (e *Engine) Notify(chat store.Chat) {
@@ -135,27 +156,100 @@ func (e *Engine) Notify(chat store.Chat) {
 	if e.stopped {
 		return
 	}
-	if wake, ok := e.workers[chat]; ok {
+	if w, ok := e.workers[chat]; ok {
+		if w.ctx.Err() != nil {
+			// Being stopped (StopInstance): a new worker starts once it
+			// has exited, never beside it.
+			w.again = true
+			return
+		}
 		select {
-		case wake <- struct{}{}:
+		case w.wake <- struct{}{}:
 		default:
 		}
 		return
 	}
-	wake := make(chan struct{}, 1)
-	e.workers[chat] = wake
+	e.startLocked(chat)
+}
+
+// startLocked starts the chat's worker; e.mu is held.
+func (e *Engine) startLocked(chat store.Chat) {
+	ctx, cancel := context.WithCancel(e.ctx)
+	w := &worker{wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	e.workers[chat] = w
 	e.wg.Add(1)
-	go e.work(chat, wake)
+	go e.work(chat, w)
+}
+
+// exitLocked forgets the worker w of chat as it ends, and starts the next
+// if a notification came while it was being stopped; e.mu is held.
+func (e *Engine) exitLocked(chat store.Chat, w *worker) {
+	if e.workers[chat] != w {
+		return
+	}
+	delete(e.workers, chat)
+	select {
+	case <-w.wake: // notified as it was leaving
+		w.again = true
+	default:
+	}
+	if w.again && !e.stopped {
+		e.startLocked(chat)
+	}
+}
+
+// Resume starts the workers of the instance's chats that have work
+// pending: after this process took the instance over from another.
+func (e *Engine) Resume(ctx context.Context, instanceID string) error {
+	chats, err := e.store.PendingChatsOf(ctx, instanceID)
+	if err != nil {
+		return fmt.Errorf("bot engine: %w", err)
+	}
+	for _, c := range chats {
+		e.Notify(c)
+	}
+	return nil
+}
+
+// StopInstance stops the workers of the instance's chats and returns when
+// they have exited: the instance has gone to another process, which picks
+// up what they left (everything is stored). A chat notified meanwhile gets
+// a new worker once the old one has exited, which leaves the chat to the
+// owner if this process no longer owns it (Config.Owns).
+func (e *Engine) StopInstance(instanceID string) {
+	e.mu.Lock()
+	var stopping []*worker
+	for chat, w := range e.workers {
+		if chat.InstanceID == instanceID {
+			w.cancel()
+			stopping = append(stopping, w)
+		}
+	}
+	e.mu.Unlock()
+	for _, w := range stopping {
+		<-w.done
+	}
 }
 
 // work decides on the chat's pending messages until there are none.
-func (e *Engine) work(chat store.Chat, wake chan struct{}) {
-	defer e.wg.Done()
+func (e *Engine) work(chat store.Chat, w *worker) {
+	defer func() {
+		w.cancel()
+		e.mu.Lock()
+		e.exitLocked(chat, w)
+		e.mu.Unlock()
+		close(w.done)
+		e.wg.Done()
+	}()
+	wake := w.wake
 	log := e.log.With("instance_id", chat.InstanceID, "chat", chat.Key)
 	for {
-		wait, err := e.step(chat, log)
+		wait, err := e.step(w.ctx, chat, log)
 		switch {
-		case e.ctx.Err() != nil:
+		case w.ctx.Err() != nil:
+			return
+		case errors.Is(err, store.ErrNotOwner):
+			// Another process owns the instance now; it resumes the chat.
 			return
 		case err != nil:
 			log.Error("bot engine step failed", "error", err)
@@ -167,7 +261,7 @@ func (e *Engine) work(chat store.Chat, wake chan struct{}) {
 				e.mu.Unlock()
 				continue
 			default:
-				delete(e.workers, chat)
+				e.exitLocked(chat, w)
 				e.mu.Unlock()
 				return
 			}
@@ -175,7 +269,7 @@ func (e *Engine) work(chat store.Chat, wake chan struct{}) {
 		if wait > 0 {
 			t := time.NewTimer(wait)
 			select {
-			case <-e.ctx.Done():
+			case <-w.ctx.Done():
 				t.Stop()
 				return
 			case <-t.C:

@@ -1,6 +1,7 @@
 package bots
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -10,11 +11,13 @@ import (
 // step decides on the chat's pending messages once. It returns how long to
 // wait before the next step (a debounce window still open), or a negative
 // duration when nothing is pending.
-func (e *Engine) step(key store.Chat, log *slog.Logger) (time.Duration, error) {
-	ctx := e.ctx
+func (e *Engine) step(ctx context.Context, key store.Chat, log *slog.Logger) (time.Duration, error) {
 	c, err := e.loadChat(ctx, key.InstanceID, key.Key)
 	if err != nil || c == nil {
 		return -1, err
+	}
+	if e.cfg.Owns != nil && !e.cfg.Owns(c.inst, c.jid) {
+		return 0, store.ErrNotOwner
 	}
 	if len(c.parts) > 0 {
 		// The rest of a reply interrupted by a restart.

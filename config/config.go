@@ -69,6 +69,12 @@ type Config struct {
 	WebhookRetryBase  time.Duration // first retry delay; doubles per attempt
 	WebhookMaxBackoff time.Duration // longest delay between two attempts
 	WebhookMaxAge     time.Duration // deliveries older than this are given up
+
+	// Replicas on one PostgreSQL database; SQLite ignores them.
+	LeaseDuration       time.Duration // how long an instance's lease holds unrenewed
+	ReplicaMaxInstances int           // instances one replica owns at most; 0 means no limit
+	ReplicaName         string        // shown as an instance's owner; empty means host:port
+	ReplicaAddress      string        // base URL the other replicas reach this one's API at
 }
 
 // option describes one setting: its environment variable, flag, default and
@@ -218,6 +224,38 @@ var options = []option{
 		func(c *Config, v string) error { return positiveDuration(v, &c.WebhookMaxBackoff) }},
 	{"WAGATE_WEBHOOK_MAX_AGE", "webhook-max-age", "24h", "a webhook delivery still failing this long after its event is given up",
 		func(c *Config, v string) error { return positiveDuration(v, &c.WebhookMaxAge) }},
+	{"WAGATE_LEASE_DURATION", "lease-duration", "10s", "PostgreSQL replicas: how long a replica's lease on an instance holds without renewal; a replica that dies loses its instances within this (plus a third of it for another to notice)",
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second {
+				return errors.New(`must be a duration of at least 1s, such as "10s"`)
+			}
+			c.LeaseDuration = d
+			return nil
+		}},
+	{"WAGATE_REPLICA_MAX_INSTANCES", "replica-max-instances", "0", "PostgreSQL replicas: the most instances one replica owns; 0 means no limit",
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return errors.New("must be a whole number, 0 for no limit")
+			}
+			c.ReplicaMaxInstances = n
+			return nil
+		}},
+	{"WAGATE_REPLICA_NAME", "replica-name", "", "PostgreSQL replicas: this replica's name, shown as the owner of its instances; empty means <hostname>:<port>",
+		func(c *Config, v string) error { c.ReplicaName = strings.TrimSpace(v); return nil }},
+	{"WAGATE_REPLICA_ADDRESS", "replica-address", "", "PostgreSQL replicas: base URL at which the other replicas reach this one's API, to pass it the requests of the WhatsApp instances it owns; empty means http://<listen address>, or http://<hostname>:<port> when listening on all interfaces",
+		func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("must be an absolute http or https URL")
+			}
+			c.ReplicaAddress = strings.TrimRight(v, "/")
+			return nil
+		}},
 }
 
 // Load builds the configuration from the environment (through getenv) and

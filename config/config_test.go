@@ -388,6 +388,9 @@ func assertConfig(t *testing.T, got, want Config) {
 	}
 	want.ModelRetryBase, want.SessionSweepEach = time.Second, 30*time.Second
 	want.RetentionSweepEach = time.Hour
+	if want.LeaseDuration == 0 {
+		want.LeaseDuration = 10 * time.Second
+	}
 	// Knowledge limits keep their defaults too.
 	if want.KnowledgeMaxFileBytes == 0 {
 		want.KnowledgeMaxFileBytes, want.KnowledgeMaxSources, want.KnowledgeMaxBytes = 25<<20, 5000, 1<<30

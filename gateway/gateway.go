@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +61,9 @@ type Gateway struct {
 	bodyLimits map[string]int64
 	apiKey     keyDigest
 	echo       *echo.Echo
+	// replicas is this process's part in a group of replicas sharing a
+	// PostgreSQL database; nil on SQLite, where it owns every instance.
+	replicas *replicaSet
 }
 
 // New returns a gateway over st. cfg must have its keys resolved.
@@ -70,7 +74,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	}
 	g := &Gateway{}
 	// The live-conversations gauge reads the engine, made below.
-	m := newMetrics(func() int { return g.engine.Conversations() }, st.Stats)
+	m := newMetrics(func() int { return g.engine.Conversations() }, st.Stats, st.InstanceOwners)
 	disp := webhook.NewDispatcher(st, webhook.Config{
 		ServerURL:  cfg.ServerURL,
 		Timeout:    cfg.WebhookTimeout,
@@ -78,6 +82,8 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		MaxBackoff: cfg.WebhookMaxBackoff,
 		MaxAge:     cfg.WebhookMaxAge,
 		OnAttempt:  m.webhookAttempt,
+		Owns:       func(lane string) bool { return g.replicas.owns(lane) },
+		Elsewhere:  g.wakeLaneElsewhere,
 	}, log.With("component", "webhook"))
 	fetcher := fetch.New(fetch.Config{AllowPrivate: cfg.AllowPrivateFetch})
 	*g = Gateway{
@@ -99,6 +105,8 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	m.limits.limits = g.clients.Limits
 	g.webchat = webchat.New(st, g, g.outbox, fetcher, webchat.Config{
 		ServerURL: cfg.ServerURL, Secret: visitorSecret(cfg.SecretKey), Wait: webchatWait(cfg),
+		LockChat:  lockChat(st),
+		Published: func(instanceID, messageID string) { g.replicas.published(instanceID, messageID) },
 	}, log.With("component", "webchat"))
 	g.channels[store.IntegrationWebchat] = g.webchat
 	g.kb = knowledge.New(st, fetcher, knowledge.Config{
@@ -120,9 +128,12 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		OnModelCall:     g.metrics.modelCall,
 		Visitors:        g.webchat,
 		Knowledge:       g.kb,
+		Owns:            g.runsBots,
+		Fence:           g.fence,
 	}, log.With("component", "bots"))
 	g.whatsapp = whatsapp.New(g, st, log.With("component", "whatsapp"),
-		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient})
+		whatsapp.Config{QRTerminal: cfg.QRTerminal, NewClient: o.whatsAppClient,
+			Owns: func(id string) bool { return g.replicas.owns(id) }})
 	g.channels[store.IntegrationWhatsAppBaileys] = g.whatsapp
 	g.channels[store.IntegrationWhatsApp] = g.whatsapp
 	g.orgs = &orgDeleter{g: g, kick: make(chan struct{}, 1)}
@@ -137,6 +148,7 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 	g.auth = console.NewAuth(st, now, console.DefaultLimits, log.With("component", "console"))
 	g.console = console.New(g.auth, st, g, log.With("component", "console")).WithChatbots(g.okchat)
 	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))
+	g.replicas = newReplicaSet(g)
 	g.echo = g.routes()
 	return g
 }
@@ -167,6 +179,15 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		g.disp.Stop()
 		if ctx.Err() != nil {
 			return nil // stopped while starting, as above
+		}
+		return err
+	}
+	if err := g.replicas.start(ctx, ln.Addr()); err != nil {
+		g.whatsapp.Stop()
+		g.engine.Stop()
+		g.disp.Stop()
+		if ctx.Err() != nil {
+			return nil
 		}
 		return err
 	}
@@ -213,6 +234,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	g.kb.Stop()
 	g.retain.Stop()
 	g.orgs.stop()
+	g.replicas.stop()
 	g.whatsapp.Stop()
 	g.engine.Stop()
 	g.disp.Stop()
@@ -241,7 +263,12 @@ func (g *Gateway) routes() *echo.Echo {
 	// Every API route authenticates first; scoped routes then resolve the
 	// instance in the path, which is the request's only scope.
 	auth := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		e.Add(method, path, h, append([]echo.MiddlewareFunc{g.authenticate}, m...)...)
+		m = append([]echo.MiddlewareFunc{g.authenticate}, m...)
+		if strings.Contains(path, ":instance") {
+			// After scoped, which resolves the instance.
+			m = append(m, g.forwardToOwner)
+		}
+		e.Add(method, path, h, m...)
 	}
 	auth(http.MethodPost, "/instance/create", g.createInstance, g.orgScoped)
 	auth(http.MethodGet, "/instance/fetchInstances", g.fetchInstances)
@@ -392,6 +419,15 @@ func bodyLimits(cfg config.Config) map[string]int64 {
 		"/api/external/chatbot/:chatbotId/chat": webchat.MaxImageBytes*4/3 + 256<<10,
 		"/api/public/chatbots/:chatbotId/chat":  webchat.MaxImageBytes*4/3 + 64<<10,
 	}
+}
+
+// lockChat is the web chat's turn lock across replicas; none on SQLite,
+// where the channel's own lock is the only one needed.
+func lockChat(st *store.Store) func(ctx context.Context, instanceID, chatKey string) (func(), error) {
+	if !st.Postgres() {
+		return nil
+	}
+	return st.LockChat
 }
 
 // visitorSecret is the key that signs web chat visitor tokens: derived

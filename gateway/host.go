@@ -85,7 +85,7 @@ func (g *Gateway) receive(ctx context.Context, inst *store.Instance, in bots.Inb
 	if err == nil && isNew && decided == nil {
 		// The engine reads the message from the database; the caller never
 		// waits for a bot.
-		g.engine.Notify(store.Chat{InstanceID: inst.ID, Key: m.ChatKey})
+		g.wakeChat(ctx, inst, store.Chat{InstanceID: inst.ID, Key: m.ChatKey})
 	}
 	if err == nil && isNew {
 		g.console.Changed()
@@ -95,7 +95,7 @@ func (g *Gateway) receive(ctx context.Context, inst *store.Instance, in bots.Inb
 
 // Reply sends a bot's reply (bots.Replier).
 func (g *Gateway) Reply(ctx context.Context, inst *store.Instance, out bots.Outbound) error {
-	_, err := g.send(ctx, inst, out)
+	_, err := g.send(ctx, inst, g.fenceReply(inst, out))
 	if err == nil {
 		g.metrics.reply(inst, out.Usage)
 	}

@@ -201,6 +201,7 @@ func (g *Gateway) addInstance(ctx context.Context, orgID string, req *createInst
 		return nil, "", nil, err
 	}
 	g.log.Info("instance created", "instance", inst.Name, "integration", inst.Integration, "token_prefix", inst.TokenPrefix)
+	g.replicas.changed(ctx)
 	return inst, token, hook, nil
 }
 
@@ -210,6 +211,7 @@ type instanceView struct {
 	Name             string                 `json:"name"`
 	ConnectionStatus string                 `json:"connectionStatus"`
 	Reason           string                 `json:"disconnectionReason,omitempty"`
+	Owner            string                 `json:"owner,omitempty"` // the replica owning it, on PostgreSQL
 	Integration      string                 `json:"integration"`
 	Number           *string                `json:"number"`
 	TokenPrefix      string                 `json:"tokenPrefix"`
@@ -244,6 +246,10 @@ func (g *Gateway) fetchInstances(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	owners, err := g.store.InstanceOwners(ctx)
+	if err != nil {
+		return err
+	}
 	name, id, number := c.QueryParam("instanceName"), c.QueryParam("instanceId"), c.QueryParam("number")
 	out := []instanceView{}
 	for _, inst := range list {
@@ -257,6 +263,7 @@ func (g *Gateway) fetchInstances(c echo.Context) error {
 		v := instanceView{
 			ID: inst.ID, OrganizationID: inst.OrganizationID, Name: inst.Name, ConnectionStatus: st.State, Reason: st.Reason, Integration: inst.Integration,
 			TokenPrefix: inst.TokenPrefix, CreatedAt: inst.CreatedAt, UpdatedAt: inst.UpdatedAt, Setting: inst.Settings,
+			Owner: owners[inst.ID].Replica,
 		}
 		if inst.Number != "" {
 			v.Number = &inst.Number

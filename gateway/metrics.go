@@ -34,6 +34,7 @@ type metrics struct {
 	slotWait     prometheus.Histogram
 	pauses       *prometheus.CounterVec
 	limits       limitsCollector
+	replicaOwned prometheus.Gauge
 }
 
 // Outcomes of an inbound message, the outcome label of wagate_inbound_messages_total.
@@ -45,7 +46,8 @@ const (
 
 // newMetrics registers the gateway's metrics; conversations and stats are
 // read at each scrape, so the hot path only increments counters.
-func newMetrics(conversations func() int, stats func(context.Context) (store.Stats, error)) *metrics {
+func newMetrics(conversations func() int, stats func(context.Context) (store.Stats, error),
+	owners func(context.Context) (map[string]store.Owner, error)) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -78,6 +80,10 @@ func newMetrics(conversations func() int, stats func(context.Context) (store.Sta
 			Help:    "How long webhook receivers took to answer a delivery attempt.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
+		replicaOwned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wagate_replica_instances_owned",
+			Help: "Instances this replica holds the lease of (PostgreSQL replicas; 0 on SQLite, where the one process owns every instance).",
+		}),
 	}
 	m.slotWait = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "wagate_model_slot_wait_seconds",
@@ -89,7 +95,7 @@ func newMetrics(conversations func() int, stats func(context.Context) (store.Sta
 		Help: "Times a credential stopped starting model calls for its provider: reason retry_after (429 or 503 with Retry-After), requests or tokens (remaining budget spent before its reset).",
 	}, []string{"credential", "reason"})
 	m.reg.MustRegister(m.inbound, m.replies, m.modelSeconds, m.modelErrors, m.tokens, m.deliveries, m.deliverySecs,
-		m.slotWait, m.pauses, &m.limits,
+		m.slotWait, m.pauses, &m.limits, m.replicaOwned,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -97,8 +103,33 @@ func newMetrics(conversations func() int, stats func(context.Context) (store.Sta
 			Help: "Conversations with a bot engine worker now: messages being decided on or waiting in a debounce window.",
 		}, func() float64 { return float64(conversations()) }),
 		&statsCollector{stats: stats},
+		&ownerCollector{owners: owners},
 	)
 	return m
+}
+
+// ownerCollector reports which replica owns each instance, read from the
+// database at each scrape: every replica reports the whole group.
+type ownerCollector struct {
+	owners func(context.Context) (map[string]store.Owner, error)
+}
+
+var ownerDesc = prometheus.NewDesc("wagate_instance_owner",
+	"1 for the replica owning each instance (PostgreSQL replicas; none on SQLite).", []string{"instance", "replica"}, nil)
+
+func (c *ownerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- ownerDesc }
+
+func (c *ownerCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	owners, err := c.owners(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(ownerDesc, err)
+		return
+	}
+	for _, o := range owners {
+		ch <- prometheus.MustNewConstMetric(ownerDesc, prometheus.GaugeValue, 1, o.InstanceName, o.Replica)
+	}
 }
 
 func (m *metrics) modelCall(d time.Duration, status int, err error) {

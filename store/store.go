@@ -44,6 +44,10 @@ type Store struct {
 	listener      *configListener // PostgreSQL
 	group         groupCommit     // SQLite's transactions
 	ckpt          *checkpointer   // SQLite's WAL checkpoints
+
+	// pgConfig connects, on PostgreSQL, the connections that live outside
+	// the pool: the migration lock's and the replica listener's.
+	pgConfig *pgx.ConnConfig
 }
 
 // Options say which database Open connects to and how.
@@ -99,7 +103,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		st := &Store{db: db, seal: seal, postgres: true}
+		st := &Store{db: db, seal: seal, postgres: true, pgConfig: cfg}
 		st.startListening(cfg, log)
 		return st, nil
 	}
@@ -190,7 +194,7 @@ func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := migrateLocked(ctx, migRaw, migDB); err != nil {
+	if err := withMigrationLock(ctx, migCfg, func(ctx context.Context) error { return migrate(ctx, migDB) }); err != nil {
 		return nil, nil, err
 	}
 
@@ -208,24 +212,40 @@ func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.
 		raw.Close()
 		return nil, nil, err
 	}
-	return db, cfg, nil
+	return db, migCfg, nil
 }
 
-func migrateLocked(ctx context.Context, raw *sql.DB, db *dbutil.Database) error {
-	conn, err := raw.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("connect to database: %w", err)
+// WithMigrationLock runs fn, which migrates a component's tables in the
+// database (whatsmeow's device store), under the lock wagate's own
+// migrations take on PostgreSQL: any number of replicas may start at once,
+// and each component is migrated by one of them while the others wait.
+// On SQLite, which one gateway owns, it just runs fn.
+func (s *Store) WithMigrationLock(ctx context.Context, fn func(ctx context.Context) error) error {
+	if !s.postgres {
+		return fn(ctx)
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+	return withMigrationLock(ctx, s.pgConfig, fn)
+}
+
+// withMigrationLock holds the migration lock on a connection of its own
+// while fn runs on others: fn's upgrades run in transactions of their own.
+// Concurrent CREATE TABLE and CREATE TYPE statements of one schema fail
+// on PostgreSQL's catalog constraints rather than wait for each other.
+func withMigrationLock(ctx context.Context, cfg *pgx.ConnConfig, fn func(ctx context.Context) error) error {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("migrate database: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
 		return fmt.Errorf("migrate database: lock: %w", err)
 	}
-	migErr := migrate(ctx, db)
-	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock); err != nil {
-		// Closing the pool ends the session, which releases the lock anyway.
-		return errors.Join(migErr, fmt.Errorf("migrate database: unlock: %w", err))
+	fnErr := fn(ctx)
+	if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock); err != nil {
+		// Closing the connection ends the session, which releases the lock anyway.
+		return errors.Join(fnErr, fmt.Errorf("migrate database: unlock: %w", err))
 	}
-	return migErr
+	return fnErr
 }
 
 // sqliteDSN turns "file:path", "sqlite:path" or a bare path into a modernc

@@ -15,12 +15,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// gatewayClient calls the gateway's public API.
+// gatewayClient calls the gateway's public API: of one gateway, or of
+// several replicas sharing a database, which take the inbound posts in turn.
 type gatewayClient struct {
 	base, apiKey, metricsToken string
+	replicas                   []string // every base URL; base is the first
+	next                       atomic.Uint64
 	http                       *http.Client
 }
 
@@ -30,13 +34,22 @@ func newGatewayClient(base, apiKey, metricsToken string, senders int) *gatewayCl
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = senders + 4 // one kept-alive connection per sender, plus setup and scrapes
-	return &gatewayClient{base: strings.TrimRight(base, "/"), apiKey: apiKey, metricsToken: metricsToken,
+	var replicas []string
+	for _, b := range strings.Split(base, ",") {
+		replicas = append(replicas, strings.TrimRight(b, "/"))
+	}
+	return &gatewayClient{base: replicas[0], replicas: replicas, apiKey: apiKey, metricsToken: metricsToken,
 		http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
 // call sends body as JSON with key and decodes a JSON answer into out. A
 // status other than want is an error quoting the body.
 func (g *gatewayClient) call(ctx context.Context, method, path, key string, body, out any, want int) error {
+	return g.callAt(ctx, g.base, method, path, key, body, out, want)
+}
+
+// callAt is call to the gateway at base.
+func (g *gatewayClient) callAt(ctx context.Context, base, method, path, key string, body, out any, want int) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -45,7 +58,7 @@ func (g *gatewayClient) call(ctx context.Context, method, path, key string, body
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, g.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return err
 	}
@@ -115,9 +128,11 @@ func (g *gatewayClient) deleteInstance(ctx context.Context, inst *loadInstance) 
 	return g.call(ctx, "DELETE", "/instance/delete/"+inst.name, g.apiKey, nil, nil, http.StatusOK)
 }
 
-// inbound posts message i as a customer's text on the EVOLUTION channel.
+// inbound posts message i as a customer's text on the EVOLUTION channel,
+// to the next replica in turn.
 func (g *gatewayClient) inbound(ctx context.Context, inst *loadInstance, i, conversations int) error {
-	return g.call(ctx, "POST", "/webhook/evolution", inst.token, map[string]any{
+	base := g.replicas[int(g.next.Add(1)%uint64(len(g.replicas)))]
+	return g.callAt(ctx, base, "POST", "/webhook/evolution", inst.token, map[string]any{
 		"numberId": inst.number,
 		"key":      map[string]any{"id": "LG" + strconv.Itoa(i), "remoteJid": chatOf(i, conversations), "fromMe": false},
 		"pushName": "Load",
@@ -214,19 +229,33 @@ func runGateway(ctx context.Context, g *gatewayClient, aiURL string, w workload,
 		return nil, err
 	}
 	defer rc.close()
-	inst, err := g.setup(ctx, rc.url, aiURL)
-	if inst != nil && !o.keep {
+	var insts []*loadInstance
+	if !o.keep {
 		defer func() {
 			// Deleting a big instance takes a while; it is not measured.
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			if err := g.deleteInstance(dctx, inst); err != nil {
-				log.Warn("could not delete the load instance", "instance", inst.name, "error", err)
+			for _, inst := range insts {
+				if err := g.deleteInstance(dctx, inst); err != nil {
+					log.Warn("could not delete the load instance", "instance", inst.name, "error", err)
+				}
 			}
 		}()
 	}
-	if err != nil {
-		return nil, fmt.Errorf("setting up the gateway: %w", err)
+	for range o.instances {
+		inst, err := g.setup(ctx, rc.url, aiURL)
+		if inst != nil {
+			insts = append(insts, inst)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("setting up the gateway: %w", err)
+		}
+	}
+	if len(g.replicas) > 1 {
+		// Every instance has an owner before the clock starts.
+		if err := g.waitOwned(ctx, insts); err != nil {
+			return nil, err
+		}
 	}
 	base, err := g.scrape(ctx)
 	if err != nil {
@@ -242,7 +271,8 @@ func runGateway(ctx context.Context, g *gatewayClient, aiURL string, w workload,
 		}
 	}
 	sendTime := drive(ctx, w, tr, func(ctx context.Context, i int) error {
-		return g.inbound(ctx, inst, i, w.conversations)
+		// A conversation stays on one instance, so its order holds.
+		return g.inbound(ctx, insts[(i%w.conversations)%len(insts)], i, w.conversations)
 	})
 	rssPeak, gorPeak, monErr := mon.finish()
 	res := tr.result(sendTime)
@@ -328,4 +358,32 @@ func waitReady(ctx context.Context, g *gatewayClient, start time.Time, out io.Wr
 	}
 	fmt.Fprintf(out, "3 s later: RSS %s, goroutines %.0f\n", mb(gs.rss), gs.goroutines)
 	return nil
+}
+
+// waitOwned waits until a replica owns each of insts.
+func (g *gatewayClient) waitOwned(ctx context.Context, insts []*loadInstance) error {
+	for {
+		var list []struct{ Name, Owner string }
+		if err := g.call(ctx, "GET", "/instance/fetchInstances", g.apiKey, nil, &list, http.StatusOK); err != nil {
+			return err
+		}
+		owners := map[string]string{}
+		for _, in := range list {
+			owners[in.Name] = in.Owner
+		}
+		owned := 0
+		for _, inst := range insts {
+			if owners[inst.name] != "" {
+				owned++
+			}
+		}
+		if owned == len(insts) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("the instances never all had an owner")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -63,6 +64,7 @@ type options struct {
 	settle        time.Duration // how long goroutines may take to return to the baseline
 	keep          bool
 	idle          int    // create this many idle instances instead of sending
+	instances     int    // instances the load is spread over
 	ready         bool   // wait for /readyz and report the time to it
 	db            string // "sqlite" or a PostgreSQL URL: start the gateway on it
 	wagate        string // -db: the gateway binary
@@ -75,7 +77,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	start := time.Now()
 	var o options
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.StringVar(&o.gateway, "gateway", "http://127.0.0.1:8080", `gateway base URL (loopback only); "none" with -bare runs only the reference pipeline`)
+	fs.StringVar(&o.gateway, "gateway", "http://127.0.0.1:8080", `gateway base URL (loopback only), or the URLs of several replicas separated by commas (messages are posted to each in turn; setup and /metrics use the first); "none" with -bare runs only the reference pipeline`)
+	fs.IntVar(&o.instances, "instances", 1, "EVOLUTION instances the conversations are spread over (each conversation stays on one)")
 	fs.StringVar(&o.apiKey, "apikey", "", "the gateway's global API key (required)")
 	fs.StringVar(&o.metricsToken, "metrics-token", "", "bearer token for /metrics when WAGATE_METRICS_TOKEN is set (default: the API key)")
 	fs.StringVar(&o.aiURL, "ai", "", "base URL of a running fakeai (loopback only); empty starts one in-process")
@@ -224,6 +227,8 @@ func (o *options) validate() error {
 		return errors.New("-senders must be from 1 to 4096")
 	case o.rate < 0:
 		return errors.New("-rate must not be negative")
+	case o.instances < 1 || o.instances > 10_000:
+		return errors.New("-instances must be from 1 to 10000")
 	case o.idle < 0 || o.idle > 100_000:
 		return errors.New("-idle-instances must be from 0 to 100000")
 	case o.duration <= 0 || o.duration > time.Hour:
@@ -238,8 +243,10 @@ func (o *options) validate() error {
 		}
 	}
 	if o.gateway != "none" {
-		if err := loopbackOnly(o.gateway); err != nil {
-			return fmt.Errorf("-gateway: %w", err)
+		for _, g := range strings.Split(o.gateway, ",") {
+			if err := loopbackOnly(g); err != nil {
+				return fmt.Errorf("-gateway: %w", err)
+			}
 		}
 	}
 	if o.aiURL != "" {

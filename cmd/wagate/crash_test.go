@@ -164,6 +164,7 @@ type gatewayProc struct {
 	cmd  *exec.Cmd
 	logs []*lockedBuffer // each run's output, for a failure
 	base atomic.Pointer[string]
+	env  []string // more settings, after the defaults
 }
 
 var listening = regexp.MustCompile(`msg="wagate is listening" addr=(\S+)`)
@@ -183,6 +184,7 @@ func (g *gatewayProc) start() {
 		"WAGATE_WEBHOOK_MAX_BACKOFF=100ms",
 		"WAGATE_LOG_LEVEL=info",
 	)
+	cmd.Env = append(cmd.Env, g.env...)
 	out := &lockedBuffer{}
 	g.logs = append(g.logs, out)
 	cmd.Stdout, cmd.Stderr = out, out

@@ -40,6 +40,15 @@ type Config struct {
 	Wait      time.Duration // the longest a visitor waits for one answer
 	Heartbeat time.Duration // comment lines keeping a waiting stream open
 	Limits    Limits
+	// LockChat, when set, takes a conversation's turn lock across every
+	// process sharing the database (replicas on PostgreSQL), held from the
+	// visitor's message until its answer: the next turn waits, wherever
+	// its request arrived.
+	LockChat func(ctx context.Context, instanceID, chatKey string) (unlock func(), err error)
+	// Published, when set, is told of each message handed to a
+	// conversation's open event streams here, so that the streams open on
+	// the other replicas get it too (Republish).
+	Published func(instanceID, messageID string)
 }
 
 // Channel is the web chat channel driver.
@@ -161,4 +170,18 @@ func (ch *Channel) Recorded(inst *store.Instance, m *store.Message) {
 		return
 	}
 	ch.hub.publish(key, m)
+	if ch.cfg.Published != nil {
+		ch.cfg.Published(inst.ID, m.ID)
+	}
+}
+
+// Republish hands a message another replica published (Config.Published)
+// to the conversation's event streams open here.
+func (ch *Channel) Republish(ctx context.Context, instanceID, messageID string) error {
+	m, err := ch.st.Message(ctx, instanceID, messageID, store.Outbound)
+	if err != nil {
+		return err
+	}
+	ch.hub.publish(chatID(instanceID, m.ChatKey), m)
+	return nil
 }

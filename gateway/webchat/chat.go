@@ -151,6 +151,18 @@ func (ch *Channel) Serve(c echo.Context, cb *store.Chatbot, t Turn, stream bool)
 	if err != nil {
 		return nil // the visitor went away while an earlier turn was answered
 	}
+	if ch.cfg.LockChat != nil {
+		local := unlock
+		shared, err := ch.cfg.LockChat(ctx, inst.ID, key)
+		if err != nil {
+			local()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		unlock = func() { shared(); local() }
+	}
 	handed := false
 	defer func() {
 		if !handed {

@@ -104,9 +104,10 @@ func (w *waiter) isCut() bool {
 }
 
 // hub keeps the visitors waiting for answers and the open event streams,
-// by chat (instance id and chat key). It is in-memory: a visitor's request
-// reaches the replica whose engine answers the chat's turn (one process,
-// or one owner per instance).
+// by chat (instance id and chat key). It is in-memory: the process that
+// holds a visitor's request answers the turn (with replicas, every
+// replica answers the web chat visitors it holds, under a turn lock that
+// spans the replicas: Config.LockChat).
 type hub struct {
 	mu    sync.Mutex
 	turns map[string]*waiter
@@ -189,6 +190,13 @@ func (h *hub) turn(key string) *waiter {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.turns[key]
+}
+
+// Waiting reports whether a visitor waits on this process for the answer
+// to a turn of the conversation: with replicas, the process that holds the
+// visitor's request answers it.
+func (ch *Channel) Waiting(instanceID, chatKey string) bool {
+	return ch.hub.turn(chatID(instanceID, chatKey)) != nil
 }
 
 // waiting counts the turns waited for, for measurements.

@@ -31,6 +31,14 @@ type Config struct {
 	// (one of the Attempt* constants) and how long the receiver took to
 	// answer. The gateway exports it as metrics.
 	OnAttempt func(outcome string, d time.Duration)
+
+	// Owns, when set, says whether this process delivers the lane (the
+	// instance) now: replicas on one database each deliver the lanes of
+	// the instances they own. Nil delivers every lane.
+	Owns func(lane string) bool
+	// Elsewhere, when set, is told of a wake-up for a lane this process
+	// does not deliver, to pass it on to the lane's owner.
+	Elsewhere func(lane string)
 }
 
 // Outcomes of a delivery attempt, as reported to Config.OnAttempt.
@@ -70,7 +78,7 @@ type Dispatcher struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	workers map[string]chan struct{} // lane → wake signal of its running worker
+	workers map[string]*laneWorker // lane → its running worker
 	stopped bool
 }
 
@@ -89,7 +97,7 @@ func NewDispatcher(s *store.Store, cfg Config, log *slog.Logger) *Dispatcher {
 		},
 		ctx:     ctx,
 		cancel:  cancel,
-		workers: map[string]chan struct{}{},
+		workers: map[string]*laneWorker{},
 	}
 }
 
@@ -100,7 +108,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		return fmt.Errorf("webhook dispatcher: %w", err)
 	}
 	for _, lane := range lanes {
-		d.Wake(lane)
+		d.wake(lane)
 	}
 	d.wg.Add(1)
 	go d.sweep()
@@ -118,28 +126,105 @@ func (d *Dispatcher) Stop() {
 	d.wg.Wait()
 }
 
+// laneWorker is a lane's running worker.
+type laneWorker struct {
+	wake   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	again  bool // woken while being stopped; guarded by Dispatcher.mu
+}
+
 // Wake tells the lane's worker that it has new events, starting one if needed.
 func (d *Dispatcher) Wake(lane string) {
+	if d.cfg.Owns != nil && !d.cfg.Owns(lane) {
+		if d.cfg.Elsewhere != nil {
+			d.cfg.Elsewhere(lane)
+		}
+		return
+	}
+	d.wake(lane)
+}
+
+// wake starts or wakes the lane's worker if this process delivers the
+// lane; the owner of any other lane resumes it itself.
+func (d *Dispatcher) wake(lane string) {
+	if d.cfg.Owns != nil && !d.cfg.Owns(lane) {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stopped {
 		return
 	}
-	if wake, ok := d.workers[lane]; ok {
+	if w, ok := d.workers[lane]; ok {
+		if w.ctx.Err() != nil {
+			// Being stopped (StopLane): a new worker starts once it has
+			// exited, never beside it.
+			w.again = true
+			return
+		}
 		select {
-		case wake <- struct{}{}:
+		case w.wake <- struct{}{}:
 		default: // a wake-up is already pending
 		}
 		return
 	}
-	wake := make(chan struct{}, 1)
-	d.workers[lane] = wake
-	d.wg.Add(1)
-	go d.work(lane, wake)
+	d.startLocked(lane)
 }
 
-func (d *Dispatcher) work(lane string, wake chan struct{}) {
-	defer d.wg.Done()
+// startLocked starts the lane's worker; d.mu is held.
+func (d *Dispatcher) startLocked(lane string) {
+	ctx, cancel := context.WithCancel(d.ctx)
+	w := &laneWorker{wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	d.workers[lane] = w
+	d.wg.Add(1)
+	go d.work(lane, w)
+}
+
+// exitLocked forgets the lane's worker w as it ends, and starts the next
+// if the lane was woken meanwhile and this process still delivers it;
+// d.mu is held.
+func (d *Dispatcher) exitLocked(lane string, w *laneWorker) {
+	if d.workers[lane] != w {
+		return
+	}
+	delete(d.workers, lane)
+	select {
+	case <-w.wake:
+		w.again = true
+	default:
+	}
+	if w.again && !d.stopped && (d.cfg.Owns == nil || d.cfg.Owns(lane)) {
+		d.startLocked(lane)
+	}
+}
+
+// StopLane stops the lane's worker and returns when it has exited, with
+// the outcomes of its attempts saved: the lane has gone to another
+// process. An attempt it abandoned stays pending, and is made again.
+func (d *Dispatcher) StopLane(lane string) {
+	d.mu.Lock()
+	w, ok := d.workers[lane]
+	if ok {
+		w.cancel()
+	}
+	d.mu.Unlock()
+	if ok {
+		<-w.done
+	}
+}
+
+func (d *Dispatcher) work(lane string, w *laneWorker) {
+	defer func() {
+		w.cancel()
+		d.mu.Lock()
+		d.exitLocked(lane, w)
+		d.mu.Unlock()
+		close(w.done)
+		d.wg.Done()
+	}()
+	ctx, wake := w.ctx, w.wake
 	rec := d.newRecorder()
 	defer rec.close()
 	// after is the last event delivered whose outcome may not be saved
@@ -148,14 +233,14 @@ func (d *Dispatcher) work(lane string, wake chan struct{}) {
 	var after int64
 	restart := func() { rec.flush(); after = 0 }
 	for {
-		evs, err := d.store.PendingEvents(d.ctx, lane, after, batchSize)
+		evs, err := d.store.PendingEvents(ctx, lane, after, batchSize)
 		if err != nil {
-			if d.ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return
 			}
 			d.log.Error("webhook outbox read failed", "lane", lane, "error", err)
 			restart()
-			if !d.sleep(time.Second, nil) {
+			if !d.sleep(ctx, time.Second, nil) {
 				return
 			}
 			continue
@@ -171,7 +256,7 @@ func (d *Dispatcher) work(lane string, wake chan struct{}) {
 				d.mu.Unlock()
 				continue
 			default:
-				delete(d.workers, lane)
+				d.exitLocked(lane, w)
 				d.mu.Unlock()
 				return
 			}
@@ -181,12 +266,12 @@ func (d *Dispatcher) work(lane string, wake chan struct{}) {
 				restart()
 				continue
 			}
-			if !d.sleep(wait, wake) {
+			if !d.sleep(ctx, wait, wake) {
 				return
 			}
 			continue // re-read: the event may have been purged with its instance
 		}
-		done, stopped := d.deliver(evs)
+		done, stopped := d.deliver(ctx, evs)
 		if len(done) > 0 {
 			rec.add(done)
 			after = done[len(done)-1].Seq
@@ -194,7 +279,7 @@ func (d *Dispatcher) work(lane string, wake chan struct{}) {
 		if stopped {
 			restart()
 		}
-		if d.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
 	}
@@ -209,14 +294,14 @@ const batchSize = 256
 // deliver attempts evs in lane order and returns those attempted. It stops
 // early, reporting so, at an event that must wait for a retry (the events
 // behind it wait too) or at shutdown.
-func (d *Dispatcher) deliver(evs []*store.Event) (done []*store.Event, stopped bool) {
+func (d *Dispatcher) deliver(ctx context.Context, evs []*store.Event) (done []*store.Event, stopped bool) {
 	targets := map[string]targetResult{}
 	done = evs[:0:0]
 	for _, ev := range evs {
 		if time.Until(ev.NextAttemptAt) > 0 {
 			return done, true
 		}
-		outcome, attempted := d.attempt(ev, targets)
+		outcome, attempted := d.attempt(ctx, ev, targets)
 		if !attempted {
 			return done, true // shutting down: the event stays pending
 		}
@@ -269,11 +354,11 @@ func (r *recorder) close() {
 }
 
 // sleep waits for d, a wake-up or shutdown, and reports false on shutdown.
-func (d *Dispatcher) sleep(wait time.Duration, wake <-chan struct{}) bool {
+func (d *Dispatcher) sleep(ctx context.Context, wait time.Duration, wake <-chan struct{}) bool {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case <-d.ctx.Done():
+	case <-ctx.Done():
 		return false
 	case <-t.C:
 	case <-wake:
@@ -301,10 +386,10 @@ type targetResult struct {
 // attempt delivers ev once and sets its outcome on it, without saving it.
 // It reports the outcome (an Attempt* constant), and false when shutdown
 // began: then the attempt does not count.
-func (d *Dispatcher) attempt(ev *store.Event, targets map[string]targetResult) (string, bool) {
+func (d *Dispatcher) attempt(ctx context.Context, ev *store.Event, targets map[string]targetResult) (string, bool) {
 	tr, ok := targets[ev.InstanceID]
 	if !ok || ev.Target != nil {
-		tr.target, tr.err = d.target(ev)
+		tr.target, tr.err = d.target(ctx, ev)
 		if ev.Target == nil {
 			targets[ev.InstanceID] = tr
 		}
@@ -314,7 +399,7 @@ func (d *Dispatcher) attempt(ev *store.Event, targets map[string]targetResult) (
 		if wagate.ErrorCode(err) == wagate.ENOTFOUND {
 			return d.finish(ev, store.EventFailed, 0, "webhook is no longer set"), true
 		}
-		if d.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return "", false
 		}
 		d.log.Error("webhook target unreadable", "instance", ev.InstanceName, "event", ev.Name, "delivery", ev.DeliveryID, "error", err)
@@ -342,7 +427,7 @@ func (d *Dispatcher) attempt(ev *store.Event, targets map[string]targetResult) (
 	if err != nil {
 		return d.finish(ev, store.EventFailed, 0, "event data is not valid JSON"), true
 	}
-	req, err := http.NewRequestWithContext(d.ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return d.misconfigured(ev, fmt.Errorf("invalid URL: %w", err)), true
 	}
@@ -357,7 +442,7 @@ func (d *Dispatcher) attempt(ev *store.Event, targets map[string]targetResult) (
 
 	start := time.Now()
 	resp, err := d.client.Do(req)
-	if d.ctx.Err() != nil {
+	if ctx.Err() != nil {
 		if resp != nil {
 			resp.Body.Close()
 		}
@@ -390,11 +475,11 @@ func (d *Dispatcher) attempt(ev *store.Event, targets map[string]targetResult) (
 // target returns where ev goes now: the instance's current webhook (so a
 // corrected URL or rotated secret applies to the backlog), or the snapshot
 // of an instance that no longer exists; nil if the webhook is disabled.
-func (d *Dispatcher) target(ev *store.Event) (*store.Target, error) {
+func (d *Dispatcher) target(ctx context.Context, ev *store.Event) (*store.Target, error) {
 	if ev.Target != nil {
 		return ev.Target, nil
 	}
-	w, err := d.store.Webhook(d.ctx, ev.InstanceID)
+	w, err := d.store.Webhook(ctx, ev.InstanceID)
 	if err != nil {
 		return nil, err
 	}
@@ -494,7 +579,7 @@ func (d *Dispatcher) sweep() {
 			d.log.Error("webhook sweep failed", "error", err)
 		}
 		for _, lane := range lanes {
-			d.Wake(lane)
+			d.wake(lane)
 		}
 		for {
 			n, err := d.store.PurgeFinishedEvents(d.ctx, time.Now().Add(-keepFinished), 500)

@@ -38,6 +38,10 @@ type Config struct {
 	// FFmpeg is the ffmpeg program that converts voice notes and stickers;
 	// "ffmpeg" on PATH when empty.
 	FFmpeg string
+	// Owns, when set, says whether this process holds the instance's
+	// connection: replicas on one database each connect the instances
+	// they own (Acquire, Release). Nil owns every instance.
+	Owns func(instanceID string) bool
 }
 
 // Timings.
@@ -96,7 +100,7 @@ func New(host channel.Host, st *store.Store, log *slog.Logger, cfg Config) *Chan
 func (c *Channel) Start(ctx context.Context) error {
 	db := c.store.DB().Child("whatsmeow_version", upgrades.Table, store.MigrationLogger(c.log.With("schema", "whatsmeow")))
 	container := sqlstore.NewWithWrappedDB(db, newWALogger(c.log.With("module", "store")))
-	if err := container.Upgrade(ctx); err != nil {
+	if err := c.store.WithMigrationLock(ctx, container.Upgrade); err != nil {
 		return fmt.Errorf("whatsapp device store: %w", err)
 	}
 	c.mu.Lock()
@@ -108,7 +112,7 @@ func (c *Channel) Start(ctx context.Context) error {
 		return fmt.Errorf("whatsapp: list paired instances: %w", err)
 	}
 	for _, p := range paired {
-		if p.Integration == store.IntegrationEvolution {
+		if p.Integration == store.IntegrationEvolution || (c.cfg.Owns != nil && !c.cfg.Owns(p.ID)) {
 			continue
 		}
 		s := c.session(p.Instance)
@@ -151,6 +155,37 @@ func (c *Channel) Stop() {
 	case <-time.After(drainTimeout):
 		c.log.Warn("whatsapp: stopped before every received message was stored")
 	}
+}
+
+// Acquire connects the instance, if it is paired, from the shared device
+// store: this process has taken it over from another replica.
+func (c *Channel) Acquire(ctx context.Context, inst *store.Instance) error {
+	jid, err := c.store.DeviceJID(ctx, inst.ID)
+	if err != nil || jid == "" {
+		return err
+	}
+	s := c.session(inst)
+	s.op.Lock()
+	defer s.op.Unlock()
+	if s.currentClient().IsConnected() {
+		return nil
+	}
+	return s.resume(ctx, jid)
+}
+
+// Release disconnects the instance and forgets its session, leaving the
+// device in the store for the replica that takes the instance over. Its
+// last reported state stands, as at Stop.
+func (c *Channel) Release(instanceID string) {
+	s := c.existing(instanceID)
+	if s == nil {
+		return
+	}
+	s.op.Lock()
+	s.currentClient().Disconnect()
+	s.detach()
+	s.op.Unlock()
+	c.drop(s)
 }
 
 // session returns inst's session, creating it.
