@@ -60,7 +60,7 @@ func TestMessageIndexMigration(t *testing.T) { storetest.Run(t, testMessageIndex
 func testMessageIndexMigration(t *testing.T, backend storetest.Backend) {
 	dsn := storetest.NewURL(t, backend)
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.UpgradeTo(store.Options{URL: dsn, SecretKey: key1}, 12), discard())
+	s, err := store.Open(ctx, store.UpgradeTo(store.Options{URL: dsn, SecretKey: key1}, 13), discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func testMessageIndexMigration(t *testing.T, backend storetest.Backend) {
 		{ID: "4", Direction: store.Outbound, RemoteJID: "9@lid", ChatKey: "b@s.whatsapp.net", BotID: bot.ID},
 	} {
 		m.InstanceID, m.Content, m.CreatedAt = in.ID, json.RawMessage(`{}`), t0.Add(time.Duration(i)*time.Second)
-		if _, err := s.InsertMessage(ctx, m); err != nil {
+		if err := store.InsertOldMessage(ctx, s, m); err != nil {
 			t.Fatal(err)
 		}
 	}
