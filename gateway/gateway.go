@@ -146,7 +146,8 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		now = time.Now
 	}
 	g.auth = console.NewAuth(st, now, console.DefaultLimits, log.With("component", "console"))
-	g.console = console.New(g.auth, st, g, log.With("component", "console")).WithChatbots(g.okchat)
+	g.console = console.New(g.auth, st, g, log.With("component", "console")).WithChatbots(g.okchat).
+		WithInstanceMiddleware(g.forwardConsole)
 	g.retain = newRetention(st, cfg.MessageRetentionDays, cfg.RetentionSweepEach, log.With("component", "retention"))
 	g.replicas = newReplicaSet(g)
 	g.echo = g.routes()

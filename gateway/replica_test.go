@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/whatsmeow"
+
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/fakeai"
 	"github.com/wagate/wagate/gateway/whatsapp/watest"
@@ -242,6 +244,39 @@ func TestReplicasForwardWhatsApp(t *testing.T) {
 		if st := s.state("wa"); st["state"] != "connecting" {
 			t.Errorf("state on %s while pairing = %v", name, st)
 		}
+	}
+	cl.Disconnect()
+}
+
+// TestReplicasForwardConsole connects a WhatsApp instance from the
+// console of the replica that does not own it: the page runs on the owner,
+// whose client pairs, and the other replica makes no client of its own.
+func TestReplicasForwardConsole(t *testing.T) {
+	facs := map[string]*watest.Factory{"a": watest.NewFactory(), "b": watest.NewFactory()}
+	a, b := replicaPairWith(t, func(name string) []option { return []option{withWhatsApp(facs[name])} })
+	servers := map[string]*server{"a": a, "b": b}
+	a.createWhatsApp("wa", newReceiver(t))
+	owner := a.owner("wa")
+	other := map[string]string{"a": "b", "b": "a"}[owner]
+	s := servers[other]
+	s.createConsoleUser(s.defaultOrgID(), "olga@example.com", "owner")
+	se := s.signInAPI("olga@example.com", testPassword)
+
+	got := make(chan response, 1)
+	go func() { got <- se.call("POST", "/console/instances/wa/connect", nil) }()
+	cl, err := facs[owner].Next(15 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WaitConnect(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cl.QR(whatsmeow.QRChannelItem{Event: whatsmeow.QRChannelEventCode, Code: "2@ref,noise,identity,adv", Timeout: time.Minute})
+	if r := <-got; r.Status != http.StatusOK || !strings.Contains(string(r.Body), "Scan") && !strings.Contains(string(r.Body), "QR") {
+		t.Fatalf("connect through %s's console: %d %.500s", other, r.Status, r.Body)
+	}
+	if n := len(facs[other].Clients()); n != 0 {
+		t.Errorf("replica %s, which does not own the instance, made %d WhatsApp clients", other, n)
 	}
 	cl.Disconnect()
 }

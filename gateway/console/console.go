@@ -115,7 +115,11 @@ type Console struct {
 	static  fs.FS
 
 	chatbots *okchat.Handlers // the chatbot pages' operations (chatbots.go)
-	inbox    inboxState       // the inbox's live streams
+	// onInstance runs, on the pages of one instance, after the session
+	// and role checks: with replicas, it passes the request to the
+	// replica that owns the instance (WithInstanceMiddleware).
+	onInstance echo.MiddlewareFunc
+	inbox      inboxState // the inbox's live streams
 }
 
 // New returns the console. It panics on a broken embedded template: they

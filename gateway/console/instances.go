@@ -98,7 +98,12 @@ const deliveriesShown = 20
 
 func (cs *Console) instanceRoutes(e *echo.Echo) {
 	admins := []string{store.RoleOwner, store.RoleAdmin}
-	page := func(method, p string, h echo.HandlerFunc) { cs.page(e, method, Root+"/instances"+p, h, admins...) }
+	page := func(method, p string, h echo.HandlerFunc) {
+		if cs.onInstance != nil && strings.HasPrefix(p, "/:name") {
+			h = cs.onInstance(h)
+		}
+		cs.page(e, method, Root+"/instances"+p, h, admins...)
+	}
 	page(http.MethodGet, "/new", cs.newInstancePage)
 	page(http.MethodPost, "", cs.createInstance)
 	page(http.MethodGet, "/:name", cs.instancePage)
@@ -112,6 +117,13 @@ func (cs *Console) instanceRoutes(e *echo.Echo) {
 	page(http.MethodPost, "/:name/webhook", cs.setWebhook)
 	page(http.MethodPost, "/:name/webhook/secret", cs.instanceAction)
 	page(http.MethodPost, "/:name/deliveries/:id/retry", cs.retryDelivery)
+}
+
+// WithInstanceMiddleware has mw run on the pages of one instance
+// (/console/instances/:name/…) once the session and its role are checked.
+func (cs *Console) WithInstanceMiddleware(mw echo.MiddlewareFunc) *Console {
+	cs.onInstance = mw
+	return cs
 }
 
 func instancePath(name string) string { return Root + "/instances/" + url.PathEscape(name) }
