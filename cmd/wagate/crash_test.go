@@ -275,8 +275,14 @@ type crashInstance struct{ name, token, number string }
 // setup creates the EVOLUTION instance with its webhook, the credentials
 // at the fake model and a bot that debounces and answers in parts.
 func (g *gatewayProc) setup(hookURL, aiURL string) crashInstance {
+	return g.setupNamed("crash", "5511000000000", hookURL, aiURL, 100)
+}
+
+// setupNamed is setup for an instance of the given name and number, whose
+// bot waits delayMS between the parts of a reply.
+func (g *gatewayProc) setupNamed(name, number, hookURL, aiURL string, delayMS int) crashInstance {
 	g.t.Helper()
-	inst := crashInstance{name: "crash", number: "5511000000000"}
+	inst := crashInstance{name: name, number: number}
 	m := g.must(http.StatusCreated, "POST", "/instance/create", crashAPIKey, map[string]any{
 		"instanceName": inst.name, "integration": "EVOLUTION", "number": inst.number,
 		"webhook": map[string]any{"url": hookURL},
@@ -287,7 +293,7 @@ func (g *gatewayProc) setup(hookURL, aiURL string) crashInstance {
 	})["id"].(string)
 	g.must(http.StatusCreated, "POST", "/openai/create/"+inst.name, inst.token, map[string]any{
 		"enabled": true, "openaiCredsId": creds, "botType": "chatCompletion", "model": "gpt-4o", "triggerType": "all",
-		"splitMessages": true, "delayMessage": 100, "timePerChar": 0, "debounceTime": 1,
+		"splitMessages": true, "delayMessage": delayMS, "timePerChar": 0, "debounceTime": 1,
 	})
 	return inst
 }

@@ -77,7 +77,7 @@ func TestReplicasFailover(t *testing.T) {
 
 	insts := make([]crashInstance, instances)
 	for i := range insts {
-		insts[i] = procs[0].setupNamed(fmt.Sprintf("rep%d", i), fmt.Sprintf("55110000000%02d", i), hook.URL, ai.BaseURL())
+		insts[i] = procs[0].setupNamed(fmt.Sprintf("rep%d", i), fmt.Sprintf("55110000000%02d", i), hook.URL, ai.BaseURL(), 50)
 	}
 	owners := waitOwners(t, procs[1], instances)
 	t.Logf("owners at start: %v", owners)
@@ -312,25 +312,6 @@ func waitOwners(t *testing.T, g *gatewayProc, n int) map[string]string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// setupNamed is setup for an instance of the given name and number.
-func (g *gatewayProc) setupNamed(name, number, hookURL, aiURL string) crashInstance {
-	g.t.Helper()
-	inst := crashInstance{name: name, number: number}
-	m := g.must(http.StatusCreated, "POST", "/instance/create", crashAPIKey, map[string]any{
-		"instanceName": inst.name, "integration": "EVOLUTION", "number": inst.number,
-		"webhook": map[string]any{"url": hookURL},
-	})
-	inst.token = m["hash"].(string)
-	creds := g.must(http.StatusCreated, "POST", "/openai/creds/"+inst.name, inst.token, map[string]any{
-		"name": "fake", "apiKey": "sk-replica-test-key-0123456789", "baseUrl": aiURL,
-	})["id"].(string)
-	g.must(http.StatusCreated, "POST", "/openai/create/"+inst.name, inst.token, map[string]any{
-		"enabled": true, "openaiCredsId": creds, "botType": "chatCompletion", "model": "gpt-4o", "triggerType": "all",
-		"splitMessages": true, "delayMessage": 50, "timePerChar": 0, "debounceTime": 1,
-	})
-	return inst
 }
 
 // replicaHook is the webhook receiver of all the instances. Deliveries are
