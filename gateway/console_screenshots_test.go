@@ -11,18 +11,14 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// TestConsoleScreenshots writes a full-page screenshot of every console
-// page, at desktop and phone widths, into $WAGATE_SCREENSHOTS:
-//
-//	WAGATE_SCREENSHOTS=/tmp/shots go test ./gateway -run TestConsoleScreenshots
-//
-// The pages show an EVOLUTION instance with a bot and a conversation, a
-// chatbot with a knowledge source, and the owner who is signed in.
-func TestConsoleScreenshots(t *testing.T) {
-	dir := os.Getenv("WAGATE_SCREENSHOTS")
-	if dir == "" {
-		t.Skip("set WAGATE_SCREENSHOTS to a directory to write screenshots")
-	}
+// consolePage is a console page and what shows it is drawn.
+type consolePage struct{ name, path, ready string }
+
+// consoleShowcase starts a gateway with an EVOLUTION instance, its bot and
+// a conversation, a chatbot with a knowledge source, and an owner
+// olga@example.com, and returns every page an owner sees.
+func consoleShowcase(t *testing.T) (*server, []consolePage) {
+	t.Helper()
 	e := newBotEnv(t)
 	botID := e.bot(nil)
 	s := e.s
@@ -32,8 +28,7 @@ func TestConsoleScreenshots(t *testing.T) {
 	cb := s.createChatbot("Support", testAPIKey)
 	s.apiMust(http.StatusAccepted, "POST", "/api/external/chatbot/"+cb.ID+"/knowledge-base", cb.Key,
 		map[string]any{"type": "text", "title": "Delivery", "body": "We deliver Monday to Saturday, 9 to 18."})
-
-	pages := []struct{ name, path, ready string }{
+	return s, []consolePage{
 		{"overview", "/console", "main"},
 		{"instances", "/console/instances", "main"},
 		{"instance-new", "/console/instances/new", "main form"},
@@ -46,6 +41,47 @@ func TestConsoleScreenshots(t *testing.T) {
 		{"knowledge", "/console/chatbots/" + cb.ID + "/knowledge", "main"},
 		{"inbox", "/console/inbox", ".inbox-item a"},
 	}
+}
+
+// visit opens the page and fails on an error page.
+func visit(t *testing.T, ctx context.Context, s *server, p consolePage) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+p.path), chromedp.WaitVisible(chromedp.CSS(p.ready))); err != nil {
+		t.Fatalf("%s: %v", p.path, err)
+	}
+	if h := textOf(ctx, "h1"); strings.Contains(h, "Forbidden") || strings.Contains(h, "Not found") {
+		t.Fatalf("%s shows %q", p.path, h)
+	}
+}
+
+// TestConsolePagesFitAPhone opens every page an owner sees on a 375 px
+// phone: none is wider than the screen (a wide table scrolls in its own
+// box).
+func TestConsolePagesFitAPhone(t *testing.T) {
+	s, pages := consoleShowcase(t)
+	ctx := browser(t, 375, 740)
+	signIn(t, ctx, s, "olga@example.com", testPassword)
+	for _, p := range pages {
+		visit(t, ctx, s, p)
+		if w := evalString(ctx, `String(document.documentElement.scrollWidth)`); w != "375" {
+			t.Errorf("%s is %s px wide on a 375 px phone", p.path, w)
+		}
+	}
+}
+
+// TestConsoleScreenshots writes a full-page screenshot of every console
+// page, at desktop and phone widths, into $WAGATE_SCREENSHOTS:
+//
+//	WAGATE_SCREENSHOTS=/tmp/shots go test ./gateway -run TestConsoleScreenshots
+//
+// The pages show an EVOLUTION instance with a bot and a conversation, a
+// chatbot with a knowledge source, and the owner who is signed in.
+func TestConsoleScreenshots(t *testing.T) {
+	dir := os.Getenv("WAGATE_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set WAGATE_SCREENSHOTS to a directory to write screenshots")
+	}
+	s, pages := consoleShowcase(t)
 	for _, size := range []struct {
 		name          string
 		width, height int
@@ -57,12 +93,7 @@ func TestConsoleScreenshots(t *testing.T) {
 		fullShot(t, ctx, filepath.Join(dir, "console-signin-"+size.name+".png"))
 		signIn(t, ctx, s, "olga@example.com", testPassword)
 		for _, p := range pages {
-			if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+p.path), chromedp.WaitVisible(chromedp.CSS(p.ready))); err != nil {
-				t.Fatalf("%s: %v", p.path, err)
-			}
-			if h := textOf(ctx, "h1"); strings.Contains(h, "Forbidden") || strings.Contains(h, "Not found") {
-				t.Fatalf("%s shows %q", p.path, h)
-			}
+			visit(t, ctx, s, p)
 			fullShot(t, ctx, filepath.Join(dir, "console-"+p.name+"-"+size.name+".png"))
 		}
 		// The conversation, opened from the inbox.
