@@ -9,24 +9,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/gateway/console"
 )
-
-// statusOf maps domain error codes to HTTP statuses: the one place where
-// this happens.
-var statusOf = map[wagate.Code]int{
-	wagate.EINVALID:        http.StatusBadRequest,
-	wagate.EUNAUTHORIZED:   http.StatusUnauthorized,
-	wagate.EFORBIDDEN:      http.StatusForbidden,
-	wagate.ENOTFOUND:       http.StatusNotFound,
-	wagate.ECONFLICT:       http.StatusConflict,
-	wagate.ETOOLARGE:       http.StatusRequestEntityTooLarge,
-	wagate.EUNPROCESSABLE:  http.StatusUnprocessableEntity,
-	wagate.ERATELIMITED:    http.StatusTooManyRequests,
-	wagate.EUPSTREAM:       http.StatusBadGateway,
-	wagate.ENOTIMPLEMENTED: http.StatusNotImplemented,
-	wagate.EINTERNAL:       http.StatusInternalServerError,
-}
 
 // errorBody is Evolution's error envelope.
 type errorBody struct {
@@ -106,7 +91,7 @@ func (g *Gateway) handleError(err error, c echo.Context) {
 			messages = nil
 		}
 	default:
-		status = statusOf[wagate.ErrorCode(err)]
+		status = api.Status(err)
 		messages = wagate.ErrorMessages(err)
 	}
 	if status >= 500 && status != http.StatusNotImplemented && status != http.StatusBadGateway {

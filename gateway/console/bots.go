@@ -392,13 +392,6 @@ func (cs *Console) newBotPage(c echo.Context) error {
 	return cs.render(c, http.StatusOK, "bot", f)
 }
 
-// invalid reports whether err is a problem of the form, to show by its
-// fields rather than as an error page.
-func invalid(err error) bool {
-	code := wagate.ErrorCode(err)
-	return code == wagate.EINVALID || code == wagate.ECONFLICT
-}
-
 func (cs *Console) createBot(c echo.Context) error {
 	form, err := c.FormParams()
 	if err != nil {
@@ -409,14 +402,14 @@ func (cs *Console) createBot(c echo.Context) error {
 		_, err = cs.ops.CreateBot(c.Request().Context(), &SessionOf(c).Org, c.Param("name"), body)
 	}
 	if err != nil {
-		if !invalid(err) {
+		if formStatus(err) == 0 {
 			return err
 		}
 		f, ferr := cs.botForm(c, nil, form)
 		if ferr != nil {
 			return ferr
 		}
-		return cs.renderForm(c, statusOf(err), "bot", f, err)
+		return cs.renderForm(c, formStatus(err), "bot", f, err)
 	}
 	cs.flash(c, "Bot created.")
 	return c.Redirect(http.StatusSeeOther, instancePath(c.Param("name"))+"/bots")
@@ -449,7 +442,7 @@ func (cs *Console) updateBot(c echo.Context) error {
 		_, err = cs.ops.PatchBot(c.Request().Context(), &SessionOf(c).Org, c.Param("name"), c.Param("id"), body)
 	}
 	if err != nil {
-		if !invalid(err) {
+		if formStatus(err) == 0 {
 			return err
 		}
 		b, ferr := cs.fetchBot(c)
@@ -460,7 +453,7 @@ func (cs *Console) updateBot(c echo.Context) error {
 		if ferr != nil {
 			return ferr
 		}
-		return cs.renderForm(c, statusOf(err), "bot", f, err)
+		return cs.renderForm(c, formStatus(err), "bot", f, err)
 	}
 	cs.flash(c, "Bot saved.")
 	return c.Redirect(http.StatusSeeOther, instancePath(c.Param("name"))+"/bots/"+url.PathEscape(c.Param("id")))
@@ -546,14 +539,14 @@ func (cs *Console) saveBotSettings(c echo.Context) error {
 		_, err = cs.ops.SaveBotSettings(c.Request().Context(), &SessionOf(c).Org, c.Param("name"), raw)
 	}
 	if err != nil {
-		if !invalid(err) {
+		if formStatus(err) == 0 {
 			return err
 		}
 		f, ferr := cs.settingsForm(c, form)
 		if ferr != nil {
 			return ferr
 		}
-		return cs.renderForm(c, statusOf(err), "bot_settings", f, err)
+		return cs.renderForm(c, formStatus(err), "bot_settings", f, err)
 	}
 	cs.flash(c, "Bot settings saved.")
 	return c.Redirect(http.StatusSeeOther, instancePath(c.Param("name"))+"/bots")
@@ -566,7 +559,7 @@ func (cs *Console) createCreds(c echo.Context) error {
 	}
 	body, _ := json.Marshal(map[string]string{"name": form.Get("name"), "apiKey": form.Get("apiKey"), "baseUrl": form.Get("baseUrl")})
 	if _, err := cs.ops.CreateCreds(c.Request().Context(), &SessionOf(c).Org, c.Param("name"), body); err != nil {
-		if !invalid(err) {
+		if formStatus(err) == 0 {
 			return err
 		}
 		form.Del("apiKey") // never sent back to the page
@@ -574,7 +567,7 @@ func (cs *Console) createCreds(c echo.Context) error {
 		if perr != nil {
 			return perr
 		}
-		return cs.renderForm(c, statusOf(err), "bots", p, err)
+		return cs.renderForm(c, formStatus(err), "bots", p, err)
 	}
 	cs.flash(c, "Credentials stored.")
 	return c.Redirect(http.StatusSeeOther, instancePath(c.Param("name"))+"/bots#creds")

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/gateway/okchat"
 	"github.com/wagate/wagate/knowledge"
 	"github.com/wagate/wagate/store"
@@ -66,10 +67,8 @@ func (cs *Console) chatbotOf(c echo.Context) (*store.Chatbot, error) {
 // not a problem of the form's fields.
 func formStatus(err error) int {
 	switch wagate.ErrorCode(err) {
-	case wagate.EINVALID:
-		return http.StatusBadRequest
-	case wagate.ECONFLICT:
-		return http.StatusConflict
+	case wagate.EINVALID, wagate.ECONFLICT:
+		return api.Status(err)
 	}
 	return 0
 }

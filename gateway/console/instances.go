@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/gateway/webhook"
 	"github.com/wagate/wagate/store"
 )
@@ -195,8 +196,8 @@ func (cs *Console) createInstance(c echo.Context) error {
 	}
 	created, err := cs.ops.CreateInstance(c.Request().Context(), &SessionOf(c).Org, body)
 	if err != nil {
-		if wagate.ErrorCode(err) == wagate.EINVALID || wagate.ErrorCode(err) == wagate.ECONFLICT {
-			return cs.renderForm(c, statusOf(err), "instance_new", newInstanceForm{Integrations: store.Integrations,
+		if status := formStatus(err); status != 0 {
+			return cs.renderForm(c, status, "instance_new", newInstanceForm{Integrations: store.Integrations,
 				Events: webhook.Subscriptions, Values: form}, err)
 		}
 		return err
@@ -204,13 +205,6 @@ func (cs *Console) createInstance(c echo.Context) error {
 	// The token and the secret are shown this once, so the answer is the
 	// page itself rather than a redirect.
 	return cs.render(c, http.StatusCreated, "instance_created", createdPage{CreatedInstance: created, Path: instancePath(created.Name)})
-}
-
-func statusOf(err error) int {
-	if wagate.ErrorCode(err) == wagate.ECONFLICT {
-		return http.StatusConflict
-	}
-	return http.StatusBadRequest
 }
 
 // instanceView is what the instance page and its parts see.
@@ -360,9 +354,8 @@ func (cs *Console) deliveriesPart(c echo.Context) error {
 
 // formError shows err on the instance page, next to the form's fields.
 func (cs *Console) formError(c echo.Context, err error, form url.Values) error {
-	switch wagate.ErrorCode(err) {
-	case wagate.EINVALID, wagate.ECONFLICT, wagate.EUPSTREAM:
-	default:
+	// So is an upstream failure, such as WhatsApp refusing a pairing.
+	if formStatus(err) == 0 && wagate.ErrorCode(err) != wagate.EUPSTREAM {
 		return err
 	}
 	v, verr := cs.instanceView(c, true)
@@ -370,11 +363,7 @@ func (cs *Console) formError(c echo.Context, err error, form url.Values) error {
 		return verr
 	}
 	v.Form = form
-	status := statusOf(err)
-	if wagate.ErrorCode(err) == wagate.EUPSTREAM {
-		status = http.StatusBadGateway
-	}
-	return cs.renderForm(c, status, "instance", v, err)
+	return cs.renderForm(c, api.Status(err), "instance", v, err)
 }
 
 func (cs *Console) connectInstance(c echo.Context) error {

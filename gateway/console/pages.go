@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
+	"github.com/wagate/wagate/gateway/api"
 	"github.com/wagate/wagate/store"
 )
 
@@ -36,20 +37,14 @@ func (cs *Console) signInSubmit(c echo.Context) error {
 	form := signInForm{Email: c.FormValue("email"), Next: safeNext(c.FormValue("next"))}
 	s, err := cs.auth.SignIn(c.Request().Context(), form.Email, c.FormValue("password"), c.FormValue("organization"), c.RealIP())
 	if err != nil {
-		status := http.StatusUnauthorized
 		switch wagate.ErrorCode(err) {
-		case wagate.EINVALID:
-			status = http.StatusBadRequest
 		case wagate.ERATELIMITED:
-			status = http.StatusTooManyRequests
 			SetRetryAfter(c, err)
-		case wagate.EFORBIDDEN:
-			status = http.StatusForbidden
-		case wagate.EUNAUTHORIZED:
+		case wagate.EINVALID, wagate.EFORBIDDEN, wagate.EUNAUTHORIZED:
 		default:
 			return err
 		}
-		return cs.renderForm(c, status, "signin", form, err)
+		return cs.renderForm(c, api.Status(err), "signin", form, err)
 	}
 	SetCookie(c, s)
 	return c.Redirect(http.StatusSeeOther, form.Next)
@@ -118,10 +113,8 @@ func (cs *Console) inviteSubmit(c echo.Context) error {
 	s, err := cs.auth.AcceptInvite(c.Request().Context(), f.Token, f.Name, c.FormValue("password"))
 	if err != nil {
 		switch wagate.ErrorCode(err) {
-		case wagate.EINVALID:
-			return cs.renderForm(c, http.StatusBadRequest, "invite", f, err)
-		case wagate.EUNAUTHORIZED:
-			return cs.renderForm(c, http.StatusUnauthorized, "invite", f, err)
+		case wagate.EINVALID, wagate.EUNAUTHORIZED:
+			return cs.renderForm(c, api.Status(err), "invite", f, err)
 		}
 		return err
 	}
