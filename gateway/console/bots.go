@@ -7,12 +7,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/bots"
+	"github.com/wagate/wagate/gateway/openaiapi"
 	"github.com/wagate/wagate/store"
 )
 
@@ -37,46 +37,10 @@ type BotOps interface {
 }
 
 // Bot is a bot as /openai/fetch shows it.
-type Bot struct {
-	ID                string          `json:"id"`
-	Enabled           *bool           `json:"enabled"`
-	Description       string          `json:"description"`
-	OpenaiCredsID     *string         `json:"openaiCredsId"`
-	ChatbotID         *string         `json:"chatbotId"`
-	BotType           string          `json:"botType"`
-	AssistantID       string          `json:"assistantId"`
-	FunctionURL       string          `json:"functionUrl"`
-	Model             string          `json:"model"`
-	SystemMessages    []string        `json:"systemMessages"`
-	AssistantMessages []string        `json:"assistantMessages"`
-	UserMessages      []string        `json:"userMessages"`
-	MaxTokens         *int            `json:"maxTokens"`
-	TriggerType       string          `json:"triggerType"`
-	TriggerOperator   string          `json:"triggerOperator"`
-	TriggerValue      string          `json:"triggerValue"`
-	Priority          int             `json:"priority"`
-	IgnoreJids        []string        `json:"ignoreJids"`
-	Tools             json.RawMessage `json:"tools"`
-	store.Behaviour
-	Effective *BotEffective `json:"effective"`
-	UpdatedAt time.Time     `json:"updatedAt"`
-}
-
-// BotEffective are the values the bot's next message would use.
-type BotEffective struct {
-	store.Behaviour
-	OpenaiCredsID string   `json:"openaiCredsId"`
-	IgnoreJids    []string `json:"ignoreJids"`
-}
+type Bot = openaiapi.BotView
 
 // BotSettings are the instance's bot settings (/openai/fetchSettings).
-type BotSettings struct {
-	store.Behaviour
-	IgnoreJids                []string `json:"ignoreJids"`
-	OpenaiCredsID             *string  `json:"openaiCredsId"`
-	OpenaiIDFallback          *string  `json:"openaiIdFallback"`
-	TranscriptionErrorMessage string   `json:"transcriptionErrorMessage"`
-}
+type BotSettings = openaiapi.SettingsView
 
 // Creds are credentials of the instance, the key masked.
 type Creds struct {
@@ -344,7 +308,7 @@ func (cs *Console) botForm(c echo.Context, b *Bot, values url.Values) (*botForm,
 	if b != nil {
 		f.Action += "/" + url.PathEscape(b.ID)
 		if b.Effective != nil {
-			f.Effective, f.EffectiveCreds = effectiveValues(b.Effective.Behaviour), b.Effective.OpenaiCredsID
+			f.Effective, f.EffectiveCreds = effectiveValues(b.Effective.Behaviour), b.Effective.CredsID
 		}
 	}
 	return f, nil

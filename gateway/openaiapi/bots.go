@@ -45,7 +45,9 @@ type botFields struct {
 	store.Behaviour
 }
 
-type botView struct {
+// BotView is a bot as the /openai routes answer it; the console reads
+// those answers into it.
+type BotView struct {
 	ID string `json:"id"`
 	botFields
 	CreatedAt time.Time       `json:"createdAt"`
@@ -53,7 +55,7 @@ type botView struct {
 	Effective *bots.Effective `json:"effective,omitempty"`
 }
 
-func viewBot(b *store.Bot) botView {
+func viewBot(b *store.Bot) BotView {
 	f := botFields{
 		Enabled: &b.Enabled, Description: b.Description, BotType: b.BotType, AssistantID: b.AssistantID,
 		FunctionURL: b.FunctionURL, Model: b.Model, MaxTokens: b.MaxTokens,
@@ -70,7 +72,7 @@ func viewBot(b *store.Bot) botView {
 	if len(f.Tools) == 0 {
 		f.Tools = json.RawMessage("[]")
 	}
-	return botView{ID: b.ID, botFields: f, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
+	return BotView{ID: b.ID, botFields: f, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 }
 
 func nonNil[T any](s []T) []T {
@@ -329,12 +331,12 @@ func (h *Handlers) FindBots(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (h *Handlers) findBots(ctx context.Context, inst *store.Instance) ([]botView, error) {
+func (h *Handlers) findBots(ctx context.Context, inst *store.Instance) ([]BotView, error) {
 	list, err := h.store.ListBots(ctx, inst.ID)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]botView, 0, len(list))
+	out := make([]BotView, 0, len(list))
 	for _, b := range list {
 		out = append(out, viewBot(b))
 	}
@@ -351,14 +353,14 @@ func (h *Handlers) FetchBot(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
-func (h *Handlers) fetchBot(ctx context.Context, inst *store.Instance, id string) (botView, error) {
+func (h *Handlers) fetchBot(ctx context.Context, inst *store.Instance, id string) (BotView, error) {
 	b, err := h.store.Bot(ctx, inst.ID, id)
 	if err != nil {
-		return botView{}, err
+		return BotView{}, err
 	}
 	settings, err := h.openAISettings(ctx, inst)
 	if err != nil {
-		return botView{}, err
+		return BotView{}, err
 	}
 	v := viewBot(b)
 	eff := bots.EffectiveFor(b, settings)

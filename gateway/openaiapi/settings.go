@@ -97,7 +97,9 @@ type settingsRequest struct {
 	TranscriptionErrorMessage *string  `json:"transcriptionErrorMessage"`
 }
 
-type settingsView struct {
+// SettingsView is an instance's bot settings as /openai/fetchSettings
+// answers them.
+type SettingsView struct {
 	store.Behaviour
 	IgnoreJids                []string   `json:"ignoreJids"`
 	OpenaiCredsID             *string    `json:"openaiCredsId"`
@@ -106,11 +108,11 @@ type settingsView struct {
 	TranscriptionErrorMessage string     `json:"transcriptionErrorMessage"`
 	CreatedAt                 *time.Time `json:"createdAt,omitempty"`
 	UpdatedAt                 *time.Time `json:"updatedAt,omitempty"`
-	Fallback                  *botView   `json:"fallback,omitempty"`
+	Fallback                  *BotView   `json:"fallback,omitempty"`
 }
 
-func viewSettings(st *store.OpenAISettings) settingsView {
-	v := settingsView{Behaviour: st.Behaviour, IgnoreJids: st.IgnoreJids, TranscriptionErrorMessage: st.TranscriptionErrorMessage}
+func viewSettings(st *store.OpenAISettings) SettingsView {
+	v := SettingsView{Behaviour: st.Behaviour, IgnoreJids: st.IgnoreJids, TranscriptionErrorMessage: st.TranscriptionErrorMessage}
 	if st.CredsID != "" {
 		v.OpenaiCredsID = &st.CredsID
 	}
@@ -140,7 +142,7 @@ func (h *Handlers) SaveSettings(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
-func (h *Handlers) saveSettings(ctx context.Context, inst *store.Instance, req *settingsRequest) (settingsView, error) {
+func (h *Handlers) saveSettings(ctx context.Context, inst *store.Instance, req *settingsRequest) (SettingsView, error) {
 	var p wagate.Problems
 	checkBehaviour(req.Behaviour, &p)
 	st := bots.DefaultSettings(inst.ID)
@@ -160,7 +162,7 @@ func (h *Handlers) saveSettings(ctx context.Context, inst *store.Instance, req *
 		fallback = req.FallbackID
 	}
 	if err := p.Err(); err != nil {
-		return settingsView{}, err
+		return SettingsView{}, err
 	}
 	err := h.store.DoTxn(ctx, func(ctx context.Context) error {
 		if req.OpenaiCredsID != "" {
@@ -187,7 +189,7 @@ func (h *Handlers) saveSettings(ctx context.Context, inst *store.Instance, req *
 		return h.store.PutOpenAISettings(ctx, st)
 	})
 	if err != nil {
-		return settingsView{}, err
+		return SettingsView{}, err
 	}
 	return viewSettings(st), nil
 }
@@ -202,16 +204,16 @@ func (h *Handlers) FetchSettings(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
-func (h *Handlers) fetchSettings(ctx context.Context, inst *store.Instance) (settingsView, error) {
+func (h *Handlers) fetchSettings(ctx context.Context, inst *store.Instance) (SettingsView, error) {
 	st, err := h.openAISettings(ctx, inst)
 	if err != nil {
-		return settingsView{}, err
+		return SettingsView{}, err
 	}
 	v := viewSettings(st)
 	if st.FallbackID != "" {
 		b, err := h.store.Bot(ctx, inst.ID, st.FallbackID)
 		if err != nil {
-			return settingsView{}, err
+			return SettingsView{}, err
 		}
 		bv := viewBot(b)
 		v.Fallback = &bv
