@@ -14,17 +14,8 @@ func TestChatbotSessions(t *testing.T) { storetest.Run(t, testChatbotSessions) }
 // testChatbotSessions: a bot keeps its chatbot, and a chatbot's sessions
 // are those of its bots only, in its own organization.
 func testChatbotSessions(t *testing.T, backend storetest.Backend) {
-	s := open(t, storetest.NewURL(t, backend), key1)
+	s, def, other := twoOrganizations(t, backend)
 	ctx := t.Context()
-	def, err := s.DefaultOrganization(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := &store.Organization{ID: "org-other", Name: "Other", CreatedAt: t0, UpdatedAt: t0}
-	if err := s.CreateOrganization(ctx, other, &store.OrgKey{ID: "key-other", OrganizationID: other.ID,
-		KeyHash: "h-other", KeyPrefix: "wgo_x", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
 	chatbot := func(id, orgID string) *store.Chatbot {
 		c := &store.Chatbot{ID: id, OrganizationID: orgID, Name: id, Slug: id, KeyHash: "kh-" + id, KeyPrefix: "ob_live_",
 			CreatedAt: t0, UpdatedAt: t0}

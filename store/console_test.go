@@ -15,17 +15,8 @@ func TestConsoleUsersAndSessions(t *testing.T) { storetest.Run(t, testConsoleUse
 // is found only while live and while its user is a member; the last owner
 // stays; sign-out everywhere ends every session of the user.
 func testConsoleUsersAndSessions(t *testing.T, backend storetest.Backend) {
-	s := open(t, storetest.NewURL(t, backend), key1)
+	s, def, other := twoOrganizations(t, backend)
 	ctx := t.Context()
-	def, err := s.DefaultOrganization(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := &store.Organization{ID: "org-other", Name: "Other", CreatedAt: t0, UpdatedAt: t0}
-	if err := s.CreateOrganization(ctx, other, &store.OrgKey{ID: "key-other", OrganizationID: other.ID,
-		KeyHash: "h-other", KeyPrefix: "wgo_x", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
 	ana := &store.User{ID: "u-ana", Email: " Ana@Example.COM", Name: "Ana", PasswordHash: "$argon2id$x", CreatedAt: t0, UpdatedAt: t0}
 	if err := s.CreateUser(ctx, ana, def.ID, store.RoleOwner); err != nil {
 		t.Fatal(err)

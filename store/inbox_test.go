@@ -15,15 +15,7 @@ func TestInbox(t *testing.T) { storetest.Run(t, testInbox) }
 
 func testInbox(t *testing.T, backend storetest.Backend) {
 	ctx := t.Context()
-	s := open(t, storetest.NewURL(t, backend), key1)
-	org, err := s.DefaultOrganization(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := &store.Organization{ID: "org-other", Name: "Other", CreatedAt: t0, UpdatedAt: t0}
-	if err := s.CreateOrganization(ctx, other, &store.OrgKey{ID: "key-other", OrganizationID: other.ID, KeyHash: "h-other", KeyPrefix: "wgo_o", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
+	s, org, other := twoOrganizations(t, backend)
 	shop := mustCreate(t, s, newInstance("shop", "1"))
 	web := newInstance("webchat-x", "")
 	web.Integration, web.Number = store.IntegrationWebchat, "web-x"

@@ -46,6 +46,23 @@ func open(t *testing.T, dsn string, key []byte) *store.Store {
 	return s
 }
 
+// twoOrganizations opens a store and returns its default organization and
+// a second one, "org-other".
+func twoOrganizations(t *testing.T, backend storetest.Backend) (s *store.Store, def, other *store.Organization) {
+	t.Helper()
+	s = open(t, storetest.NewURL(t, backend), key1)
+	def, err := s.DefaultOrganization(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other = &store.Organization{ID: "org-other", Name: "Other", CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateOrganization(t.Context(), other, &store.OrgKey{ID: "key-other", OrganizationID: other.ID,
+		KeyHash: "h-other", KeyPrefix: "wgo_x", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	return s, def, other
+}
+
 // rawDB opens the database directly, bypassing the store.
 func rawDB(t *testing.T, dsn string) *sql.DB { return storetest.RawDB(t, dsn) }
 
