@@ -54,17 +54,15 @@ const eventColumns = `seq, delivery_id, instance_id, lane, instance_name, sender
 
 // InsertEvent adds e to the outbox as pending.
 //
-// Events of a lane are delivered in seq order, so seq order must be commit
-// order: a dispatcher that saw seq 6 committed while seq 5 was still in
-// flight would deliver 6 first. SQLite's single writer guarantees that. On
-// PostgreSQL, two transactions would draw seqs and commit in either order,
-// so the seq the insert draws is provisional: at commit a deferred trigger
-// (migration 13) takes a lock on the lane, held until the commit is done,
-// and draws the final seq under it. The next commit into the lane waits for
-// this one and draws a later seq; and as the lock is taken inside COMMIT,
-// it is held for no round trip to the gateway, so one instance's
-// transactions do not wait for each other. Inside a transaction e.Seq is
-// therefore left 0 on PostgreSQL; outside one it is read back.
+// Events of a lane are delivered in seq order as a lane's reader finds
+// them. On PostgreSQL two transactions may draw seqs and commit in either
+// order, so a reader can see seq 6 while seq 5 is still in flight; it reads
+// every batch from the lane's head (gateway/webhook), where 5 shows up once
+// committed. Any event of a transaction that began after 5's commit draws
+// a later seq and is delivered after it: what one conversation causes
+// stays in order. Inside a PostgreSQL transaction the insert goes out with
+// the commit (database.Write), and e.Seq is left 0; elsewhere it is read
+// back.
 func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 	var target *string
 	if e.Target != nil {
@@ -76,26 +74,28 @@ func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 		target = &sealed
 	}
 	e.Status = EventPending
-	var seq int64
-	err := s.db.QueryRow(ctx, `INSERT INTO webhook_events (delivery_id, instance_id, lane, instance_name, sender, event, data,
+	const insert = `INSERT INTO webhook_events (delivery_id, instance_id, lane, instance_name, sender, event, data,
 			target, status, next_attempt_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
-		e.DeliveryID, nullable(e.InstanceID), e.Lane, e.InstanceName, e.Sender, e.Name, string(e.Data), target,
-		e.Status, millis(e.NextAttemptAt), millis(e.CreatedAt)).Scan(&seq)
-	switch {
-	case err != nil:
-		return err
-	case !s.postgres:
-		e.Seq = seq
-	case s.inTxn(ctx):
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	args := []any{e.DeliveryID, nullable(e.InstanceID), e.Lane, e.InstanceName, e.Sender, e.Name, string(e.Data), target,
+		e.Status, millis(e.NextAttemptAt), millis(e.CreatedAt)}
+	if s.postgres && s.inTxn(ctx) {
+		// The seq is drawn at commit: nothing to read back.
 		e.Seq = 0
-	default:
-		// The insert committed by itself, and its seq with it.
-		return s.retryIdempotent(ctx, func() error {
-			return s.db.QueryRow(ctx, "SELECT seq FROM webhook_events WHERE delivery_id = $1", e.DeliveryID).Scan(&e.Seq)
-		})
+		return s.db.Write(ctx, insert, args...)
 	}
-	return nil
+	var seq int64
+	if err := s.db.QueryRow(ctx, insert+" RETURNING seq", args...).Scan(&seq); err != nil {
+		return err
+	}
+	if !s.postgres {
+		e.Seq = seq
+		return nil
+	}
+	// The insert committed by itself, and its seq with it.
+	return s.retryIdempotent(ctx, func() error {
+		return s.db.QueryRow(ctx, "SELECT seq FROM webhook_events WHERE delivery_id = $1", e.DeliveryID).Scan(&e.Seq)
+	})
 }
 
 func (s *Store) scanEvent(row scanner) (*Event, error) {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"go.mau.fi/util/dbutil"
 )
 
 // Turn is one message of a session's conversation with the model.
@@ -37,23 +39,26 @@ func (s *Store) AppendTurns(ctx context.Context, turns ...*Turn) error {
 		args = append(args, t.SessionID, t.Role, string(t.Message), t.Tokens, millis(t.CreatedAt))
 	}
 	q.WriteString(" RETURNING seq")
-	seqs, err := collect(func(row scanner) (int64, error) {
-		var seq int64
-		return seq, row.Scan(&seq)
-	})(s.db.Query(ctx, q.String(), args...))
-	if err != nil {
-		return err
-	}
-	if len(seqs) != len(turns) {
-		return fmt.Errorf("history: %d turns inserted, %d seqs returned", len(turns), len(seqs))
-	}
-	// Rows take increasing seqs in the order of VALUES; RETURNING's order
-	// is not promised.
-	slices.Sort(seqs)
-	for i, t := range turns {
-		t.Seq = seqs[i]
-	}
-	return nil
+	// Written with the turn's other writes: the seqs are read by the commit.
+	return s.db.WriteQuery(ctx, func(rows dbutil.Rows) error {
+		seqs, err := collect(func(row scanner) (int64, error) {
+			var seq int64
+			return seq, row.Scan(&seq)
+		})(rows, nil)
+		if err != nil {
+			return err
+		}
+		if len(seqs) != len(turns) {
+			return fmt.Errorf("history: %d turns inserted, %d seqs returned", len(turns), len(seqs))
+		}
+		// Rows take increasing seqs in the order of VALUES; RETURNING's
+		// order is not promised.
+		slices.Sort(seqs)
+		for i, t := range turns {
+			t.Seq = seqs[i]
+		}
+		return nil
+	}, q.String(), args...)
 }
 
 // RecentTurns returns the session's newest turns whose tokens add up to at

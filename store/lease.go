@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Leases give each instance one owner among the replicas that share a
@@ -237,16 +239,35 @@ func (s *Store) OwnerAddress(ctx context.Context, instanceID string) (replicaID,
 // instance over waits for this transaction, so whatever it records is
 // recorded under a lease that held until its commit.
 func (s *Store) CheckLease(ctx context.Context, instanceID, replicaID string, epoch int64) error {
+	if s.postgres && s.inTxn(ctx) {
+		// Checked by the server with the transaction's other statements,
+		// in their pipeline: a lease that does not hold fails the
+		// statement (wagate_check_lease, migration 18), and with it the
+		// transaction, before anything after it is done.
+		return s.db.WriteReturning(ctx, func(row scanner) error {
+			var held bool
+			return leaseError(row.Scan(&held))
+		}, "SELECT wagate_check_lease($1, $2, $3)", instanceID, replicaID, epoch)
+	}
 	var one int
 	err := s.db.QueryRow(ctx, `SELECT 1 FROM instance_owners WHERE instance_id = $1 AND replica_id = $2 AND epoch = $3
 		AND lease_until > `+dbNow+` FOR SHARE`, instanceID, replicaID, epoch).Scan(&one)
-	if err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotOwner
-		}
-		return fmt.Errorf("check lease: %w", err)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotOwner
 	}
-	return nil
+	return leaseError(err)
+}
+
+// leaseError is err of a lease check, ErrNotOwner when the lease did not hold.
+func leaseError(err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pgErr) && pgErr.Code == "WG001":
+		return ErrNotOwner
+	}
+	return fmt.Errorf("check lease: %w", err)
 }
 
 // PendingChatsOf returns the instance's conversations with messages the

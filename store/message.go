@@ -260,9 +260,8 @@ func (s *Store) SetMessagesState(ctx context.Context, instanceID string, seqs []
 		args = append(args, seq)
 		marks[i] = fmt.Sprintf("$%d", len(args))
 	}
-	_, err := s.db.Exec(ctx, `UPDATE messages SET state = $2, state_reason = $3, bot_id = $4, session_id = $5
+	return s.db.Write(ctx, `UPDATE messages SET state = $2, state_reason = $3, bot_id = $4, session_id = $5
 		WHERE instance_id = $1 AND seq IN (`+strings.Join(marks, ", ")+")", args...)
-	return err
 }
 
 // IsOutbound reports whether the instance sent messageID.

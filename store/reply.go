@@ -37,12 +37,18 @@ type ReplyPart struct {
 // InsertReplyParts stores parts, in order, and sets their Seq.
 func (s *Store) InsertReplyParts(ctx context.Context, parts ...*ReplyPart) error {
 	for _, p := range parts {
-		err := s.db.QueryRow(ctx, `INSERT INTO reply_parts (instance_id, chat_key, remote_jid, turn_seq, text, delay_ms,
+		// Written with the turn's other writes: p.Seq is read by the commit.
+		err := s.db.WriteReturning(ctx, func(row scanner) error {
+			if err := row.Scan(&p.Seq); err != nil {
+				return fmt.Errorf("reply part: %w", err)
+			}
+			return nil
+		}, `INSERT INTO reply_parts (instance_id, chat_key, remote_jid, turn_seq, text, delay_ms,
 				bot_id, session_id, prompt_tokens, completion_tokens, latency_ms, sending, created_at, sources, tool_calls, tool_results)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING seq`,
 			p.InstanceID, p.ChatKey, p.RemoteJID, p.TurnSeq, p.Text, p.Delay.Milliseconds(), nullable(p.BotID),
 			nullable(p.SessionID), p.PromptTokens, p.CompletionTokens, p.LatencyMS, p.Sending, millis(p.CreatedAt), nullableJSON(p.Sources),
-			nullableJSON(p.ToolCalls), nullableJSON(p.ToolResults)).Scan(&p.Seq)
+			nullableJSON(p.ToolCalls), nullableJSON(p.ToolResults))
 		if err != nil {
 			return fmt.Errorf("reply part: %w", err)
 		}
@@ -81,7 +87,7 @@ func (s *Store) ReplyParts(ctx context.Context, instanceID, chatKey string) ([]*
 
 // SetReplyPartSending records that the part is about to leave.
 func (s *Store) SetReplyPartSending(ctx context.Context, instanceID string, seq int64) error {
-	_, err := s.db.Exec(ctx, "UPDATE reply_parts SET sending = true WHERE instance_id = $1 AND seq = $2", instanceID, seq)
+	err := s.db.Write(ctx, "UPDATE reply_parts SET sending = true WHERE instance_id = $1 AND seq = $2", instanceID, seq)
 	if err != nil {
 		return fmt.Errorf("reply part: %w", err)
 	}
@@ -90,7 +96,7 @@ func (s *Store) SetReplyPartSending(ctx context.Context, instanceID string, seq 
 
 // DeleteReplyPart forgets a part that was sent (or given up).
 func (s *Store) DeleteReplyPart(ctx context.Context, instanceID string, seq int64) error {
-	_, err := s.db.Exec(ctx, "DELETE FROM reply_parts WHERE instance_id = $1 AND seq = $2", instanceID, seq)
+	err := s.db.Write(ctx, "DELETE FROM reply_parts WHERE instance_id = $1 AND seq = $2", instanceID, seq)
 	if err != nil {
 		return fmt.Errorf("reply part: %w", err)
 	}

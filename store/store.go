@@ -35,7 +35,7 @@ var upgradeFiles embed.FS
 // Store is the gateway's database. Queries take a context; inside DoTxn the
 // context carries the transaction, so the same methods work in and out of one.
 type Store struct {
-	db       *dbutil.Database
+	db       *database
 	seal     *sealer
 	postgres bool
 
@@ -103,7 +103,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		st := &Store{db: db, seal: seal, postgres: true, pgConfig: cfg}
+		st := &Store{db: &database{db}, seal: seal, postgres: true, pgConfig: cfg}
 		st.startListening(cfg, log)
 		return st, nil
 	}
@@ -133,7 +133,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		raw.Close()
 		return nil, err
 	}
-	st := &Store{db: db, seal: seal}
+	st := &Store{db: &database{db}, seal: seal}
 	st.group.start(st)
 	if st.ckpt, err = startCheckpointer(ctx, sqliteDSN, &st.group, log); err != nil {
 		st.group.stop()
@@ -328,9 +328,12 @@ func (s *Store) Reads(ctx context.Context, fn func(ctx context.Context) error) e
 func (s *Store) doTxn(ctx context.Context, fn func(ctx context.Context) error) error {
 	before := s.configVersion.Load()
 	var err error
-	if s.postgres || s.inTxn(ctx) {
-		err = s.db.DoTxn(ctx, nil, fn)
-	} else {
+	switch {
+	case s.inTxn(ctx):
+		err = fn(ctx)
+	case s.postgres:
+		err = s.db.doPgTxn(ctx, fn)
+	default:
 		err = s.group.do(ctx, fn)
 	}
 	if s.configVersion.Load() != before {
@@ -375,6 +378,9 @@ func (s *Store) retryIdempotent(ctx context.Context, op func() error) error {
 }
 
 func (s *Store) inTxn(ctx context.Context) bool {
+	if pgTxnOf(ctx) != nil {
+		return true
+	}
 	_, ok := s.db.Execable(ctx).(dbutil.Transaction)
 	return ok
 }

@@ -12,7 +12,7 @@ import (
 // tables beside wagate's: whatsmeow's device store runs as a child of it
 // with its own version table, so one database (and one backup) holds
 // everything.
-func (s *Store) DB() *dbutil.Database { return s.db }
+func (s *Store) DB() *dbutil.Database { return s.db.Database }
 
 // PairedInstance is an instance with the WhatsApp device it is paired with.
 type PairedInstance struct {

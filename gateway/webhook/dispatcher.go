@@ -227,13 +227,15 @@ func (d *Dispatcher) work(lane string, w *laneWorker) {
 	ctx, wake := w.ctx, w.wake
 	rec := d.newRecorder()
 	defer rec.close()
-	// after is the last event delivered whose outcome may not be saved
-	// yet: reads continue past it. It goes back to 0, after the recorder
-	// has caught up, whenever the lane must look at its head again.
-	var after int64
-	restart := func() { rec.flush(); after = 0 }
+	// Each read starts at the lane's head, where an event committed late
+	// by a transaction that drew its seq early shows up; the events sent
+	// whose outcomes may not be saved yet are skipped. restart waits for
+	// those outcomes and forgets them, when the lane must see its head as
+	// it is.
+	sent := map[int64]bool{}
+	restart := func() { rec.flush(); clear(sent) }
 	for {
-		evs, err := d.store.PendingEvents(ctx, lane, after, batchSize)
+		evs, err := d.store.PendingEvents(ctx, lane, 0, batchSize)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -245,9 +247,16 @@ func (d *Dispatcher) work(lane string, w *laneWorker) {
 			}
 			continue
 		}
-		if len(evs) == 0 {
-			if after > 0 {
-				restart() // make sure by reading from the head
+		fresh := evs[:0:0]
+		for _, ev := range evs {
+			if !sent[ev.Seq] {
+				fresh = append(fresh, ev)
+			}
+		}
+		forgetSaved(sent, evs, len(evs) == batchSize)
+		if len(fresh) == 0 {
+			if len(sent) > 0 {
+				restart() // make sure by reading the head as it is
 				continue
 			}
 			d.mu.Lock()
@@ -261,8 +270,8 @@ func (d *Dispatcher) work(lane string, w *laneWorker) {
 				return
 			}
 		}
-		if wait := time.Until(evs[0].NextAttemptAt); wait > 0 {
-			if after > 0 {
+		if wait := time.Until(fresh[0].NextAttemptAt); wait > 0 {
+			if len(sent) > 0 {
 				restart()
 				continue
 			}
@@ -271,16 +280,36 @@ func (d *Dispatcher) work(lane string, w *laneWorker) {
 			}
 			continue // re-read: the event may have been purged with its instance
 		}
-		done, stopped := d.deliver(ctx, evs)
+		done, stopped := d.deliver(ctx, fresh)
 		if len(done) > 0 {
 			rec.add(done)
-			after = done[len(done)-1].Seq
+			for _, ev := range done {
+				sent[ev.Seq] = true
+			}
 		}
 		if stopped {
 			restart()
 		}
 		if ctx.Err() != nil {
 			return
+		}
+	}
+}
+
+// forgetSaved removes from sent the events whose outcomes are saved: those
+// no longer pending, as the read evs of the lane's head shows. When the
+// read was cut short by its limit (full), only those before its last.
+func forgetSaved(sent map[int64]bool, evs []*store.Event, full bool) {
+	if len(sent) == 0 {
+		return
+	}
+	pending := make(map[int64]bool, len(evs))
+	for _, ev := range evs {
+		pending[ev.Seq] = true
+	}
+	for seq := range sent {
+		if !pending[seq] && (!full || seq < evs[len(evs)-1].Seq) {
+			delete(sent, seq)
 		}
 	}
 }

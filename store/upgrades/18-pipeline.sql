@@ -1,0 +1,29 @@
+-- v17 -> v18: PostgreSQL checks leases inside statement pipelines and orders outbox lanes without a commit lock
+-- A replica checks its lease in each transaction that acts for an
+-- instance (store.CheckLease). Sent with the transaction's other
+-- statements in one pipeline, the check must stop them itself: this
+-- function fails the statement, and so the transaction, when the lease
+-- does not hold, and share-locks the lease row until the commit when it
+-- does. SQLite has no leases.
+-- only: postgres until "end only"
+CREATE FUNCTION wagate_check_lease(p_instance TEXT, p_replica TEXT, p_epoch BIGINT) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM instance_owners WHERE instance_id = p_instance AND replica_id = p_replica AND epoch = p_epoch
+        AND lease_until > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'the instance is owned by another replica' USING ERRCODE = 'WG001';
+    END IF;
+    RETURN TRUE;
+END
+$$;
+-- end only postgres
+
+-- Outbox lanes no longer draw their seqs at commit under a lane lock: a
+-- busy instance's commits queued on that lock (most of the pool's
+-- connections were seen waiting on it). A lane's reader starts every read
+-- at the lane's head instead (gateway/webhook), where an event committed
+-- late shows up before any event of a transaction that began after it.
+-- only: postgres until "end only"
+DROP TRIGGER webhook_events_order ON webhook_events;
+DROP FUNCTION wagate_event_order();
+-- end only postgres
