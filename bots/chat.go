@@ -77,25 +77,13 @@ func (e *Engine) loadChat(ctx context.Context, instanceID, jid string) (*chat, e
 	}
 	c := &chat{e: e, cfg: cfg, inst: cfg.inst, jid: jid, settings: cfg.settings, bots: cfg.bots,
 		log: e.log.With("instance", cfg.inst.Name, "chat", jid)}
-	// The reads together (store.Reads): on SQLite they share a commit
-	// group instead of each queueing for the connection.
-	err = e.store.Reads(ctx, func(ctx context.Context) error {
-		var err error
-		if c.session, err = e.store.LiveSession(ctx, instanceID, jid); err != nil {
-			return err
-		}
-		if c.parts, err = e.store.ReplyParts(ctx, instanceID, jid); err != nil {
-			return err
-		}
-		if c.pending, err = e.store.PendingMessages(ctx, instanceID, jid); err != nil || c.session == nil || len(c.pending) == 0 {
-			return err
-		}
-		c.history, err = e.store.RecentTurns(ctx, c.session.ID, e.cfg.HistoryTokens)
-		c.historyOf = c.session.ID
-		return err
-	})
+	st, err := e.store.ChatState(ctx, instanceID, jid, e.cfg.HistoryTokens)
 	if err != nil {
 		return nil, err
+	}
+	c.session, c.parts, c.pending = st.Session, st.Parts, st.Pending
+	if c.session != nil && len(c.pending) > 0 {
+		c.history, c.historyOf = st.History, c.session.ID
 	}
 	return c, nil
 }

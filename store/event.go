@@ -61,7 +61,7 @@ const eventColumns = `seq, delivery_id, instance_id, lane, instance_name, sender
 // committed. Any event of a transaction that began after 5's commit draws
 // a later seq and is delivered after it: what one conversation causes
 // stays in order. Inside a PostgreSQL transaction the insert goes out with
-// the commit (database.Write), and e.Seq is left 0; elsewhere it is read
+// the commit (database.Defer), and e.Seq is left 0; elsewhere it is read
 // back.
 func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 	var target *string
@@ -82,7 +82,7 @@ func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 	if s.postgres && s.inTxn(ctx) {
 		// The seq is drawn at commit: nothing to read back.
 		e.Seq = 0
-		return s.db.Write(ctx, insert, args...)
+		return s.db.Defer(ctx, insert, args...)
 	}
 	var seq int64
 	if err := s.db.QueryRow(ctx, insert+" RETURNING seq", args...).Scan(&seq); err != nil {

@@ -40,7 +40,7 @@ func (s *Store) AppendTurns(ctx context.Context, turns ...*Turn) error {
 	}
 	q.WriteString(" RETURNING seq")
 	// Written with the turn's other writes: the seqs are read by the commit.
-	return s.db.WriteQuery(ctx, func(rows dbutil.Rows) error {
+	return s.db.DeferRows(ctx, func(rows dbutil.Rows) error {
 		seqs, err := collect(func(row scanner) (int64, error) {
 			var seq int64
 			return seq, row.Scan(&seq)
@@ -64,12 +64,19 @@ func (s *Store) AppendTurns(ctx context.Context, turns ...*Turn) error {
 // RecentTurns returns the session's newest turns whose tokens add up to at
 // most budget, oldest first.
 func (s *Store) RecentTurns(ctx context.Context, sessionID string, budget int) ([]*Turn, error) {
-	rows, err := s.db.Query(ctx, `SELECT seq, session_id, role, message, tokens, created_at FROM openai_history
-		WHERE session_id = $1 ORDER BY seq DESC`, sessionID)
+	rows, err := s.db.Query(ctx, recentTurnsSQL+"session_id = $1 ORDER BY seq DESC", sessionID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	return readTurns(rows, budget)
+}
+
+const recentTurnsSQL = "SELECT seq, session_id, role, message, tokens, created_at FROM openai_history WHERE "
+
+// readTurns reads turns newest first until they add up to budget, and
+// returns them oldest first.
+func readTurns(rows dbutil.Rows, budget int) ([]*Turn, error) {
 	var out []*Turn
 	used := 0
 	for rows.Next() {
@@ -91,8 +98,6 @@ func (s *Store) RecentTurns(ctx context.Context, sessionID string, budget int) (
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	slices.Reverse(out)
 	return out, nil
 }

@@ -244,7 +244,7 @@ func (s *Store) CheckLease(ctx context.Context, instanceID, replicaID string, ep
 		// in their pipeline: a lease that does not hold fails the
 		// statement (wagate_check_lease, migration 18), and with it the
 		// transaction, before anything after it is done.
-		return s.db.WriteReturning(ctx, func(row scanner) error {
+		return s.db.DeferRow(ctx, func(row scanner) error {
 			var held bool
 			return leaseError(row.Scan(&held))
 		}, "SELECT wagate_check_lease($1, $2, $3)", instanceID, replicaID, epoch)

@@ -226,9 +226,10 @@ func (s *Store) queryMessages(ctx context.Context, query string, args ...any) ([
 // PendingMessages returns the conversation's inbound messages the engine
 // has not decided on yet, oldest first.
 func (s *Store) PendingMessages(ctx context.Context, instanceID, chatKey string) ([]*Message, error) {
-	return s.queryMessages(ctx, `WHERE instance_id = $1 AND chat_key = $2 AND state = 'received' ORDER BY seq`,
-		instanceID, chatKey)
+	return s.queryMessages(ctx, pendingMessagesSQL, instanceID, chatKey)
 }
+
+const pendingMessagesSQL = `WHERE instance_id = $1 AND chat_key = $2 AND state = 'received' ORDER BY seq`
 
 // Chat identifies one conversation: an instance and a chat key.
 type Chat struct{ InstanceID, Key string }
@@ -260,7 +261,7 @@ func (s *Store) SetMessagesState(ctx context.Context, instanceID string, seqs []
 		args = append(args, seq)
 		marks[i] = fmt.Sprintf("$%d", len(args))
 	}
-	return s.db.Write(ctx, `UPDATE messages SET state = $2, state_reason = $3, bot_id = $4, session_id = $5
+	return s.db.Defer(ctx, `UPDATE messages SET state = $2, state_reason = $3, bot_id = $4, session_id = $5
 		WHERE instance_id = $1 AND seq IN (`+strings.Join(marks, ", ")+")", args...)
 }
 

@@ -493,21 +493,39 @@ func (s *Store) CreateSession(ctx context.Context, se *Session) error {
 
 // UpdateSession saves the mutable fields of the instance's session se.ID.
 func (s *Store) UpdateSession(ctx context.Context, se *Session) error {
-	res, err := s.db.Exec(ctx, `UPDATE openai_sessions SET push_name = $3, status = $4, paused_until = $5,
+	const update = `UPDATE openai_sessions SET push_name = $3, status = $4, paused_until = $5,
 		previous_response_id = $6, close_reason = $7, updated_at = $8, closed_at = $9, status_reason = $10
-		WHERE instance_id = $1 AND id = $2`,
-		se.InstanceID, se.ID, se.PushName, se.Status, optionalMillis(se.PausedUntil), se.PreviousResponseID,
-		se.CloseReason, millis(se.UpdatedAt), optionalMillis(se.ClosedAt), se.Reason)
-	if isUniqueViolation(err) {
-		return wagate.FieldError(wagate.ECONFLICT, "remoteJid", "this chat already has a live session")
+		WHERE instance_id = $1 AND id = $2`
+	args := []any{se.InstanceID, se.ID, se.PushName, se.Status, optionalMillis(se.PausedUntil), se.PreviousResponseID,
+		se.CloseReason, millis(se.UpdatedAt), optionalMillis(se.ClosedAt), se.Reason}
+	sessionError := func(err error) error {
+		if isUniqueViolation(err) {
+			return wagate.FieldError(wagate.ECONFLICT, "remoteJid", "this chat already has a live session")
+		}
+		return err
 	}
-	return mustAffect(res, err, "session %q not found", se.ID)
+	if s.postgres && s.inTxn(ctx) {
+		// With the transaction's other writes; the server fails the
+		// transaction when the session is gone (wagate_found, migration 18).
+		return s.db.DeferRow(ctx, func(row scanner) error {
+			var n int64
+			err := row.Scan(&n)
+			if isNotFound(err) {
+				return wagate.Errorf(wagate.ENOTFOUND, "session %q not found", se.ID)
+			}
+			return sessionError(err)
+		}, "WITH u AS ("+update+" RETURNING 1) SELECT wagate_found(COUNT(*)) FROM u", args...)
+	}
+	res, err := s.db.Exec(ctx, update, args...)
+	return mustAffect(res, sessionError(err), "session %q not found", se.ID)
 }
+
+const liveSessionSQL = "SELECT " + sessionColumns + ` FROM openai_sessions
+	WHERE instance_id = $1 AND remote_jid = $2 AND status <> 'closed'`
 
 // LiveSession returns the chat's opened or paused session, or nil.
 func (s *Store) LiveSession(ctx context.Context, instanceID, remoteJID string) (*Session, error) {
-	se, err := scanSession(s.db.QueryRow(ctx, "SELECT "+sessionColumns+` FROM openai_sessions
-		WHERE instance_id = $1 AND remote_jid = $2 AND status <> 'closed'`, instanceID, remoteJID))
+	se, err := scanSession(s.db.QueryRow(ctx, liveSessionSQL, instanceID, remoteJID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -21,7 +21,7 @@ import (
 //
 // pgTxn is a PostgreSQL transaction whose statements go out in pipelines:
 // a write whose result the caller does not need before the commit
-// (database.Write) waits in a queue, and goes out with the next statement
+// (database.Defer) waits in a queue, and goes out with the next statement
 // that must answer now, or with COMMIT. BEGIN goes with the first of them.
 // A transaction whose writes are all queued takes one round trip.
 
@@ -63,11 +63,11 @@ func (d *database) QueryRow(ctx context.Context, query string, args ...any) scan
 	return d.Database.QueryRow(ctx, query, args...)
 }
 
-// Write runs a statement whose outcome matters only as part of the
-// transaction's: in a PostgreSQL transaction it is queued, and an error it
-// meets fails the statement it goes out with, or the commit; elsewhere it
-// runs now.
-func (d *database) Write(ctx context.Context, query string, args ...any) error {
+// Defer runs a statement whose outcome matters only as part of the
+// transaction's: in a PostgreSQL transaction (or pipeline) it is queued,
+// and an error it meets fails the statement it goes out with, or the
+// commit; elsewhere it runs now.
+func (d *database) Defer(ctx context.Context, query string, args ...any) error {
 	if t := pgTxnOf(ctx); t != nil {
 		t.queue = append(t.queue, queued{sql: query, args: args})
 		return nil
@@ -76,10 +76,12 @@ func (d *database) Write(ctx context.Context, query string, args ...any) error {
 	return err
 }
 
-// WriteReturning is Write for a statement whose one row (RETURNING) scan
-// reads when it comes back: by the end of the transaction, not before.
-// scan sees sql.ErrNoRows for a statement that returned none.
-func (d *database) WriteReturning(ctx context.Context, scan func(scanner) error, query string, args ...any) error {
+// DeferRow is Defer for a statement whose one row scan reads when it
+// comes back: by the end of the transaction or pipeline, not before. scan
+// sees sql.ErrNoRows for a statement that returned none. An error scan
+// returns fails the transaction only if the server failed the statement:
+// one it finds in the row may come after the commit.
+func (d *database) DeferRow(ctx context.Context, scan func(scanner) error, query string, args ...any) error {
 	if t := pgTxnOf(ctx); t != nil {
 		t.queue = append(t.queue, queued{sql: query, args: args, scan: scan})
 		return nil
@@ -87,9 +89,8 @@ func (d *database) WriteReturning(ctx context.Context, scan func(scanner) error,
 	return scan(d.Database.QueryRow(ctx, query, args...))
 }
 
-// WriteQuery is WriteReturning for a statement of several rows, which
-// read reads (it must not close them).
-func (d *database) WriteQuery(ctx context.Context, read func(dbutil.Rows) error, query string, args ...any) error {
+// DeferRows is DeferRow for a statement of several rows, which read reads.
+func (d *database) DeferRows(ctx context.Context, read func(dbutil.Rows) error, query string, args ...any) error {
 	if t := pgTxnOf(ctx); t != nil {
 		t.queue = append(t.queue, queued{sql: query, args: args, rows: read})
 		return nil
@@ -123,13 +124,13 @@ type queued struct {
 	// Neither: its rows, if any, are not read.
 }
 
-// doPgTxn runs fn in a pipelined transaction.
-func (d *database) doPgTxn(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+// reserve takes a connection of the pool for a pgTxn; release gives it back.
+func (d *database) reserve(ctx context.Context) (t *pgTxn, release func(), err error) {
 	conn, err := d.RawDB.Conn(ctx)
 	if err != nil {
-		return exerrorsBegin(err)
+		return nil, nil, err
 	}
-	t := &pgTxn{conn: conn}
+	t = &pgTxn{conn: conn}
 	err = conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -140,9 +141,9 @@ func (d *database) doPgTxn(ctx context.Context, fn func(ctx context.Context) err
 	})
 	if err != nil {
 		conn.Close()
-		return exerrorsBegin(err)
+		return nil, nil, err
 	}
-	defer func() {
+	return t, func() {
 		if t.pg.PgConn().TxStatus() != 'I' && !t.pg.IsClosed() {
 			// What failed left the transaction open: end it before the
 			// connection goes back to the pool.
@@ -152,7 +153,37 @@ func (d *database) doPgTxn(ctx context.Context, fn func(ctx context.Context) err
 			}
 		}
 		conn.Close()
-	}()
+	}, nil
+}
+
+// pipeline runs fn, whose statements only read and are deferred (DeferRow,
+// DeferRows), and sends them in one pipeline. Inside a transaction they go
+// out with what it has queued.
+func (d *database) pipeline(ctx context.Context, fn func(ctx context.Context) error) error {
+	t := pgTxnOf(ctx)
+	if t == nil {
+		var release func()
+		var err error
+		if t, release, err = d.reserve(ctx); err != nil {
+			return err
+		}
+		defer release()
+		ctx = context.WithValue(ctx, pgTxnKey{}, t)
+	}
+	if err := fn(ctx); err != nil {
+		return err
+	}
+	_, err, _ := t.flush(ctx, nil)
+	return err
+}
+
+// doPgTxn runs fn in a pipelined transaction.
+func (d *database) doPgTxn(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	t, release, err := d.reserve(ctx)
+	if err != nil {
+		return exerrorsBegin(err)
+	}
+	defer release()
 	t.queue = append(t.queue, queued{sql: "BEGIN"})
 	if err := fn(context.WithValue(ctx, pgTxnKey{}, t)); err != nil {
 		t.queue = nil
@@ -162,12 +193,12 @@ func (d *database) doPgTxn(ctx context.Context, fn func(ctx context.Context) err
 		return nil // nothing was written or read
 	}
 	t.queue = append(t.queue, queued{sql: "COMMIT"})
-	at, err := t.flush(ctx, nil)
+	commit := len(t.queue) - 1
+	at, err, byServer := t.flush(ctx, nil)
 	if err == nil {
 		return nil
 	}
-	var pgErr *pgconn.PgError
-	if at < len(t.queue)-1 && errors.As(err, &pgErr) {
+	if at < commit && byServer {
 		// A statement before COMMIT failed: the server rolled it all back.
 		return err
 	}
@@ -178,9 +209,9 @@ func exerrorsBegin(err error) error { return fmt.Errorf("%w: %w", dbutil.ErrTxnB
 
 // flush sends the queue, then last if it is not nil, in one pipeline, and
 // reads the queue's results; last's results are the caller's to read from
-// the batch it returns. It returns the index of the first statement that
-// failed and its error.
-func (t *pgTxn) flush(ctx context.Context, last func(b *pgx.Batch)) (int, error) {
+// t.results. It returns the index of the first statement that failed, its
+// error, and whether the server failed it (and so the transaction).
+func (t *pgTxn) flush(ctx context.Context, last func(b *pgx.Batch)) (failedAt int, err error, byServer bool) {
 	b := &pgx.Batch{}
 	for _, q := range t.queue {
 		b.Queue(q.sql, q.args...)
@@ -192,40 +223,65 @@ func (t *pgTxn) flush(ctx context.Context, last func(b *pgx.Batch)) (int, error)
 	}
 	t.results = t.pg.SendBatch(ctx, b)
 	t.open = true
-	failedAt, first := -1, error(nil)
+	failedAt = -1
 	for i, q := range queue {
-		var err error
+		var server, qerr error
 		switch {
 		case q.scan != nil:
-			err = q.scan(t.results.QueryRow())
+			row := &answer{row: t.results.QueryRow()}
+			qerr = q.scan(row)
+			server = row.err
 		case q.rows != nil:
-			err = readRows(t.results, q.rows)
+			server, qerr = readRows(t.results, q.rows)
 		default:
-			_, err = t.results.Exec()
+			_, server = t.results.Exec()
+			qerr = server
 		}
-		if err != nil && first == nil {
-			failedAt, first = i, err
+		if qerr == nil && server != nil {
+			qerr = server
+		}
+		if qerr != nil && err == nil {
+			var pgErr *pgconn.PgError
+			failedAt, err, byServer = i, qerr, errors.As(server, &pgErr)
 		}
 	}
-	if last == nil || first != nil {
-		if err := t.closeResults(); err != nil && first == nil {
-			failedAt, first = len(queue), err
+	if last == nil || err != nil {
+		if cerr := t.closeResults(); cerr != nil && err == nil {
+			failedAt, err = len(queue), cerr
 		}
 	}
-	return failedAt, first
+	return failedAt, err, byServer
 }
 
-func readRows(results pgx.BatchResults, read func(dbutil.Rows) error) error {
+// answer is a deferred statement's row, keeping what reading it met.
+type answer struct {
+	row pgx.Row
+	err error
+}
+
+func (a *answer) Scan(dest ...any) error {
+	err := a.row.Scan(dest...)
+	if !errors.Is(err, pgx.ErrNoRows) { // no row is an answer, not a failure
+		a.err = err
+	}
+	return err
+}
+
+// readRows reads a deferred statement's rows with read; server is what the
+// server answered, err what read made of it.
+func readRows(results pgx.BatchResults, read func(dbutil.Rows) error) (server, err error) {
 	rows, err := results.Query()
 	if err != nil {
-		return err
+		return err, err
 	}
 	defer rows.Close()
-	if err := read(&pgRows{rows: rows}); err != nil {
-		return err
-	}
+	err = read(&pgRows{rows: rows})
 	rows.Close()
-	return rows.Err()
+	server = rows.Err()
+	if err == nil {
+		err = server
+	}
+	return server, err
 }
 
 func (t *pgTxn) closeResults() error {
@@ -238,7 +294,7 @@ func (t *pgTxn) closeResults() error {
 }
 
 func (t *pgTxn) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
-	if _, err := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
+	if _, err, _ := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
 		return nil, err
 	}
 	tag, err := t.results.Exec()
@@ -252,14 +308,14 @@ func (t *pgTxn) exec(ctx context.Context, query string, args []any) (sql.Result,
 }
 
 func (t *pgTxn) queryRow(ctx context.Context, query string, args []any) scanner {
-	if _, err := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
+	if _, err, _ := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
 		return errRow{err}
 	}
 	return pgRow{t: t, row: t.results.QueryRow()}
 }
 
 func (t *pgTxn) query(ctx context.Context, query string, args []any) (dbutil.Rows, error) {
-	if _, err := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
+	if _, err, _ := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
 		return nil, err
 	}
 	rows, err := t.results.Query()

@@ -38,7 +38,7 @@ type ReplyPart struct {
 func (s *Store) InsertReplyParts(ctx context.Context, parts ...*ReplyPart) error {
 	for _, p := range parts {
 		// Written with the turn's other writes: p.Seq is read by the commit.
-		err := s.db.WriteReturning(ctx, func(row scanner) error {
+		err := s.db.DeferRow(ctx, func(row scanner) error {
 			if err := row.Scan(&p.Seq); err != nil {
 				return fmt.Errorf("reply part: %w", err)
 			}
@@ -58,36 +58,40 @@ func (s *Store) InsertReplyParts(ctx context.Context, parts ...*ReplyPart) error
 
 // ReplyParts returns the conversation's parts not yet sent, in order.
 func (s *Store) ReplyParts(ctx context.Context, instanceID, chatKey string) ([]*ReplyPart, error) {
-	return collect(func(row scanner) (*ReplyPart, error) {
-		var (
-			p                ReplyPart
-			delay, created   int64
-			botID, sessionID *string
-			sources          *string
-			calls, results   *string
-		)
-		err := row.Scan(&p.Seq, &p.InstanceID, &p.ChatKey, &p.RemoteJID, &p.TurnSeq, &p.Text, &delay, &botID, &sessionID,
-			&p.PromptTokens, &p.CompletionTokens, &p.LatencyMS, &p.Sending, &created, &sources, &calls, &results)
-		if err != nil {
-			return nil, err
-		}
-		p.Sources, p.ToolCalls, p.ToolResults = rawJSON(sources), rawJSON(calls), rawJSON(results)
-		if botID != nil {
-			p.BotID = *botID
-		}
-		if sessionID != nil {
-			p.SessionID = *sessionID
-		}
-		p.Delay, p.CreatedAt = time.Duration(delay)*time.Millisecond, fromMillis(created)
-		return &p, nil
-	})(s.db.Query(ctx, `SELECT seq, instance_id, chat_key, remote_jid, turn_seq, text, delay_ms, bot_id, session_id,
-			prompt_tokens, completion_tokens, latency_ms, sending, created_at, sources, tool_calls, tool_results
-		FROM reply_parts WHERE instance_id = $1 AND chat_key = $2 ORDER BY seq`, instanceID, chatKey))
+	return collect(scanReplyPart)(s.db.Query(ctx, replyPartsSQL, instanceID, chatKey))
+}
+
+const replyPartsSQL = `SELECT seq, instance_id, chat_key, remote_jid, turn_seq, text, delay_ms, bot_id, session_id,
+		prompt_tokens, completion_tokens, latency_ms, sending, created_at, sources, tool_calls, tool_results
+	FROM reply_parts WHERE instance_id = $1 AND chat_key = $2 ORDER BY seq`
+
+func scanReplyPart(row scanner) (*ReplyPart, error) {
+	var (
+		p                ReplyPart
+		delay, created   int64
+		botID, sessionID *string
+		sources          *string
+		calls, results   *string
+	)
+	err := row.Scan(&p.Seq, &p.InstanceID, &p.ChatKey, &p.RemoteJID, &p.TurnSeq, &p.Text, &delay, &botID, &sessionID,
+		&p.PromptTokens, &p.CompletionTokens, &p.LatencyMS, &p.Sending, &created, &sources, &calls, &results)
+	if err != nil {
+		return nil, err
+	}
+	p.Sources, p.ToolCalls, p.ToolResults = rawJSON(sources), rawJSON(calls), rawJSON(results)
+	if botID != nil {
+		p.BotID = *botID
+	}
+	if sessionID != nil {
+		p.SessionID = *sessionID
+	}
+	p.Delay, p.CreatedAt = time.Duration(delay)*time.Millisecond, fromMillis(created)
+	return &p, nil
 }
 
 // SetReplyPartSending records that the part is about to leave.
 func (s *Store) SetReplyPartSending(ctx context.Context, instanceID string, seq int64) error {
-	err := s.db.Write(ctx, "UPDATE reply_parts SET sending = true WHERE instance_id = $1 AND seq = $2", instanceID, seq)
+	err := s.db.Defer(ctx, "UPDATE reply_parts SET sending = true WHERE instance_id = $1 AND seq = $2", instanceID, seq)
 	if err != nil {
 		return fmt.Errorf("reply part: %w", err)
 	}
@@ -96,7 +100,7 @@ func (s *Store) SetReplyPartSending(ctx context.Context, instanceID string, seq 
 
 // DeleteReplyPart forgets a part that was sent (or given up).
 func (s *Store) DeleteReplyPart(ctx context.Context, instanceID string, seq int64) error {
-	err := s.db.Write(ctx, "DELETE FROM reply_parts WHERE instance_id = $1 AND seq = $2", instanceID, seq)
+	err := s.db.Defer(ctx, "DELETE FROM reply_parts WHERE instance_id = $1 AND seq = $2", instanceID, seq)
 	if err != nil {
 		return fmt.Errorf("reply part: %w", err)
 	}

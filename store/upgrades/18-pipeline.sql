@@ -16,6 +16,18 @@ BEGIN
     RETURN TRUE;
 END
 $$;
+
+-- wagate_found fails a statement that had to find a row and found none
+-- (n = 0): an update whose "not found" must undo its transaction, sent in
+-- a pipeline with the COMMIT.
+CREATE FUNCTION wagate_found(n BIGINT) RETURNS BIGINT LANGUAGE plpgsql AS $$
+BEGIN
+    IF n = 0 THEN
+        RAISE EXCEPTION 'no row found' USING ERRCODE = 'WG002';
+    END IF;
+    RETURN n;
+END
+$$;
 -- end only postgres
 
 -- Outbox lanes no longer draw their seqs at commit under a lane lock: a
