@@ -301,10 +301,21 @@ func (r *replicaSet) balance(ctx context.Context) {
 	if r.max > 0 {
 		fair = min(fair, r.max)
 	}
+	sent := time.Now()
+	if orphans, err := r.st.ClaimOrphanLanes(ctx, r.id, r.lease, orphanLanesPerClaim); err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("replica cannot claim the outbox lanes of deleted instances", "error", err)
+		}
+	} else if len(orphans) > 0 {
+		r.op.Lock()
+		for _, l := range orphans {
+			r.acquire(ctx, l, sent.Add(r.lease-r.margin()))
+		}
+		r.op.Unlock()
+	}
 	owned := len(r.ownedIDs())
 	switch {
 	case owned < fair:
-		sent := time.Now()
 		leases, err := r.st.ClaimInstances(ctx, r.id, r.lease, fair-owned)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -346,6 +357,10 @@ func (r *replicaSet) balance(ctx context.Context) {
 		}
 	}
 }
+
+// orphanLanesPerClaim bounds the deleted instances' outbox lanes one
+// balance takes over.
+const orphanLanesPerClaim = 16
 
 // acquire starts acting for an instance whose lease this replica now
 // holds: it connects the instance's WhatsApp number, and resumes its

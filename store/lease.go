@@ -103,9 +103,7 @@ func scanLease(row scanner) (Lease, error) {
 }
 
 // ClaimInstances gives the replica leases on up to limit instances that
-// have no live owner, oldest instances first, and returns them, with the
-// leases of deleted instances whose owner died before their last events
-// went out. Web chat
+// have no live owner, oldest instances first, and returns them. Web chat
 // instances are never leased: every replica answers its visitors.
 // Replicas claiming at once each get different instances.
 func (s *Store) ClaimInstances(ctx context.Context, replicaID string, lease time.Duration, limit int) ([]Lease, error) {
@@ -123,17 +121,33 @@ func (s *Store) ClaimInstances(ctx context.Context, replicaID string, lease time
 	if err != nil {
 		return nil, fmt.Errorf("claim instances: %w", err)
 	}
-	// A deleted instance whose owner died before delivering its last
-	// events: taken over for them, beyond the share.
-	orphans, err := collect(scanLease)(s.db.Query(ctx, `UPDATE instance_owners SET replica_id = $1, epoch = epoch + 1,
+	return leases, nil
+}
+
+// ClaimOrphanLanes gives the replica leases on up to limit outbox lanes of
+// deleted instances that still have events to deliver and no live owner:
+// those whose owner died before delivering them, and those of an instance
+// deleted before any replica had claimed it. They are beyond any share.
+func (s *Store) ClaimOrphanLanes(ctx context.Context, replicaID string, lease time.Duration, limit int) ([]Lease, error) {
+	taken, err := collect(scanLease)(s.db.Query(ctx, `UPDATE instance_owners SET replica_id = $1, epoch = epoch + 1,
 			lease_until = `+dbNow+` + $2
 		WHERE instance_id IN (SELECT o.instance_id FROM instance_owners o WHERE o.lease_until <= `+dbNow+`
 			AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = o.instance_id) LIMIT $3 FOR UPDATE SKIP LOCKED)
 		RETURNING instance_id, epoch`, replicaID, lease.Milliseconds(), limit))
 	if err != nil {
-		return leases, fmt.Errorf("claim instances: %w", err)
+		return nil, fmt.Errorf("claim orphan lanes: %w", err)
 	}
-	return append(leases, orphans...), nil
+	unowned, err := collect(scanLease)(s.db.Query(ctx, `INSERT INTO instance_owners (instance_id, replica_id, epoch, lease_until)
+		SELECT lane, $1, 1, `+dbNow+` + $2 FROM (SELECT DISTINCT e.lane FROM webhook_events e
+			WHERE e.status = 'pending' AND e.instance_id IS NULL
+			AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = e.lane)
+			AND NOT EXISTS (SELECT 1 FROM instance_owners o WHERE o.instance_id = e.lane) LIMIT $3) l
+		ON CONFLICT (instance_id) DO NOTHING
+		RETURNING instance_id, epoch`, replicaID, lease.Milliseconds(), limit))
+	if err != nil {
+		return taken, fmt.Errorf("claim orphan lanes: %w", err)
+	}
+	return append(taken, unowned...), nil
 }
 
 // ReleaseInstances ends the replica's leases on the instances at once, so
