@@ -198,7 +198,7 @@ func (g *Gateway) deliver(ctx context.Context, inst *store.Instance, out bots.Ou
 		AgentName:        out.AgentName,
 	}
 	return m, func(ctx context.Context) error {
-		if _, err := g.store.InsertMessage(ctx, m); err != nil {
+		if err := g.store.AddMessage(ctx, m); err != nil {
 			return err
 		}
 		if err := g.outbox.Emit(ctx, inst, webhook.SendMessage, record(m)); err != nil {

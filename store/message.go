@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -85,12 +86,7 @@ const messageColumns = `seq, instance_id, message_id, direction, remote_jid, cha
 // direction exists. It reports whether m was new; a redelivery is a no-op.
 // An empty State becomes received (inbound) or sent (outbound).
 func (s *Store) InsertMessage(ctx context.Context, m *Message) (bool, error) {
-	if m.State == "" {
-		m.State = MessageReceived
-		if m.Direction == Outbound {
-			m.State = MessageSent
-		}
-	}
+	defaultState(m)
 	if s.postgres {
 		// One statement, atomic by itself: a round trip to the server where
 		// a transaction of the two would take four.
@@ -109,21 +105,10 @@ func (s *Store) InsertMessage(ctx context.Context, m *Message) (bool, error) {
 }
 
 func (s *Store) insertMessage(ctx context.Context, m *Message) (bool, error) {
-	if m.ChatKey == "" && m.Direction == Outbound {
-		// A send through the API names the chat as the channel does; it
-		// belongs with the messages exchanged with that JID.
-		key, ok, err := s.chatKeyOf(ctx, m.InstanceID, m.RemoteJID)
-		if err != nil {
-			return false, err
-		}
-		if ok {
-			m.ChatKey = key
-		}
+	if err := s.resolveChatKey(ctx, m); err != nil {
+		return false, err
 	}
-	if m.ChatKey == "" {
-		m.ChatKey = m.RemoteJID
-	}
-	err := s.db.QueryRow(ctx, insertMessageSQL, s.insertMessageArgs(m)...).Scan(&m.Seq)
+	err := s.db.QueryRow(ctx, insertMessageSQL, insertMessageArgs(m)...).Scan(&m.Seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -137,7 +122,7 @@ const insertMessageSQL = `INSERT INTO messages (instance_id, message_id, directi
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
 	ON CONFLICT (instance_id, message_id, direction) DO NOTHING RETURNING seq`
 
-func (s *Store) insertMessageArgs(m *Message) []any {
+func insertMessageArgs(m *Message) []any {
 	return []any{m.InstanceID, m.ID, string(m.Direction), m.RemoteJID, m.Participant, m.FromMe, m.PushName, m.MessageType,
 		string(m.Content), m.Text, m.Status, millis(m.Timestamp), millis(m.CreatedAt), m.IgnoreReason, m.MentionsMe,
 		m.QuotedID, m.State, m.StateReason, nullable(m.BotID), nullable(m.SessionID), m.PromptTokens,
@@ -149,34 +134,86 @@ func (s *Store) insertMessageArgs(m *Message) []any {
 // PostgreSQL statement: the conversation's summary is updated from the
 // inserted row, and not at all when the message was there already.
 func (s *Store) insertMessageAndTouch(ctx context.Context, m *Message) (bool, error) {
+	if err := s.resolveChatKey(ctx, m); err != nil {
+		return false, err
+	}
+	var isNew bool
+	query, args := insertAndTouchSQL(m)
+	err := readInserted(s.db.QueryRow(ctx, query, args...), m, &isNew)
+	return isNew, err
+}
+
+// AddMessage is InsertMessage for a caller that needs to know neither
+// whether m was new nor its Seq before its transaction commits: inside a
+// PostgreSQL transaction the insert goes out with the commit, and sets
+// m.Seq then.
+func (s *Store) AddMessage(ctx context.Context, m *Message) error {
+	if !s.postgres || !s.inTxn(ctx) || (m.ChatKey == "" && m.Direction == Outbound) {
+		_, err := s.InsertMessage(ctx, m)
+		return err
+	}
+	defaultState(m)
+	m.ChatKey = cmp.Or(m.ChatKey, m.RemoteJID)
+	var isNew bool
+	query, args := insertAndTouchSQL(m)
+	return s.db.DeferRow(ctx, func(row scanner) error { return readInserted(row, m, &isNew) }, query, args...)
+}
+
+func defaultState(m *Message) {
+	if m.State == "" {
+		m.State = MessageReceived
+		if m.Direction == Outbound {
+			m.State = MessageSent
+		}
+	}
+}
+
+// resolveChatKey names the chat of m when the caller did not.
+func (s *Store) resolveChatKey(ctx context.Context, m *Message) error {
 	if m.ChatKey == "" && m.Direction == Outbound {
-		if key, ok, err := s.chatKeyOf(ctx, m.InstanceID, m.RemoteJID); err != nil {
-			return false, err
-		} else if ok {
+		// A send through the API names the chat as the channel does; it
+		// belongs with the messages exchanged with that JID.
+		key, ok, err := s.chatKeyOf(ctx, m.InstanceID, m.RemoteJID)
+		if err != nil {
+			return err
+		}
+		if ok {
 			m.ChatKey = key
 		}
 	}
 	if m.ChatKey == "" {
 		m.ChatKey = m.RemoteJID
 	}
+	return nil
+}
+
+// insertAndTouchSQL is PostgreSQL's insert of m with its conversation's
+// summary, one statement, atomic by itself.
+func insertAndTouchSQL(m *Message) (string, []any) {
 	c := conversationDelta(m)
-	args := append(s.insertMessageArgs(m), c.pushName, c.in, c.out, c.unread, c.resets)
-	var n int
-	err := s.db.QueryRow(ctx, `WITH m AS (`+insertMessageSQL+`), c AS (
+	args := append(insertMessageArgs(m), c.pushName, c.in, c.out, c.unread, c.resets)
+	return `WITH m AS (` + insertMessageSQL + `), c AS (
 		INSERT INTO conversations (instance_id, chat_key, push_name, bot_id, last_seq, last_at,
 			messages_in, messages_out, unread, prompt_tokens, completion_tokens, created_at)
 		SELECT $1, $24, $29, $19, m.seq, $13, $30, $31, $32, $21, $22, $13 FROM m
-		`+conversationConflict+`
+		` + conversationConflict + `
 		RETURNING messages_in + messages_out AS n)
-		SELECT m.seq, c.n FROM m, c`, args...).Scan(&m.Seq, &n)
+		SELECT m.seq, c.n FROM m, c`, args
+}
+
+// readInserted reads what insertAndTouchSQL returns into m; no row means
+// the message was there already.
+func readInserted(row scanner, m *Message, isNew *bool) error {
+	var n int
+	err := row.Scan(&m.Seq, &n)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+		return nil
 	}
 	if err != nil {
-		return false, err
+		return err
 	}
-	m.NewChat = n == 1
-	return true, nil
+	*isNew, m.NewChat = true, n == 1
+	return nil
 }
 
 func scanMessage(row scanner) (*Message, error) {
