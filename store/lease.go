@@ -116,7 +116,7 @@ func (s *Store) ClaimInstances(ctx context.Context, replicaID string, lease time
 		ORDER BY i.created_at, i.id LIMIT $3
 		ON CONFLICT (instance_id) DO UPDATE SET replica_id = excluded.replica_id, epoch = instance_owners.epoch + 1,
 			lease_until = excluded.lease_until
-		WHERE instance_owners.lease_until <= `+dbNow+`
+		WHERE instance_owners.lease_until <= `+dbNow+` AND wagate_take_lease(instance_owners.instance_id)
 		RETURNING instance_id, epoch`, replicaID, lease.Milliseconds(), limit, IntegrationWebchat))
 	if err != nil {
 		return nil, fmt.Errorf("claim instances: %w", err)
@@ -249,27 +249,22 @@ func (s *Store) OwnerAddress(ctx context.Context, instanceID string) (replicaID,
 
 // CheckLease returns ErrNotOwner unless the lease holds: replicaID owns the
 // instance at epoch, and the lease has not ended. Inside a transaction it
-// keeps the lease row share-locked until the end: a replica taking the
-// instance over waits for this transaction, so whatever it records is
-// recorded under a lease that held until its commit.
+// holds the instance's lease lock shared until the end (migration 18): a
+// replica taking the instance over waits for this transaction, so whatever
+// it records is recorded under a lease that held until its commit. In a
+// PostgreSQL transaction the check goes out with the transaction's other
+// statements, in their pipeline: a lease that does not hold fails the
+// statement, and with it the transaction, before anything after it is done.
 func (s *Store) CheckLease(ctx context.Context, instanceID, replicaID string, epoch int64) error {
-	if s.postgres && s.inTxn(ctx) {
-		// Checked by the server with the transaction's other statements,
-		// in their pipeline: a lease that does not hold fails the
-		// statement (wagate_check_lease, migration 18), and with it the
-		// transaction, before anything after it is done.
-		return s.db.DeferRow(ctx, func(row scanner) error {
-			var held bool
-			return leaseError(row.Scan(&held))
-		}, "SELECT wagate_check_lease($1, $2, $3)", instanceID, replicaID, epoch)
+	const check = "SELECT wagate_check_lease($1, $2, $3)"
+	scan := func(row scanner) error {
+		var held bool
+		return leaseError(row.Scan(&held))
 	}
-	var one int
-	err := s.db.QueryRow(ctx, `SELECT 1 FROM instance_owners WHERE instance_id = $1 AND replica_id = $2 AND epoch = $3
-		AND lease_until > `+dbNow+` FOR SHARE`, instanceID, replicaID, epoch).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotOwner
+	if s.inTxn(ctx) {
+		return s.db.DeferRow(ctx, scan, check, instanceID, replicaID, epoch)
 	}
-	return leaseError(err)
+	return scan(s.db.QueryRow(ctx, check, instanceID, replicaID, epoch))
 }
 
 // leaseError is err of a lease check, ErrNotOwner when the lease did not hold.

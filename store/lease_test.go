@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -62,5 +64,72 @@ func TestClaimOrphanLanes(t *testing.T) {
 	}
 	if again, err := s.ClaimOrphanLanes(ctx, "r1", lease, 16); err != nil || len(again) != 0 {
 		t.Fatalf("claimed again: %v, %v; want none while r2's leases hold", again, err)
+	}
+}
+
+// TestTakeoverWaitsForLeaseHolders: a replica taking over an instance whose
+// lease ran out waits for the transactions that checked the old lease, so
+// nothing is recorded under the old lease after the new owner starts; and
+// the old owner's next check fails.
+func TestTakeoverWaitsForLeaseHolders(t *testing.T) {
+	dsn := storetest.NewURL(t, storetest.Postgres)
+	s := open(t, dsn, key1)
+	ctx := t.Context()
+	const lease = 10 * time.Second
+	in := mustCreate(t, s, newInstance("alpha", "5511"))
+	got, err := s.ClaimInstances(ctx, "r1", lease, 1)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claim: %v, %v", got, err)
+	}
+	checked, finish, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		held <- s.DoTxn(ctx, func(ctx context.Context) error {
+			if err := s.CheckLease(ctx, in.ID, "r1", got[0].Epoch); err != nil {
+				return err
+			}
+			// A read sends the check on its way before the commit.
+			if _, err := s.PendingEvents(ctx, in.ID, 0, 1); err != nil {
+				return err
+			}
+			close(checked)
+			<-finish
+			return nil
+		})
+	}()
+	select {
+	case <-checked:
+	case err := <-held:
+		t.Fatalf("check: %v", err)
+	}
+	raw := rawDB(t, dsn)
+	if _, err := raw.ExecContext(ctx, "UPDATE instance_owners SET lease_until = 0"); err != nil {
+		t.Fatal(err)
+	}
+	claimed := make(chan []store.Lease, 1)
+	go func() {
+		l, err := s.ClaimInstances(ctx, "r2", lease, 1)
+		if err != nil {
+			t.Error(err)
+		}
+		claimed <- l
+	}()
+	waitFor(t, "the takeover to wait for the lease's holder", func() bool {
+		select {
+		case l := <-claimed:
+			t.Fatalf("taken over (%v) while a transaction under the old lease was open", l)
+		default:
+		}
+		return count(t, raw, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`) > 0
+	})
+	close(finish)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if l := <-claimed; len(l) != 1 || l[0].Epoch != got[0].Epoch+1 {
+		t.Fatalf("takeover = %v, want epoch %d", l, got[0].Epoch+1)
+	}
+	if err := s.CheckLease(ctx, in.ID, "r1", got[0].Epoch); !errors.Is(err, store.ErrNotOwner) {
+		t.Fatalf("old owner's check after the takeover: %v, want ErrNotOwner", err)
 	}
 }

@@ -1,18 +1,35 @@
--- v17 -> v18: PostgreSQL checks leases inside statement pipelines and orders outbox lanes without a commit lock
+-- v17 -> v18: PostgreSQL checks leases inside statement pipelines, under an advisory lock, and orders outbox lanes without a commit lock
 -- A replica checks its lease in each transaction that acts for an
 -- instance (store.CheckLease). Sent with the transaction's other
 -- statements in one pipeline, the check must stop them itself: this
 -- function fails the statement, and so the transaction, when the lease
--- does not hold, and share-locks the lease row until the commit when it
--- does. SQLite has no leases.
+-- does not hold. When it holds, the instance's lease lock is held shared
+-- until the commit, and a replica taking the instance over takes it
+-- exclusively (wagate_take_lease), so it waits for every transaction
+-- that checked the old lease: what one records is recorded under a lease
+-- that held until its commit. The lock is an advisory lock rather than
+-- the lease row's FOR SHARE lock, which wrote the row (and a multixact of
+-- its lockers) at every check of a busy instance, all of them queueing on
+-- the row's page. The first key is "wgls" in ASCII. SQLite has no leases.
 -- only: postgres until "end only"
 CREATE FUNCTION wagate_check_lease(p_instance TEXT, p_replica TEXT, p_epoch BIGINT) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock_shared(2003266675, hashtext(p_instance));
     PERFORM 1 FROM instance_owners WHERE instance_id = p_instance AND replica_id = p_replica AND epoch = p_epoch
-        AND lease_until > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT FOR SHARE;
+        AND lease_until > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'the instance is owned by another replica' USING ERRCODE = 'WG001';
     END IF;
+    RETURN TRUE;
+END
+$$;
+
+-- wagate_take_lease waits for the transactions acting under the
+-- instance's current lease (see above) and keeps new ones waiting until
+-- the taking transaction ends.
+CREATE FUNCTION wagate_take_lease(p_instance TEXT) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(2003266675, hashtext(p_instance));
     RETURN TRUE;
 END
 $$;
