@@ -43,8 +43,17 @@ func (g *Gateway) Contacts(ctx context.Context, inst *store.Instance, list []sto
 
 func (g *Gateway) saveContacts(ctx context.Context, inst *store.Instance, list []store.Contact) error {
 	changed, err := g.store.SaveContacts(ctx, inst.ID, list)
-	if err != nil || len(changed) == 0 {
+	if err != nil {
 		return err
+	}
+	return g.contactsChanged(ctx, inst, changed)
+}
+
+// contactsChanged reports contacts saved new (contacts.upsert) or changed
+// (contacts.update).
+func (g *Gateway) contactsChanged(ctx context.Context, inst *store.Instance, changed []*store.Contact) error {
+	if len(changed) == 0 {
+		return nil
 	}
 	return emitNewAndChanged(ctx, g, inst, webhook.ContactsUpsert, webhook.ContactsUpdate, changed,
 		func(c *store.Contact) (contactEvent, bool) {
@@ -92,27 +101,31 @@ func (g *Gateway) Chats(ctx context.Context, inst *store.Instance, list []store.
 }
 
 // noteReceived reports, in the transaction that stored m, the chat m began
-// (chats.upsert) and the name its sender gave (contacts.upsert or .update).
-// Broadcasts, statuses and newsletters are nobody's chat.
+// (chats.upsert). Broadcasts, statuses and newsletters are nobody's chat.
 func (g *Gateway) noteReceived(ctx context.Context, inst *store.Instance, in bots.Inbound, m *store.Message) error {
-	if strings.HasSuffix(in.ChatJID, "@broadcast") || strings.HasSuffix(in.ChatJID, "@newsletter") {
+	if !m.NewChat || nobodysChat(in) {
 		return nil
 	}
-	if m.NewChat {
-		name := ""
-		if !in.IsGroup && !in.FromMe {
-			name = in.PushName
-		}
-		unread := 0
-		if !in.FromMe {
-			unread = 1
-		}
-		ev := []chatEvent{{RemoteJID: m.ChatKey, InstanceID: inst.ID, Name: name, UnreadMessages: unread}}
-		if err := g.outbox.Emit(ctx, inst, webhook.ChatsUpsert, ev); err != nil {
-			return err
-		}
+	name := ""
+	if !in.IsGroup && !in.FromMe {
+		name = in.PushName
 	}
-	if in.FromMe || strings.TrimSpace(in.PushName) == "" {
+	unread := 0
+	if !in.FromMe {
+		unread = 1
+	}
+	ev := []chatEvent{{RemoteJID: m.ChatKey, InstanceID: inst.ID, Name: name, UnreadMessages: unread}}
+	return g.outbox.Emit(ctx, inst, webhook.ChatsUpsert, ev)
+}
+
+func nobodysChat(in bots.Inbound) bool {
+	return strings.HasSuffix(in.ChatJID, "@broadcast") || strings.HasSuffix(in.ChatJID, "@newsletter")
+}
+
+// senderContact is the contact the name a message's sender gave belongs to,
+// if any: the chat, or in a group the participant.
+func senderContact(in bots.Inbound, m *store.Message) []store.Contact {
+	if nobodysChat(in) || in.FromMe || strings.TrimSpace(in.PushName) == "" {
 		return nil
 	}
 	who := m.ChatKey
@@ -122,7 +135,7 @@ func (g *Gateway) noteReceived(ctx context.Context, inst *store.Instance, in bot
 	if who == "" {
 		return nil
 	}
-	return g.saveContacts(ctx, inst, []store.Contact{{JID: who, PushName: in.PushName}})
+	return []store.Contact{{JID: who, PushName: in.PushName}}
 }
 
 // ---- findContacts

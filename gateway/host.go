@@ -65,14 +65,26 @@ func (g *Gateway) receive(ctx context.Context, inst *store.Instance, in bots.Inb
 	}
 	var isNew bool
 	err := g.outbox.Tx(ctx, func(ctx context.Context) error {
+		// The name the sender gave is saved (contacts.upsert or .update)
+		// with the message's insert, in its round trip, a redelivered
+		// message's too.
+		var contacts []*store.Contact
+		if err := g.store.SaveContactsLater(ctx, inst.ID, senderContact(in, m), &contacts); err != nil {
+			return err
+		}
 		var err error
-		if isNew, err = g.store.InsertMessage(ctx, m); err != nil || !isNew {
+		if isNew, err = g.store.InsertMessage(ctx, m); err != nil {
 			return err
 		}
-		if err := g.outbox.Emit(ctx, inst, webhook.MessagesUpsert, event); err != nil {
-			return err
+		if isNew {
+			if err := g.outbox.Emit(ctx, inst, webhook.MessagesUpsert, event); err != nil {
+				return err
+			}
+			if err := g.noteReceived(ctx, inst, in, m); err != nil {
+				return err
+			}
 		}
-		return g.noteReceived(ctx, inst, in, m)
+		return g.contactsChanged(ctx, inst, contacts)
 	})
 	outcome := inboundStored
 	switch {

@@ -49,33 +49,54 @@ func scanContact(row scanner) (*Contact, error) {
 // and costs no event.
 func (s *Store) SaveContacts(ctx context.Context, instanceID string, list []Contact) ([]*Contact, error) {
 	var changed []*Contact
-	now := millis(time.Now())
 	err := s.DoTxn(ctx, func(ctx context.Context) error {
-		for _, c := range list {
-			if c.JID == "" || (c.PushName == "" && c.FullName == "") {
-				continue
-			}
-			got, err := scanContact(s.db.QueryRow(ctx, `INSERT INTO contacts (`+contactColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $5)
-				ON CONFLICT (instance_id, jid) DO UPDATE SET
-					push_name = CASE WHEN excluded.push_name <> '' THEN excluded.push_name ELSE contacts.push_name END,
-					full_name = CASE WHEN excluded.full_name <> '' THEN excluded.full_name ELSE contacts.full_name END,
-					updated_at = excluded.updated_at
-				WHERE (excluded.push_name <> '' AND excluded.push_name <> contacts.push_name)
-					OR (excluded.full_name <> '' AND excluded.full_name <> contacts.full_name)
-				RETURNING `+contactColumns, instanceID, c.JID, c.PushName, c.FullName, now))
+		if err := s.SaveContactsLater(ctx, instanceID, list, &changed); err != nil {
+			return err
+		}
+		if t := pgTxnOf(ctx); t != nil {
+			_, err, _ := t.flush(ctx, nil) // the caller reads changed now
+			return err
+		}
+		return nil
+	})
+	return changed, err
+}
+
+// SaveContactsLater is SaveContacts for a caller that sends the upserts
+// with its transaction's next statement: inside a PostgreSQL transaction
+// changed is set once a statement that answers at once has answered (or
+// at the commit); elsewhere before it returns.
+func (s *Store) SaveContactsLater(ctx context.Context, instanceID string, list []Contact, changed *[]*Contact) error {
+	now := millis(time.Now())
+	for _, c := range list {
+		if c.JID == "" || (c.PushName == "" && c.FullName == "") {
+			continue
+		}
+		err := s.db.DeferRow(ctx, func(row scanner) error {
+			got, err := scanContact(row)
 			if errors.Is(err, sql.ErrNoRows) {
-				continue // known, with these names
+				return nil // known, with these names
 			}
 			if err != nil {
 				return fmt.Errorf("save contact: %w", err)
 			}
 			got.New = millis(got.CreatedAt) == now && got.CreatedAt.Equal(got.UpdatedAt)
-			changed = append(changed, got)
+			*changed = append(*changed, got)
+			return nil
+		}, `INSERT INTO contacts (`+contactColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $5)
+			ON CONFLICT (instance_id, jid) DO UPDATE SET
+				push_name = CASE WHEN excluded.push_name <> '' THEN excluded.push_name ELSE contacts.push_name END,
+				full_name = CASE WHEN excluded.full_name <> '' THEN excluded.full_name ELSE contacts.full_name END,
+				updated_at = excluded.updated_at
+			WHERE (excluded.push_name <> '' AND excluded.push_name <> contacts.push_name)
+				OR (excluded.full_name <> '' AND excluded.full_name <> contacts.full_name)
+			RETURNING `+contactColumns, instanceID, c.JID, c.PushName, c.FullName, now)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	return changed, err
+	}
+	return nil
 }
 
 // ContactFilter is Evolution's findContacts where.
