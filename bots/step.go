@@ -81,7 +81,7 @@ func (e *Engine) step(ctx context.Context, key store.Chat, log *slog.Logger) (ti
 			if c.sessionDirty {
 				// The session's activity counts from this message, for
 				// expiry while the window is open.
-				if err := c.e.store.UpdateSession(ctx, c.session); err != nil {
+				if err := c.e.store.TouchSession(ctx, c.session); err != nil {
 					return 0, err
 				}
 				c.sessionDirty = false

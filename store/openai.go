@@ -504,6 +504,18 @@ func (s *Store) UpdateSession(ctx context.Context, se *Session) error {
 	return mustAffect(res, err, "session %q not found", se.ID)
 }
 
+// TouchSession saves the session's activity: its push name, the provider's
+// last response id and its update time, leaving its status as it is. Unlike
+// UpdateSession it rewrites no index entry: SQLite updates every index on a
+// column of the SET list, even to the same value, and the live-session index
+// is on status.
+func (s *Store) TouchSession(ctx context.Context, se *Session) error {
+	res, err := s.db.Exec(ctx, `UPDATE openai_sessions SET push_name = $3, previous_response_id = $4, updated_at = $5
+		WHERE instance_id = $1 AND id = $2`,
+		se.InstanceID, se.ID, se.PushName, se.PreviousResponseID, millis(se.UpdatedAt))
+	return mustAffect(res, err, "session %q not found", se.ID)
+}
+
 // LiveSession returns the chat's opened or paused session, or nil.
 func (s *Store) LiveSession(ctx context.Context, instanceID, remoteJID string) (*Session, error) {
 	se, err := scanSession(s.db.QueryRow(ctx, "SELECT "+sessionColumns+` FROM openai_sessions
