@@ -112,8 +112,10 @@ func (c *chat) reply(ctx context.Context, b *bot, turn []*store.Message, reply s
 				return err
 			}
 		}
+		// Only the session's activity changed since it was read: its
+		// status is the API's and the operator's to change meanwhile.
 		c.session.UpdatedAt = now
-		if err := c.e.store.UpdateSession(ctx, c.session); err != nil {
+		if err := c.e.store.TouchSession(ctx, c.session); err != nil {
 			return err
 		}
 		c.sessionDirty = false
@@ -255,7 +257,7 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 			return err
 		}
 		if c.sessionDirty {
-			if err := c.e.store.UpdateSession(ctx, c.session); err != nil {
+			if err := c.e.store.TouchSession(ctx, c.session); err != nil {
 				return err
 			}
 			c.sessionDirty = false

@@ -244,6 +244,12 @@ func (e *Engine) work(chat store.Chat, w *worker) {
 	wake := w.wake
 	log := e.log.With("instance_id", chat.InstanceID, "chat", chat.Key)
 	for {
+		// A wake-up from before this step's read is answered by it: step
+		// sees every message stored before it reads the chat.
+		select {
+		case <-wake:
+		default:
+		}
 		wait, err := e.step(w.ctx, chat, log)
 		switch {
 		case w.ctx.Err() != nil:

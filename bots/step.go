@@ -10,7 +10,10 @@ import (
 
 // step decides on the chat's pending messages once. It returns how long to
 // wait before the next step (a debounce window still open), or a negative
-// duration when nothing is pending.
+// duration when nothing is pending: none were, or it decided on every one
+// it read. A message stored since then wakes the worker (Notify), so the
+// worker does not read the chat again only to find that it has answered
+// everything: that read was a third of the engine's statements per message.
 func (e *Engine) step(ctx context.Context, key store.Chat, log *slog.Logger) (time.Duration, error) {
 	c, err := e.loadChat(ctx, key.InstanceID, key.Key)
 	if err != nil || c == nil {
@@ -46,7 +49,10 @@ func (e *Engine) step(ctx context.Context, key store.Chat, log *slog.Logger) (ti
 			if *c.bot(botID).eff.DebounceTime == 0 {
 				// Without debounce each message is its own turn; the
 				// rest wait for the answer, in order.
-				return 0, c.answer(ctx, c.bot(botID), turn)
+				if err := c.answer(ctx, c.bot(botID), turn); err != nil || m != pending[len(pending)-1] {
+					return 0, err
+				}
+				return -1, nil
 			}
 		case d.drop:
 			// A human took over, or the customer said the closing keyword:
@@ -62,7 +68,7 @@ func (e *Engine) step(ctx context.Context, key store.Chat, log *slog.Logger) (ti
 		}
 	}
 	if len(turn) == 0 {
-		return 0, nil
+		return -1, nil
 	}
 	b := c.bot(botID)
 	if secs := *b.eff.DebounceTime; secs > 0 {
@@ -75,7 +81,7 @@ func (e *Engine) step(ctx context.Context, key store.Chat, log *slog.Logger) (ti
 			if c.sessionDirty {
 				// The session's activity counts from this message, for
 				// expiry while the window is open.
-				if err := c.e.store.UpdateSession(ctx, c.session); err != nil {
+				if err := c.e.store.TouchSession(ctx, c.session); err != nil {
 					return 0, err
 				}
 				c.sessionDirty = false
@@ -83,5 +89,8 @@ func (e *Engine) step(ctx context.Context, key store.Chat, log *slog.Logger) (ti
 			return wait, nil
 		}
 	}
-	return 0, c.answer(ctx, b, turn)
+	if err := c.answer(ctx, b, turn); err != nil {
+		return 0, err
+	}
+	return -1, nil
 }

@@ -66,6 +66,18 @@ type Gateway struct {
 	replicas *replicaSet
 }
 
+// modelTransport is the connection pool of model calls, which run up to
+// calls at a time per credential. http.DefaultTransport keeps two idle
+// connections per host: every call beyond the second dialled a connection
+// (over HTTPS with its TLS handshake) and closed it afterwards, which under
+// load was more of the gateway's CPU than the calls' own requests.
+func modelTransport(calls int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0 // no bound across hosts; each host's below
+	t.MaxIdleConnsPerHost = max(calls, 2)
+	return t
+}
+
 // New returns a gateway over st. cfg must have its keys resolved.
 func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *Gateway {
 	var o options
@@ -99,7 +111,8 @@ func New(cfg config.Config, st *store.Store, log *slog.Logger, opts ...Option) *
 		},
 		apiKey: digest(cfg.APIKey),
 		watch:  newInstanceWatch(),
-		clients: bots.Clients{DefaultBaseURL: cfg.OpenAIBaseURL, HTTP: &http.Client{Timeout: time.Minute},
+		clients: bots.Clients{DefaultBaseURL: cfg.OpenAIBaseURL,
+			HTTP:   &http.Client{Timeout: time.Minute, Transport: modelTransport(cfg.MaxConcurrentModelCalls)},
 			Limits: bots.NewLimits(cfg.MaxConcurrentModelCalls, m.limitObserver())},
 	}
 	m.limits.limits = g.clients.Limits

@@ -156,7 +156,9 @@ func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbo
 // and what records it (stores it, reports send.message and runs
 // out.Recorded), to run in an outbox transaction.
 func (g *Gateway) deliver(ctx context.Context, inst *store.Instance, out bots.Outbound) (*store.Message, func(ctx context.Context) error, error) {
-	out.ID = strings.ToUpper(uuid.NewString())
+	// Time-ordered (UUIDv7): a random id took every stored reply to a
+	// random page of the messages' unique key.
+	out.ID = strings.ToUpper(store.NewID())
 	sent, err := g.channelOf(inst).Send(ctx, inst.ID, out)
 	if err != nil {
 		return nil, nil, err

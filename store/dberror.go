@@ -30,13 +30,6 @@ func isUniqueViolation(err error) bool {
 	return false
 }
 
-// isNotFound reports whether err is wagate_found's (migration 18): a
-// statement that had to find a row found none.
-func isNotFound(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "WG002"
-}
-
 // PostgreSQL error codes after which the same work may simply be tried again.
 var transientCodes = map[string]bool{
 	"40001": true, // serialization_failure

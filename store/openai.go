@@ -493,31 +493,31 @@ func (s *Store) CreateSession(ctx context.Context, se *Session) error {
 
 // UpdateSession saves the mutable fields of the instance's session se.ID.
 func (s *Store) UpdateSession(ctx context.Context, se *Session) error {
-	const update = `UPDATE openai_sessions SET push_name = $3, status = $4, paused_until = $5,
-		previous_response_id = $6, close_reason = $7, updated_at = $8, closed_at = $9, status_reason = $10
-		WHERE instance_id = $1 AND id = $2`
-	args := []any{se.InstanceID, se.ID, se.PushName, se.Status, optionalMillis(se.PausedUntil), se.PreviousResponseID,
-		se.CloseReason, millis(se.UpdatedAt), optionalMillis(se.ClosedAt), se.Reason}
-	sessionError := func(err error) error {
-		if isUniqueViolation(err) {
-			return wagate.FieldError(wagate.ECONFLICT, "remoteJid", "this chat already has a live session")
-		}
-		return err
+	return s.updateFound(ctx, fmt.Sprintf("session %q not found", se.ID), liveSessionConflict, `UPDATE openai_sessions SET push_name = $3,
+			status = $4, paused_until = $5, previous_response_id = $6, close_reason = $7, updated_at = $8, closed_at = $9,
+			status_reason = $10
+		WHERE instance_id = $1 AND id = $2`,
+		se.InstanceID, se.ID, se.PushName, se.Status, optionalMillis(se.PausedUntil), se.PreviousResponseID,
+		se.CloseReason, millis(se.UpdatedAt), optionalMillis(se.ClosedAt), se.Reason)
+}
+
+// liveSessionConflict names the error of a second live session of a chat.
+func liveSessionConflict(err error) error {
+	if isUniqueViolation(err) {
+		return wagate.FieldError(wagate.ECONFLICT, "remoteJid", "this chat already has a live session")
 	}
-	if s.postgres && s.inTxn(ctx) {
-		// With the transaction's other writes; the server fails the
-		// transaction when the session is gone (wagate_found, migration 18).
-		return s.db.DeferRow(ctx, func(row scanner) error {
-			var n int64
-			err := row.Scan(&n)
-			if isNotFound(err) {
-				return wagate.Errorf(wagate.ENOTFOUND, "session %q not found", se.ID)
-			}
-			return sessionError(err)
-		}, "WITH u AS ("+update+" RETURNING 1) SELECT wagate_found(COUNT(*)) FROM u", args...)
-	}
-	res, err := s.db.Exec(ctx, update, args...)
-	return mustAffect(res, sessionError(err), "session %q not found", se.ID)
+	return err
+}
+
+// TouchSession saves the session's activity: its push name, the provider's
+// last response id and its update time, leaving its status as it is. Unlike
+// UpdateSession it rewrites no index entry: SQLite updates every index on a
+// column of the SET list, even to the same value, and the live-session index
+// is on status.
+func (s *Store) TouchSession(ctx context.Context, se *Session) error {
+	return s.updateFound(ctx, fmt.Sprintf("session %q not found", se.ID), liveSessionConflict, `UPDATE openai_sessions
+		SET push_name = $3, previous_response_id = $4, updated_at = $5 WHERE instance_id = $1 AND id = $2`,
+		se.InstanceID, se.ID, se.PushName, se.PreviousResponseID, millis(se.UpdatedAt))
 }
 
 const liveSessionSQL = "SELECT " + sessionColumns + ` FROM openai_sessions

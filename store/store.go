@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"go.mau.fi/util/dbutil"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -133,6 +134,12 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		raw.Close()
 		return nil, err
 	}
+	// modernc binds $1, $2… by their numbers itself: dbutil's rewriting of
+	// every statement to ?1, ?2… (a regular expression over the whole
+	// text, 5 % of the CPU under load) is for the migrations only, which
+	// need the dialect. DB hands components that migrate their own
+	// tables a view that keeps it.
+	db.Dialect = dbutil.DialectUnknown
 	st := &Store{db: &database{db}, seal: seal}
 	st.group.start(st)
 	if st.ckpt, err = startCheckpointer(ctx, sqliteDSN, &st.group, log); err != nil {
@@ -427,6 +434,30 @@ func (l upgradeLogger) DoUpgrade(from, to int, message string, _ dbutil.TxnMode)
 	l.log.Info("applying migration", "from", from, "to", to, "change", message)
 }
 func (l upgradeLogger) Warn(msg string, args ...any) { l.log.Warn(fmt.Sprintf(msg, args...)) }
+
+// updateFound runs update, which must change a row: ENOTFOUND with
+// notFound when it changes none; mapErr makes the error of a failed update
+// the caller's. Inside a PostgreSQL transaction it goes out with the
+// commit, and the server fails the transaction when it finds no row
+// (wagate_found, migration 18).
+func (s *Store) updateFound(ctx context.Context, notFound string, mapErr func(error) error, update string, args ...any) error {
+	if !s.postgres || !s.inTxn(ctx) {
+		res, err := s.db.Exec(ctx, update, args...)
+		if err != nil {
+			return mapErr(err)
+		}
+		return mustAffect(res, nil, "%s", notFound)
+	}
+	return s.db.DeferRow(ctx, func(row scanner) error {
+		var n int64
+		err := row.Scan(&n)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "WG002" {
+			return wagate.Errorf(wagate.ENOTFOUND, "%s", notFound)
+		}
+		return mapErr(err)
+	}, "WITH u AS ("+update+" RETURNING 1) SELECT wagate_found(COUNT(*)) FROM u", args...)
+}
 
 // mustAffect turns an update or delete that touched no row into ENOTFOUND.
 func mustAffect(res sql.Result, err error, format string, args ...any) error {

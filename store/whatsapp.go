@@ -11,8 +11,18 @@ import (
 // DB returns the underlying database, for components that keep their own
 // tables beside wagate's: whatsmeow's device store runs as a child of it
 // with its own version table, so one database (and one backup) holds
-// everything.
-func (s *Store) DB() *dbutil.Database { return s.db.Database }
+// everything. On SQLite the store's own handle runs statements as written
+// (see Open); the view returned names the dialect, which migrations and
+// whatsmeow's dialect-specific queries need, and shares the store's
+// connection and transactions.
+func (s *Store) DB() *dbutil.Database {
+	if s.postgres {
+		return s.db.Database
+	}
+	db := *s.db.Database
+	db.Dialect = dbutil.SQLite
+	return &db
+}
 
 // PairedInstance is an instance with the WhatsApp device it is paired with.
 type PairedInstance struct {

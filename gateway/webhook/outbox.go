@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/wagate/wagate/store"
 )
 
@@ -91,7 +89,9 @@ func (o *Outbox) insert(ctx context.Context, e *store.Event, inst *store.Instanc
 		return fmt.Errorf("event %s: %w", event, err)
 	}
 	now := time.Now()
-	e.DeliveryID = uuid.NewString()
+	// Time-ordered, like the rows' seq: a random id took every insert to a
+	// random page of the delivery id's unique index.
+	e.DeliveryID = store.NewID()
 	e.InstanceName = inst.Name
 	e.Sender = inst.Number
 	e.Name = event
