@@ -178,12 +178,13 @@ func (s *Store) UpdateEventAttempt(ctx context.Context, e *Event) error {
 		ms := millis(e.FinishedAt)
 		finished = &ms
 	}
-	// Absolute values: writing them twice is writing them once.
+	// Absolute values: writing them twice is writing them once. In a
+	// PostgreSQL transaction (UpdateEventAttempts) the updates of a run go
+	// out together with its commit.
 	return s.retryIdempotent(ctx, func() error {
-		_, err := s.db.Exec(ctx, `UPDATE webhook_events SET status = $2, attempts = $3, next_attempt_at = $4, last_status = $5,
+		return s.db.Defer(ctx, `UPDATE webhook_events SET status = $2, attempts = $3, next_attempt_at = $4, last_status = $5,
 			last_error = $6, finished_at = $7 WHERE seq = $1`,
 			e.Seq, e.Status, e.Attempts, millis(e.NextAttemptAt), e.LastStatus, e.LastError, finished)
-		return err
 	})
 }
 
