@@ -374,6 +374,10 @@ func TestDoTxnRetryAfterDeadlock(t *testing.T) {
 				if err := s.UpdateEventAttempt(ctx, first); err != nil {
 					return err
 				}
+				// A read sends the update, which takes its row's lock, before the commit.
+				if _, err := s.PendingEvents(ctx, a.ID, 0, 1); err != nil {
+					return err
+				}
 				// Only the first run waits for the other transaction to
 				// hold its row; a rerun must not wait for anything.
 				once[i].Do(func() {
