@@ -53,11 +53,7 @@ func (s *Store) SaveContacts(ctx context.Context, instanceID string, list []Cont
 		if err := s.SaveContactsLater(ctx, instanceID, list, &changed); err != nil {
 			return err
 		}
-		if t := pgTxnOf(ctx); t != nil {
-			_, err, _ := t.flush(ctx, nil) // the caller reads changed now
-			return err
-		}
-		return nil
+		return s.db.Flush(ctx) // the caller reads changed now
 	})
 	return changed, err
 }

@@ -106,7 +106,20 @@ func (d *database) DeferRows(ctx context.Context, read func(dbutil.Rows) error, 
 	return rows.Err()
 }
 
-// pgTxn is one goroutine's, as a database/sql transaction would be.
+// Flush sends what the PostgreSQL transaction of ctx has queued and reads
+// the answers, for a caller that needs them before the commit; elsewhere
+// there is nothing queued.
+func (d *database) Flush(ctx context.Context) error {
+	t := pgTxnOf(ctx)
+	if t == nil || len(t.queue) == 0 {
+		return nil
+	}
+	_, _, err := t.flush(ctx, nil)
+	return err
+}
+
+// pgTxn is used by one goroutine at a time: its statements share one
+// connection and its pipeline.
 type pgTxn struct {
 	conn  *sql.Conn // reserved for the transaction
 	pg    *pgx.Conn // conn's
@@ -173,15 +186,14 @@ func (d *database) pipeline(ctx context.Context, fn func(ctx context.Context) er
 	if err := fn(ctx); err != nil {
 		return err
 	}
-	_, err, _ := t.flush(ctx, nil)
-	return err
+	return d.Flush(ctx)
 }
 
 // doPgTxn runs fn in a pipelined transaction.
 func (d *database) doPgTxn(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	t, release, err := d.reserve(ctx)
 	if err != nil {
-		return exerrorsBegin(err)
+		return beginError(err)
 	}
 	defer release()
 	t.queue = append(t.queue, queued{sql: "BEGIN"})
@@ -194,7 +206,7 @@ func (d *database) doPgTxn(ctx context.Context, fn func(ctx context.Context) err
 	}
 	t.queue = append(t.queue, queued{sql: "COMMIT"})
 	commit := len(t.queue) - 1
-	at, err, byServer := t.flush(ctx, nil)
+	at, byServer, err := t.flush(ctx, nil)
 	if err == nil {
 		return nil
 	}
@@ -205,13 +217,13 @@ func (d *database) doPgTxn(ctx context.Context, fn func(ctx context.Context) err
 	return fmt.Errorf("%w: %w", dbutil.ErrTxnCommit, err)
 }
 
-func exerrorsBegin(err error) error { return fmt.Errorf("%w: %w", dbutil.ErrTxnBegin, err) }
+func beginError(err error) error { return fmt.Errorf("%w: %w", dbutil.ErrTxnBegin, err) }
 
 // flush sends the queue, then last if it is not nil, in one pipeline, and
 // reads the queue's results; last's results are the caller's to read from
-// t.results. It returns the index of the first statement that failed, its
-// error, and whether the server failed it (and so the transaction).
-func (t *pgTxn) flush(ctx context.Context, last func(b *pgx.Batch)) (failedAt int, err error, byServer bool) {
+// t.results. It returns the index of the first statement that failed,
+// whether the server failed it (and so the transaction), and its error.
+func (t *pgTxn) flush(ctx context.Context, last func(b *pgx.Batch)) (failedAt int, byServer bool, err error) {
 	b := &pgx.Batch{}
 	for _, q := range t.queue {
 		b.Queue(q.sql, q.args...)
@@ -250,7 +262,7 @@ func (t *pgTxn) flush(ctx context.Context, last func(b *pgx.Batch)) (failedAt in
 			failedAt, err = len(queue), cerr
 		}
 	}
-	return failedAt, err, byServer
+	return failedAt, byServer, err
 }
 
 // answer is a deferred statement's row, keeping what reading it met.
@@ -294,7 +306,7 @@ func (t *pgTxn) closeResults() error {
 }
 
 func (t *pgTxn) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
-	if _, err, _ := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
+	if _, _, err := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
 		return nil, err
 	}
 	tag, err := t.results.Exec()
@@ -308,14 +320,14 @@ func (t *pgTxn) exec(ctx context.Context, query string, args []any) (sql.Result,
 }
 
 func (t *pgTxn) queryRow(ctx context.Context, query string, args []any) scanner {
-	if _, err, _ := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
+	if _, _, err := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
 		return errRow{err}
 	}
 	return pgRow{t: t, row: t.results.QueryRow()}
 }
 
 func (t *pgTxn) query(ctx context.Context, query string, args []any) (dbutil.Rows, error) {
-	if _, err, _ := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
+	if _, _, err := t.flush(ctx, func(b *pgx.Batch) { b.Queue(query, args...) }); err != nil {
 		return nil, err
 	}
 	rows, err := t.results.Query()
