@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -137,10 +136,8 @@ func (s *Store) insertMessageAndTouch(ctx context.Context, m *Message) (bool, er
 	if err := s.resolveChatKey(ctx, m); err != nil {
 		return false, err
 	}
-	var isNew bool
 	query, args := insertAndTouchSQL(m)
-	err := readInserted(s.db.QueryRow(ctx, query, args...), m, &isNew)
-	return isNew, err
+	return readInserted(s.db.QueryRow(ctx, query, args...), m)
 }
 
 // AddMessage is InsertMessage for a caller that needs to know neither
@@ -153,10 +150,14 @@ func (s *Store) AddMessage(ctx context.Context, m *Message) error {
 		return err
 	}
 	defaultState(m)
-	m.ChatKey = cmp.Or(m.ChatKey, m.RemoteJID)
-	var isNew bool
+	if err := s.resolveChatKey(ctx, m); err != nil {
+		return err
+	}
 	query, args := insertAndTouchSQL(m)
-	return s.db.DeferRow(ctx, func(row scanner) error { return readInserted(row, m, &isNew) }, query, args...)
+	return s.db.DeferRow(ctx, func(row scanner) error {
+		_, err := readInserted(row, m)
+		return err
+	}, query, args...)
 }
 
 func defaultState(m *Message) {
@@ -201,19 +202,19 @@ func insertAndTouchSQL(m *Message) (string, []any) {
 		SELECT m.seq, c.n FROM m, c`, args
 }
 
-// readInserted reads what insertAndTouchSQL returns into m; no row means
-// the message was there already.
-func readInserted(row scanner, m *Message, isNew *bool) error {
+// readInserted reads what insertAndTouchSQL returns into m, and whether m
+// was new: no row means the message was there already.
+func readInserted(row scanner, m *Message) (bool, error) {
 	var n int
 	err := row.Scan(&m.Seq, &n)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	*isNew, m.NewChat = true, n == 1
-	return nil
+	m.NewChat = n == 1
+	return true, nil
 }
 
 func scanMessage(row scanner) (*Message, error) {
