@@ -69,8 +69,7 @@ func (d *database) QueryRow(ctx context.Context, query string, args ...any) scan
 // commit; elsewhere it runs now.
 func (d *database) Defer(ctx context.Context, query string, args ...any) error {
 	if t := pgTxnOf(ctx); t != nil {
-		t.queue = append(t.queue, queued{sql: query, args: args})
-		return nil
+		return t.enqueue(queued{sql: query, args: args})
 	}
 	_, err := d.Database.Exec(ctx, query, args...)
 	return err
@@ -83,8 +82,7 @@ func (d *database) Defer(ctx context.Context, query string, args ...any) error {
 // one it finds in the row may come after the commit.
 func (d *database) DeferRow(ctx context.Context, scan func(scanner) error, query string, args ...any) error {
 	if t := pgTxnOf(ctx); t != nil {
-		t.queue = append(t.queue, queued{sql: query, args: args, scan: scan})
-		return nil
+		return t.enqueue(queued{sql: query, args: args, scan: scan})
 	}
 	return scan(d.Database.QueryRow(ctx, query, args...))
 }
@@ -92,8 +90,7 @@ func (d *database) DeferRow(ctx context.Context, scan func(scanner) error, query
 // DeferRows is DeferRow for a statement of several rows, which read reads.
 func (d *database) DeferRows(ctx context.Context, read func(dbutil.Rows) error, query string, args ...any) error {
 	if t := pgTxnOf(ctx); t != nil {
-		t.queue = append(t.queue, queued{sql: query, args: args, rows: read})
-		return nil
+		return t.enqueue(queued{sql: query, args: args, rows: read})
 	}
 	rows, err := d.Database.Query(ctx, query, args...)
 	if err != nil {
@@ -125,6 +122,7 @@ type pgTxn struct {
 	pg    *pgx.Conn // conn's
 	queue []queued
 	open  bool // BEGIN has been sent
+	done  bool // ended: its connection is back in the pool
 
 	results pgx.BatchResults // of the pipeline whose last answer is being read
 }
@@ -135,6 +133,18 @@ type queued struct {
 	scan func(scanner) error     // reads its one row
 	rows func(dbutil.Rows) error // reads its rows
 	// Neither: its rows, if any, are not read.
+}
+
+// errTxnDone is the error of a statement sent with the context of a
+// transaction that has ended, as database/sql's ErrTxDone.
+var errTxnDone = fmt.Errorf("store: the transaction has already ended: %w", sql.ErrTxDone)
+
+func (t *pgTxn) enqueue(q queued) error {
+	if t.done {
+		return errTxnDone
+	}
+	t.queue = append(t.queue, q)
+	return nil
 }
 
 // reserve takes a connection of the pool for a pgTxn; release gives it back.
@@ -157,6 +167,7 @@ func (d *database) reserve(ctx context.Context) (t *pgTxn, release func(), err e
 		return nil, nil, err
 	}
 	return t, func() {
+		t.done = true
 		if t.pg.PgConn().TxStatus() != 'I' && !t.pg.IsClosed() {
 			// What failed left the transaction open: end it before the
 			// connection goes back to the pool.
@@ -224,6 +235,9 @@ func beginError(err error) error { return fmt.Errorf("%w: %w", dbutil.ErrTxnBegi
 // t.results. It returns the index of the first statement that failed,
 // whether the server failed it (and so the transaction), and its error.
 func (t *pgTxn) flush(ctx context.Context, last func(b *pgx.Batch)) (failedAt int, byServer bool, err error) {
+	if t.done {
+		return 0, false, errTxnDone
+	}
 	b := &pgx.Batch{}
 	for _, q := range t.queue {
 		b.Queue(q.sql, q.args...)
