@@ -32,12 +32,23 @@ func TestProcCPUOfThisProcess(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
 	}
-	busy := time.Now()
-	for time.Since(busy) < 30*time.Millisecond {
-	}
-	got, err := procCPU(os.Getpid())
-	if err != nil || got <= 0 {
-		t.Fatalf("procCPU(self) = %v, %v; want the time this test spun", got, err)
+	// Spin until the kernel has counted some processor time (it counts in
+	// ticks, and a loaded machine may leave a short spin a tick short).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		busy := time.Now()
+		for time.Since(busy) < 30*time.Millisecond {
+		}
+		got, err := procCPU(os.Getpid())
+		if err != nil {
+			t.Fatalf("procCPU(self): %v", err)
+		}
+		if got > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("procCPU(self) = %v after spinning for 10s; want the time this test spun", got)
+		}
 	}
 }
 
