@@ -184,6 +184,11 @@ func RawDB(t testing.TB, url string) *sql.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Tests poll with a RawDB per check, every few milliseconds: a
+	// connection kept idle by each would pile up until the test ends, and
+	// PostgreSQL refuses connections past max_connections (the gateway
+	// under test's too). Each query connects and disconnects instead.
+	db.SetMaxIdleConns(0)
 	t.Cleanup(func() { db.Close() })
 	return db
 }
