@@ -105,7 +105,12 @@ func TestConfigVersionWithoutListener(t *testing.T) {
 	in := mustCreate(t, a, newInstance("alpha", "5511"))
 	waitCacheable(t, a, true)
 
-	raw := rawDB(t, url)
+	// A connection of its own, taken while the database accepts them.
+	raw, err := rawDB(t, url).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
 	var db string
 	if err := raw.QueryRowContext(ctx, "SELECT current_database()").Scan(&db); err != nil {
 		t.Fatal(err)
