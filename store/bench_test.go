@@ -15,20 +15,7 @@ import (
 // transaction, then the live session lookup the engine makes for the chat.
 func BenchmarkInboundInsertAndSessionLookup(b *testing.B) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Options{URL: storetest.NewURL(b, storetest.SQLite), SecretKey: key1}, discard())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	inst := newInstance("bench", "num-bench")
-	if err := s.CreateInstance(ctx, inDefaultOrg(b, s, inst)); err != nil {
-		b.Fatal(err)
-	}
-	bot := &store.Bot{ID: "bot-1", InstanceID: inst.ID, Enabled: true, BotType: "chatCompletion", Model: "gpt-test",
-		TriggerType: "all", CreatedAt: t0, UpdatedAt: t0}
-	if err := s.CreateBot(ctx, bot); err != nil {
-		b.Fatal(err)
-	}
+	s, inst, bot := benchStore(b)
 	const chats = 100
 	for i := range chats {
 		if err := s.CreateSession(ctx, newSession(inst.ID, bot.ID, chatJID(i), fmt.Sprintf("se-%d", i))); err != nil {
@@ -59,3 +46,25 @@ func BenchmarkInboundInsertAndSessionLookup(b *testing.B) {
 }
 
 func chatJID(i int) string { return fmt.Sprintf("55119%08d@s.whatsapp.net", i) }
+
+// benchStore opens a SQLite store for a benchmark, with an instance and a
+// bot on it; it is closed when b ends.
+func benchStore(b *testing.B) (*store.Store, *store.Instance, *store.Bot) {
+	b.Helper()
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Options{URL: storetest.NewURL(b, storetest.SQLite), SecretKey: key1}, discard())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	inst := newInstance("bench", "num-bench")
+	if err := s.CreateInstance(ctx, inDefaultOrg(b, s, inst)); err != nil {
+		b.Fatal(err)
+	}
+	bot := &store.Bot{ID: "bot-1", InstanceID: inst.ID, Enabled: true, BotType: "chatCompletion", Model: "gpt-test",
+		TriggerType: "all", CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateBot(ctx, bot); err != nil {
+		b.Fatal(err)
+	}
+	return s, inst, bot
+}

@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wagate/wagate/store"
-	"github.com/wagate/wagate/store/storetest"
 )
 
 // BenchmarkMessagePath runs the store's share of one answered message on
@@ -41,20 +40,7 @@ func BenchmarkMessagePath(b *testing.B) {
 // many pages the WAL took per message.
 func benchmarkMessagePath(b *testing.B, latency bool) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Options{URL: storetest.NewURL(b, storetest.SQLite), SecretKey: key1}, discard())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	inst := newInstance("bench", "num-bench")
-	if err := s.CreateInstance(ctx, inDefaultOrg(b, s, inst)); err != nil {
-		b.Fatal(err)
-	}
-	bot := &store.Bot{ID: "bot-1", InstanceID: inst.ID, Enabled: true, BotType: "chatCompletion", Model: "gpt-test",
-		TriggerType: "all", CreatedAt: t0, UpdatedAt: t0}
-	if err := s.CreateBot(ctx, bot); err != nil {
-		b.Fatal(err)
-	}
+	s, inst, bot := benchStore(b)
 	const chats = 1000
 	sessions := make([]*store.Session, chats)
 	for i := range chats {

@@ -201,7 +201,7 @@ func (d *database) pipeline(ctx context.Context, fn func(ctx context.Context) er
 }
 
 // doPgTxn runs fn in a pipelined transaction.
-func (d *database) doPgTxn(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+func (d *database) doPgTxn(ctx context.Context, fn func(ctx context.Context) error) error {
 	t, release, err := d.reserve(ctx)
 	if err != nil {
 		return beginError(err)
