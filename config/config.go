@@ -107,8 +107,18 @@ var options = []option{
 	// default max_connections (100).
 	{"WAGATE_DB_MAX_OPEN_CONNS", "db-max-open-conns", "20", "PostgreSQL: most connections open at once (SQLite keeps its own small pool)",
 		func(c *Config, v string) error { return positiveInt(v, &c.DBMaxOpenConns) }},
-	{"WAGATE_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "10", "PostgreSQL: most idle connections kept open for reuse",
-		func(c *Config, v string) error { return positiveInt(v, &c.DBMaxIdleConns) }},
+	// Every connection stays open by default: one closed after a burst is
+	// opened again at the next, and a new PostgreSQL backend costs
+	// milliseconds of the server's processor before its first statement.
+	{"WAGATE_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "0", "PostgreSQL: most idle connections kept open for reuse; 0 keeps them all (up to the open limit)",
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return errors.New("must be a whole number, 0 to keep every connection")
+			}
+			c.DBMaxIdleConns = n
+			return nil
+		}},
 	{"WAGATE_DB_CONN_MAX_LIFETIME", "db-conn-max-lifetime", "30m", "PostgreSQL: connections are replaced after this long, so a failover or pooler change reaches them all",
 		func(c *Config, v string) error { return positiveDuration(v, &c.DBConnMaxLifetime) }},
 	{"WAGATE_DB_STATEMENT_TIMEOUT", "db-statement-timeout", "30s", "PostgreSQL: statement_timeout of every query (not migrations); 0 means none",

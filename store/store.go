@@ -6,6 +6,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -60,8 +61,9 @@ type Options struct {
 	SecretKey []byte
 
 	// Pool settings apply to PostgreSQL; SQLite keeps its own small pool
-	// because it has a single writer. Zero leaves database/sql's default
-	// (unlimited open, 2 idle, connections never recycled).
+	// because it has a single writer. MaxIdleConns zero keeps every open
+	// connection (MaxOpenConns); otherwise zero leaves database/sql's
+	// default (unlimited open, 2 idle, connections never recycled).
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
@@ -210,8 +212,8 @@ func openPostgres(ctx context.Context, opts Options, log *slog.Logger) (*dbutil.
 	}
 	raw := stdlib.OpenDB(*cfg)
 	raw.SetMaxOpenConns(opts.MaxOpenConns)
-	if opts.MaxIdleConns > 0 {
-		raw.SetMaxIdleConns(opts.MaxIdleConns)
+	if idle := cmp.Or(opts.MaxIdleConns, opts.MaxOpenConns); idle > 0 {
+		raw.SetMaxIdleConns(idle)
 	}
 	raw.SetConnMaxLifetime(opts.ConnMaxLifetime)
 	db, err := newDatabase(raw, "postgres", log, opts.upgradeTo)
