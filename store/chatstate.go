@@ -40,6 +40,7 @@ func (s *Store) ChatState(ctx context.Context, instanceID, chatKey string, histo
 		})
 		return &st, err
 	}
+	history, more := turnReader{budget: historyBudget}, false
 	err := s.db.pipeline(ctx, func(ctx context.Context) error {
 		return errors.Join(
 			s.db.DeferRow(ctx, func(row scanner) (err error) {
@@ -58,16 +59,23 @@ func (s *Store) ChatState(ctx context.Context, instanceID, chatKey string, histo
 				return err
 			}, "SELECT "+messageColumns+" FROM messages "+pendingMessagesSQL, instanceID, chatKey),
 			s.db.DeferRows(ctx, func(rows dbutil.Rows) (err error) {
-				st.History, err = readTurns(rows, historyBudget)
+				more, err = history.read(rows, turnsPage)
 				return err
 			}, recentTurnsSQL+`session_id = (SELECT id FROM openai_sessions
 				WHERE instance_id = $1 AND remote_jid = $2 AND status <> 'closed')
 				AND EXISTS (SELECT 1 FROM messages WHERE instance_id = $1 AND chat_key = $2 AND state = 'received')
-				ORDER BY seq DESC`, instanceID, chatKey),
+				ORDER BY seq DESC LIMIT $3`, instanceID, chatKey, turnsPage),
 		)
 	})
 	if err != nil {
 		return nil, err
+	}
+	st.History = history.turns()
+	if more && st.Session != nil {
+		// A long session: the rest of its history within the budget.
+		if st.History, err = s.olderTurns(ctx, st.Session.ID, &history, history.oldest(), 2*turnsPage); err != nil {
+			return nil, err
+		}
 	}
 	return &st, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -64,40 +65,78 @@ func (s *Store) AppendTurns(ctx context.Context, turns ...*Turn) error {
 // RecentTurns returns the session's newest turns whose tokens add up to at
 // most budget, oldest first.
 func (s *Store) RecentTurns(ctx context.Context, sessionID string, budget int) ([]*Turn, error) {
-	rows, err := s.db.Query(ctx, recentTurnsSQL+"session_id = $1 ORDER BY seq DESC", sessionID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return readTurns(rows, budget)
+	r := turnReader{budget: budget}
+	return s.olderTurns(ctx, sessionID, &r, math.MaxInt64, turnsPage)
 }
 
+// turnsPage is how many turns a read of a session's history asks for
+// first. A read cannot end where the budget does: the server computes and
+// sends a PostgreSQL result to its end, however soon its reader stops, so
+// a long session is read in pages, each twice the last.
+const turnsPage = 64
+
+// recentTurnsSQL selects turns newest first; the caller adds the
+// conditions, the order and the limit.
 const recentTurnsSQL = "SELECT seq, session_id, role, message, tokens, created_at FROM openai_history WHERE "
 
-// readTurns reads turns newest first until they add up to budget, and
-// returns them oldest first.
-func readTurns(rows dbutil.Rows, budget int) ([]*Turn, error) {
-	var out []*Turn
-	used := 0
+// olderTurns reads the session's turns before seq into r, in pages from
+// limit on, until the budget is spent or the history ends, and returns r's
+// turns.
+func (s *Store) olderTurns(ctx context.Context, sessionID string, r *turnReader, before int64, limit int) ([]*Turn, error) {
+	for {
+		rows, err := s.db.Query(ctx, recentTurnsSQL+"session_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+			sessionID, before, limit)
+		if err != nil {
+			return nil, err
+		}
+		more, err := r.read(rows, limit)
+		rows.Close()
+		if err != nil || !more {
+			return r.turns(), err
+		}
+		before, limit = r.oldest(), 2*limit
+	}
+}
+
+// turnReader collects a session's turns, newest first, while their
+// tokens add up to at most budget.
+type turnReader struct {
+	budget, used int
+	newest       []*Turn
+	spent        bool // a turn did not fit: older ones are not wanted
+}
+
+// read reads a page of at most limit turns and reports whether the next
+// page is wanted: the budget is not spent and this page was full.
+func (r *turnReader) read(rows dbutil.Rows, limit int) (more bool, err error) {
+	n := 0
 	for rows.Next() {
+		n++
 		var (
 			t       Turn
 			msg     string
 			created int64
 		)
 		if err := rows.Scan(&t.Seq, &t.SessionID, &t.Role, &msg, &t.Tokens, &created); err != nil {
-			return nil, err
+			return false, err
 		}
-		if used+t.Tokens > budget {
-			break
+		if r.used+t.Tokens > r.budget {
+			r.spent = true
+			break // closing the rows discards the rest of the page
 		}
-		used += t.Tokens
+		r.used += t.Tokens
 		t.Message, t.CreatedAt = json.RawMessage(msg), fromMillis(created)
-		out = append(out, &t)
+		r.newest = append(r.newest, &t)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
+	return !r.spent && n == limit, rows.Err()
+}
+
+// oldest is the seq of the oldest turn read.
+func (r *turnReader) oldest() int64 { return r.newest[len(r.newest)-1].Seq }
+
+// turns returns the turns read, oldest first.
+func (r *turnReader) turns() []*Turn {
+	out := slices.Clone(r.newest)
 	slices.Reverse(out)
-	return out, nil
+	return out
 }

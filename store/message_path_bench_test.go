@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wagate/wagate/store"
+	"github.com/wagate/wagate/store/storetest"
 )
 
 // BenchmarkMessagePath runs the store's share of one answered message on
@@ -40,7 +41,7 @@ func BenchmarkMessagePath(b *testing.B) {
 // many pages the WAL took per message.
 func benchmarkMessagePath(b *testing.B, latency bool) {
 	ctx := context.Background()
-	s, inst, bot := benchStore(b)
+	s, inst, bot := benchStore(b, storetest.SQLite)
 	const chats = 1000
 	sessions := make([]*store.Session, chats)
 	for i := range chats {
