@@ -61,9 +61,10 @@ type Options struct {
 	SecretKey []byte
 
 	// Pool settings apply to PostgreSQL; SQLite keeps its own small pool
-	// because it has a single writer. MaxIdleConns zero keeps every open
-	// connection (MaxOpenConns); otherwise zero leaves database/sql's
-	// default (unlimited open, 2 idle, connections never recycled).
+	// because it has a single writer. A zero MaxIdleConns keeps as many
+	// idle as MaxOpenConns allows open; zero for both leaves database/sql's
+	// defaults (unlimited open, 2 idle), and a zero ConnMaxLifetime never
+	// recycles a connection.
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
