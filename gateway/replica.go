@@ -130,7 +130,7 @@ func (r *replicaSet) start(ctx context.Context, addr net.Addr) error {
 		return err
 	}
 	ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	notes := r.st.Listen(ctx, r.log, wakeChannel, replicaChannel)
+	notes := r.st.Listen(ctx, wakeChannel, replicaChannel)
 	go r.fenceLoop(ctx)
 	// The first claim before the API serves: a replica that starts alone
 	// acts for its instances at once.

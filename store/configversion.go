@@ -1,15 +1,5 @@
 package store
 
-import (
-	"context"
-	"errors"
-	"log/slog"
-	"net"
-	"time"
-
-	"github.com/jackc/pgx/v5"
-)
-
 // The bot engine, the outbox and authentication read an instance's
 // configuration (the instance, its webhook subscription, credentials,
 // bots and settings, chatbots, organizations and their keys) for every
@@ -30,8 +20,8 @@ import (
 // On PostgreSQL other gateway replicas write too. Triggers on every
 // configuration table (migration 13) send a notification on the channel
 // wagate_config in the writing transaction, which PostgreSQL delivers to
-// listeners when, and only if, it commits. Each Store holds one connection
-// outside its pool that LISTENs there, and every notification moves the
+// listeners when, and only if, it commits. Each Store's listener (see
+// listener.go) LISTENs there, and every notification moves the
 // version on: a query that starts after the move sees the committed change.
 // A change made elsewhere is thus seen within the notification's delivery
 // time. While that connection is down (before it first connects, after a
@@ -62,92 +52,3 @@ func (s *Store) ConfigVersion() (version uint64, cacheable bool) {
 // write configuration defer it; a write that is then rolled back costs the
 // caches one needless reload.
 func (s *Store) configChanged() { s.configVersion.Add(1) }
-
-// configListener is the LISTEN connection of a PostgreSQL Store.
-type configListener struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-// listenKeepAlive bounds how long a connection that died silently (no
-// reset from the other end: a network partition, a host gone) goes
-// unnoticed: idle for this long, the kernel probes it three times this far
-// apart. The listener only reads, so without probes it would wait forever.
-const listenKeepAlive = 5 * time.Second
-
-// startListening connects the listener and keeps it connected until
-// Close: each notification on configChannel moves the version on.
-func (s *Store) startListening(cfg *pgx.ConnConfig, log *slog.Logger) {
-	cfg = cfg.Copy()
-	d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{
-		Enable: true, Idle: listenKeepAlive, Interval: listenKeepAlive, Count: 3,
-	}}
-	cfg.DialFunc = d.DialContext
-	// The listener runs no statements that could hit the timeout, and a
-	// server-side timeout would not interrupt waiting anyway.
-	delete(cfg.RuntimeParams, "statement_timeout")
-	// So that it can be told from the pool's connections in pg_stat_activity.
-	cfg.RuntimeParams["application_name"] += "-config-listener"
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &configListener{cancel: cancel, done: make(chan struct{})}
-	s.listener = l
-	go func() {
-		defer close(l.done)
-		backoff := 50 * time.Millisecond
-		for {
-			err := s.listen(ctx, cfg)
-			if ctx.Err() != nil {
-				return
-			}
-			if errors.Is(err, errListened) {
-				backoff = 50 * time.Millisecond
-			}
-			log.Warn("configuration change listener disconnected; configuration is read from the database until it is back",
-				"error", err, "retry_in", backoff)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 5*time.Second)
-		}
-	}()
-}
-
-// errListened wraps the error that ended a listener connection that had
-// been listening, so that the next attempt is not delayed.
-var errListened = errors.New("listener connection lost")
-
-// listen connects, LISTENs, and moves the version on for every
-// notification, until the connection fails or ctx ends.
-func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) error {
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+configChannel); err != nil {
-		return err
-	}
-	// Changes committed while nobody listened went unseen: whatever was
-	// cached before is stale. Moving the version before setting listening
-	// lets no reader pair the old version with cacheable.
-	s.configChanged()
-	s.listening.Store(true)
-	defer s.listening.Store(false)
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return errors.Join(errListened, err)
-		}
-		s.configChanged()
-	}
-}
-
-// stopListening closes the listener connection and waits for it to end.
-func (s *Store) stopListening() {
-	if s.listener == nil {
-		return
-	}
-	s.listener.cancel()
-	<-s.listener.done
-}

@@ -127,7 +127,7 @@ func TestConfigVersionWithoutListener(t *testing.T) {
 	})
 	before, _ := b.ConfigVersion()
 	res, err := raw.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name = 'wagate-config-listener'`)
+		WHERE datname = current_database() AND application_name = 'wagate-listener'`)
 	if err != nil {
 		t.Fatal(err)
 	}

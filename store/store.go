@@ -41,14 +41,14 @@ type Store struct {
 	seal     *sealer
 	postgres bool
 
-	configVersion atomic.Uint64   // see ConfigVersion
-	listening     atomic.Bool     // PostgreSQL: the listener is listening
-	listener      *configListener // PostgreSQL
-	group         groupCommit     // SQLite's transactions
-	ckpt          *checkpointer   // SQLite's WAL checkpoints
+	configVersion atomic.Uint64 // see ConfigVersion
+	listening     atomic.Bool   // PostgreSQL: the listener is listening
+	listener      *listener     // PostgreSQL
+	group         groupCommit   // SQLite's transactions
+	ckpt          *checkpointer // SQLite's WAL checkpoints
 
-	// pgConfig connects, on PostgreSQL, the connections that live outside
-	// the pool: the migration lock's and the replica listener's.
+	// pgConfig connects, on PostgreSQL, the migration lock's connection,
+	// which lives outside the pool.
 	pgConfig *pgx.ConnConfig
 }
 
