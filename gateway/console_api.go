@@ -26,6 +26,8 @@ func (g *Gateway) consoleRoutes(e *echo.Echo, auth func(method, path string, h e
 	auth(http.MethodPatch, "/api/v1/users/:userId", g.updateUser, g.orgScoped, ownerOnly)
 	auth(http.MethodDelete, "/api/v1/users/:userId", g.removeUser, g.orgScoped, ownerOnly)
 	auth(http.MethodPost, "/api/v1/invites", g.createInvite, g.orgScoped, ownerOnly)
+	auth(http.MethodGet, "/api/v1/invites", g.listInvites, g.orgScoped, ownerOnly)
+	auth(http.MethodDelete, "/api/v1/invites/:inviteId", g.revokeInvite, g.orgScoped, ownerOnly)
 	auth(http.MethodGet, "/api/v1/sessions/current", g.currentSession, sessionOnly)
 	auth(http.MethodDelete, "/api/v1/sessions/current", g.signOut, sessionOnly)
 	auth(http.MethodDelete, "/api/v1/sessions", g.signOutEverywhere, sessionOnly)
@@ -145,6 +147,40 @@ func (g *Gateway) createInvite(c echo.Context) error {
 		"id": in.Invite.ID, "email": in.Invite.Email, "role": in.Invite.Role, "expires_at": in.Invite.ExpiresAt,
 		"token": in.Token, "url": strings.TrimRight(g.cfg.ServerURL, "/") + console.InvitePath + in.Token,
 	})
+}
+
+type inviteView struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	InvitedBy *string   `json:"invited_by"` // the inviting user's id; null for the organization's key
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// listInvites answers the organization's invites waiting to be used,
+// newest first; their links are never shown again.
+func (g *Gateway) listInvites(c echo.Context) error {
+	list, err := g.store.PendingInvites(c.Request().Context(), api.OrgOf(c).ID, g.auth.Now())
+	if err != nil {
+		return err
+	}
+	out := make([]inviteView, len(list))
+	for i, in := range list {
+		out[i] = inviteView{ID: in.ID, Email: in.Email, Role: in.Role, CreatedAt: in.CreatedAt, ExpiresAt: in.ExpiresAt}
+		if in.InvitedBy != "" {
+			out[i].InvitedBy = &in.InvitedBy
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// revokeInvite makes an invite's link stop working.
+func (g *Gateway) revokeInvite(c echo.Context) error {
+	if err := g.store.RevokeInvite(c.Request().Context(), api.OrgOf(c).ID, c.Param("inviteId")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 type sessionView struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/wagate/wagate/config"
 	"github.com/wagate/wagate/fakeai"
 	"github.com/wagate/wagate/gateway"
+	"github.com/wagate/wagate/store/storetest"
 )
 
 // testClock is a clock tests move by hand, so expiry is tested without
@@ -571,5 +573,106 @@ func TestConsoleOverviewFigures(t *testing.T) {
 	// The same figures with the organization's key.
 	if byKey := e.s.must(http.StatusOK, "GET", "/api/v1/overview", testAPIKey, nil).json(t); byKey["repliesToday"] != float64(1) {
 		t.Errorf("overview by the global key = %v", byKey)
+	}
+}
+
+// TestInviteListAndRevoke: an owner sees the organization's invites
+// waiting to be used, never their links, and revokes one so its link
+// stops working; used, expired and other organizations' invites are not
+// listed, and only the organization's owner or key may do either.
+func TestInviteListAndRevoke(t *testing.T) {
+	s := startServer(t, "")
+	o := s.createOrg("Acme")
+	ana := s.createConsoleUser(o.ID, "ana@example.com", "owner")
+	s.createConsoleUser(o.ID, "ad@example.com", "admin")
+	owner := s.signInAPI(ana.Email, ana.Password)
+	admin := s.signInAPI("ad@example.com", testPassword)
+	other := s.createOrg("Other")
+
+	invite := func(email string) map[string]any {
+		t.Helper()
+		return owner.call("POST", "/api/v1/invites", map[string]any{"email": email, "role": "agent"}).json(t)
+	}
+	bo, cy, ex := invite("bo@example.com"), invite("cy@example.com"), invite("ex@example.com")
+	byKey := s.must(http.StatusCreated, "POST", "/api/v1/invites", o.Key, map[string]any{"email": "dee@example.com", "role": "admin"}).json(t)
+	s.must(http.StatusCreated, "POST", "/api/v1/invites", other.Key, map[string]any{"email": "zed@example.com", "role": "agent"})
+	// ex's link has expired.
+	if _, err := storetest.RawDB(t, s.dbURL).Exec("UPDATE invites SET expires_at = 1 WHERE id = $1", ex["id"]); err != nil {
+		t.Fatal(err)
+	}
+
+	pending := func(who *session) []map[string]any {
+		t.Helper()
+		r := who.call("GET", "/api/v1/invites", nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("list invites: %d %s", r.Status, r.Body)
+		}
+		var list []map[string]any
+		if err := json.Unmarshal(r.Body, &list); err != nil {
+			t.Fatal(err)
+		}
+		return list
+	}
+	emails := func(list []map[string]any) []string {
+		var out []string
+		for _, in := range list {
+			out = append(out, in["email"].(string))
+		}
+		return out
+	}
+	list := pending(owner)
+	if got := emails(list); !slices.Equal(got, []string{"dee@example.com", "cy@example.com", "bo@example.com"}) {
+		t.Fatalf("pending invites = %v, want dee, cy, bo (newest first)", got)
+	}
+	for _, in := range list {
+		for _, secret := range []string{"token", "token_hash", "url"} {
+			if _, ok := in[secret]; ok {
+				t.Errorf("a listed invite shows its %s: %v", secret, in)
+			}
+		}
+		if in["id"] == "" || in["role"] == "" || in["created_at"] == nil || in["expires_at"] == nil {
+			t.Errorf("listed invite = %v", in)
+		}
+	}
+	if list[0]["invited_by"] != nil || list[1]["invited_by"] != ana.ID {
+		t.Errorf("invited_by = %v and %v; want null for the key's, %s for the owner's", list[0]["invited_by"], list[1]["invited_by"], ana.ID)
+	}
+	if byKeyList := s.must(http.StatusOK, "GET", "/api/v1/invites", o.Key, nil); !strings.Contains(string(byKeyList.Body), byKey["id"].(string)) {
+		t.Errorf("the organization's key lists %s", byKeyList.Body)
+	}
+	if r := admin.call("GET", "/api/v1/invites", nil); r.Status != http.StatusForbidden {
+		t.Errorf("admin lists invites: %d", r.Status)
+	}
+	if r := admin.call("DELETE", "/api/v1/invites/"+cy["id"].(string), nil); r.Status != http.StatusForbidden {
+		t.Errorf("admin revokes an invite: %d", r.Status)
+	}
+	if r := s.call("DELETE", "/api/v1/invites/"+cy["id"].(string), other.Key, nil); r.Status != http.StatusNotFound {
+		t.Errorf("another organization revokes our invite: %d", r.Status)
+	}
+
+	// Revoked, cy's link no longer works.
+	if r := owner.call("DELETE", "/api/v1/invites/"+cy["id"].(string), nil); r.Status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
+	}
+	accept := func(inv map[string]any) int {
+		r, _ := s.raw("POST", "/api/v1/invites/accept", nil, "", map[string]any{"token": inv["token"], "name": "N", "password": "another good passphrase"})
+		return r.Status
+	}
+	if got := accept(cy); got != http.StatusNotFound {
+		t.Errorf("accepting a revoked invite: %d", got)
+	}
+	if r := owner.call("DELETE", "/api/v1/invites/"+cy["id"].(string), nil); r.Status != http.StatusNotFound {
+		t.Errorf("revoking twice: %d", r.Status)
+	}
+	// Used, bo's is no longer listed, nor revocable.
+	if got := accept(bo); got != http.StatusCreated {
+		t.Fatalf("accepting bo's invite: %d", got)
+	}
+	if got := emails(pending(owner)); !slices.Equal(got, []string{"dee@example.com"}) {
+		t.Errorf("pending invites after a revocation and a use = %v, want dee", got)
+	}
+	r := owner.call("DELETE", "/api/v1/invites/"+bo["id"].(string), nil)
+	if _, fields := apiErr(t, r); r.Status != http.StatusNotFound || fields["inviteId"] == nil {
+		t.Errorf("revoking a used invite: %d %s", r.Status, r.Body)
 	}
 }

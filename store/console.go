@@ -323,23 +323,46 @@ func (s *Store) CreateInvite(ctx context.Context, in *Invite) error {
 // InviteByTokenHash returns the unused, unexpired invite whose token
 // hashes to hash.
 func (s *Store) InviteByTokenHash(ctx context.Context, hash string, now time.Time) (*Invite, error) {
+	in, err := scanInvite(s.db.QueryRow(ctx, `SELECT `+inviteColumns+`
+		FROM invites i JOIN organizations o ON o.id = i.organization_id
+		WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > $2 AND NOT o.deleting`, hash, millis(now)))
+	if err != nil {
+		return nil, notFound(err, "token: this invite does not exist, was used or has expired")
+	}
+	return in, nil
+}
+
+const inviteColumns = "i.id, i.token_hash, i.organization_id, i.role, i.email, i.invited_by, i.created_at, i.expires_at"
+
+func scanInvite(row scanner) (*Invite, error) {
 	var (
 		in               Invite
 		by               *string
 		created, expires int64
 	)
-	err := s.db.QueryRow(ctx, `SELECT i.id, i.token_hash, i.organization_id, i.role, i.email, i.invited_by, i.created_at, i.expires_at
-		FROM invites i JOIN organizations o ON o.id = i.organization_id
-		WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > $2 AND NOT o.deleting`, hash, millis(now)).
-		Scan(&in.ID, &in.TokenHash, &in.OrganizationID, &in.Role, &in.Email, &by, &created, &expires)
-	if err != nil {
-		return nil, notFound(err, "token: this invite does not exist, was used or has expired")
+	if err := row.Scan(&in.ID, &in.TokenHash, &in.OrganizationID, &in.Role, &in.Email, &by, &created, &expires); err != nil {
+		return nil, err
 	}
 	if by != nil {
 		in.InvitedBy = *by
 	}
 	in.CreatedAt, in.ExpiresAt = fromMillis(created), fromMillis(expires)
 	return &in, nil
+}
+
+// PendingInvites returns the organization's invites that may still be
+// accepted (unused, unexpired), newest first.
+func (s *Store) PendingInvites(ctx context.Context, orgID string, now time.Time) ([]*Invite, error) {
+	return collect(scanInvite)(s.db.Query(ctx, `SELECT `+inviteColumns+` FROM invites i
+		WHERE i.organization_id = $1 AND i.used_at IS NULL AND i.expires_at > $2
+		ORDER BY i.created_at DESC, i.id DESC`, orgID, millis(now)))
+}
+
+// RevokeInvite deletes the organization's invite id, so that its link no
+// longer works; an invite already used is not found.
+func (s *Store) RevokeInvite(ctx context.Context, orgID, id string) error {
+	res, err := s.db.Exec(ctx, "DELETE FROM invites WHERE organization_id = $1 AND id = $2 AND used_at IS NULL", orgID, id)
+	return mustAffect(res, err, "inviteId: no invite %q waiting to be used in this organization", id)
 }
 
 // UseInvite marks the invite used, once: a second use, even concurrent,
