@@ -145,8 +145,13 @@ func (g *Gateway) createInvite(c echo.Context) error {
 	}
 	return c.JSON(http.StatusCreated, map[string]any{
 		"id": in.Invite.ID, "email": in.Invite.Email, "role": in.Invite.Role, "expires_at": in.Invite.ExpiresAt,
-		"token": in.Token, "url": strings.TrimRight(g.cfg.ServerURL, "/") + console.InvitePath + in.Token,
+		"token": in.Token, "url": g.InviteURL(in.Token),
 	})
+}
+
+// InviteURL is the console's page of an invite's token.
+func (g *Gateway) InviteURL(token string) string {
+	return strings.TrimRight(g.cfg.ServerURL, "/") + console.InvitePath + token
 }
 
 type inviteView struct {

@@ -81,7 +81,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('table.list a').getAttribute('href')`)); href != "/console/instances/shop" {
 		t.Errorf("instance link = %q", href)
 	}
-	if got := textOf(ctx, "nav a"); got != "Overview|Instances|Chatbots|Inbox" {
+	if got := textOf(ctx, "nav a"); got != "Overview|Instances|Chatbots|Inbox|Team" {
 		t.Errorf("owner's navigation = %q", got)
 	}
 	if got := textOf(ctx, `nav a[aria-current="page"]`); got != "Instances" {

@@ -39,7 +39,8 @@ func consoleShowcase(t *testing.T) (*server, []consolePage) {
 		{"chatbots", "/console/chatbots", "main"},
 		{"chatbot", "/console/chatbots/" + cb.ID, "main form"},
 		{"knowledge", "/console/chatbots/" + cb.ID + "/knowledge", "main"},
-		{"inbox", "/console/inbox", ".inbox-item a"},
+		{"team", "/console/team", "main form"},
+		{"inbox", "/console/inbox", ".inbox-item a"}, // last: the conversation is opened from it
 	}
 }
 

@@ -96,6 +96,9 @@ type Ops interface {
 	Overview(ctx context.Context, org *store.Organization) (*Overview, error)
 	// Instances answers the organization's part of GET /instance/fetchInstances.
 	Instances(ctx context.Context, org *store.Organization) ([]InstanceSummary, error)
+	// InviteURL is the link of an invite's token, as POST /api/v1/invites
+	// answers it.
+	InviteURL(token string) string
 
 	// The instance pages (instances.go) and their bots (bots.go).
 	InstanceOps
@@ -204,6 +207,7 @@ func (cs *Console) Routes(e *echo.Echo) {
 	cs.botRoutes(e)
 	cs.chatbotRoutes(e)
 	cs.inboxRoutes(e)
+	cs.teamRoutes(e)
 }
 
 // page registers a page that needs a signed-in session with one of roles
@@ -306,6 +310,7 @@ var navItems = []navItem{
 	{Label: "Instances", Path: Root + "/instances"},
 	{Label: "Chatbots", Path: Root + "/chatbots"},
 	{Label: "Inbox", Path: Root + "/inbox"},
+	{Label: "Team", Path: teamPath},
 }
 
 func (cs *Console) nav(c echo.Context, p *store.SessionPrincipal) []navItem {
