@@ -111,14 +111,7 @@ var options = []option{
 	// opened again at the next, and a new PostgreSQL backend costs
 	// milliseconds of the server's processor before its first statement.
 	{"WAGATE_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "0", "PostgreSQL: most idle connections kept open for reuse; 0 keeps them all (up to the open limit)",
-		func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return errors.New("must be a whole number, 0 to keep every connection")
-			}
-			c.DBMaxIdleConns = n
-			return nil
-		}},
+		func(c *Config, v string) error { return wholeNumber(v, &c.DBMaxIdleConns, "to keep every connection") }},
 	{"WAGATE_DB_CONN_MAX_LIFETIME", "db-conn-max-lifetime", "30m", "PostgreSQL: connections are replaced after this long, so a failover or pooler change reaches them all",
 		func(c *Config, v string) error { return positiveDuration(v, &c.DBConnMaxLifetime) }},
 	{"WAGATE_DB_STATEMENT_TIMEOUT", "db-statement-timeout", "30s", "PostgreSQL: statement_timeout of every query (not migrations); 0 means none",
@@ -244,14 +237,7 @@ var options = []option{
 			return nil
 		}},
 	{"WAGATE_REPLICA_MAX_INSTANCES", "replica-max-instances", "0", "PostgreSQL replicas: the most instances one replica owns; 0 means no limit",
-		func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return errors.New("must be a whole number, 0 for no limit")
-			}
-			c.ReplicaMaxInstances = n
-			return nil
-		}},
+		func(c *Config, v string) error { return wholeNumber(v, &c.ReplicaMaxInstances, "for no limit") }},
 	{"WAGATE_REPLICA_NAME", "replica-name", "", "PostgreSQL replicas: this replica's name, shown as the owner of its instances; empty means <hostname>:<port>",
 		func(c *Config, v string) error { c.ReplicaName = strings.TrimSpace(v); return nil }},
 	{"WAGATE_REPLICA_ADDRESS", "replica-address", "", "PostgreSQL replicas: base URL at which the other replicas reach this one's API, to pass it the requests of the WhatsApp instances it owns; empty means http://<listen address>, or http://<hostname>:<port> when listening on all interfaces",
@@ -341,6 +327,16 @@ func positiveInt[T int | int64](v string, dst *T) error {
 		return errors.New("must be a positive integer")
 	}
 	*dst = T(n)
+	return nil
+}
+
+// wholeNumber parses a count of zero or more; zero says what 0 means.
+func wholeNumber(v string, dst *int, zero string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return errors.New("must be a whole number, 0 " + zero)
+	}
+	*dst = n
 	return nil
 }
 
