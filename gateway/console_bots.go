@@ -88,6 +88,15 @@ func (g *Gateway) Creds(ctx context.Context, org *store.Organization, name strin
 	return g.openai.ListCredsJSON(ctx, inst)
 }
 
+// DeleteCreds is DELETE /openai/creds/{credsId}/{instance}.
+func (g *Gateway) DeleteCreds(ctx context.Context, org *store.Organization, name, id string) error {
+	inst, err := g.botInstance(ctx, org, name)
+	if err != nil {
+		return err
+	}
+	return g.store.DeleteCreds(ctx, inst.ID, id)
+}
+
 // CreateCreds is POST /openai/creds.
 func (g *Gateway) CreateCreds(ctx context.Context, org *store.Organization, name string, body []byte) ([]byte, error) {
 	inst, err := g.botInstance(ctx, org, name)

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -120,6 +121,7 @@ func TestConsoleInstancePagesHTTP(t *testing.T) {
 		{"GET", "/console/instances/shop/bots/x/delete"}, {"GET", "/console/instances/shop/bot-settings"},
 		{"POST", "/console/instances/shop/bots"}, {"POST", "/console/instances/shop/bots/x"}, {"POST", "/console/instances/shop/bots/x/delete"},
 		{"POST", "/console/instances/shop/bot-settings"}, {"POST", "/console/instances/shop/creds"},
+		{"POST", "/console/instances/shop/creds/x/delete"},
 	}
 	for _, p := range pages {
 		if resp := do(agent, p.method, p.path, csrf(agent, nil)); resp.StatusCode != http.StatusForbidden {
@@ -179,5 +181,45 @@ func TestConsoleInstancePagesHTTP(t *testing.T) {
 	st := s.must(http.StatusOK, "GET", "/openai/fetchSettings/shop", testAPIKey, nil).json(t)
 	if st["expire"] != float64(30) || st["keepOpen"] != true {
 		t.Errorf("settings after the form = %v", st)
+	}
+}
+
+// TestConsoleDeleteCreds: credentials a bot uses stay, and the bots page
+// says which bot; unused ones are deleted; another instance's are not
+// found.
+func TestConsoleDeleteCreds(t *testing.T) {
+	s := startServer(t, "")
+	shop := s.createInstance("shop", "")
+	other := s.createInstance("other", "")
+	s.createConsoleUser(s.defaultOrgID(), "owner@example.com", "owner")
+	owner := s.signInAPI("owner@example.com", testPassword)
+	creds := s.createCreds(shop, "main", "sk-test-0123456789abcdef", "")
+	theirs := s.createCreds(other, "theirs", "sk-test-fedcba9876543210", "")
+	bot := s.createBot(shop, simpleBot(creds, nil))["id"].(string)
+
+	page := owner.getHTML("/console/instances/shop/bots")
+	if !strings.Contains(page.Body, `action="/console/instances/shop/creds/`+creds+`/delete"`) {
+		t.Fatalf("the bots page has no delete form for the credentials: %s", page.Body)
+	}
+	used := owner.postHTML("/console/instances/shop/creds/"+creds+"/delete", nil, true)
+	if used.Status != http.StatusConflict || !strings.Contains(used.Body, bot) || !strings.Contains(used.Body, `role="alert"`) {
+		t.Errorf("deleting credentials a bot uses: %d %s", used.Status, used.Body)
+	}
+	if got := owner.postHTML("/console/instances/shop/creds/"+theirs+"/delete", nil, true); got.Status != http.StatusNotFound {
+		t.Errorf("deleting another instance's credentials through shop: %d", got.Status)
+	}
+	s.must(http.StatusOK, "DELETE", "/openai/delete/"+bot+"/shop", shop.Token, nil)
+	if got := owner.postHTML("/console/instances/shop/creds/"+creds+"/delete", nil, true); got.Status != http.StatusSeeOther ||
+		got.Location != "/console/instances/shop/bots#creds" {
+		t.Fatalf("deleting unused credentials: %d %s", got.Status, got.Location)
+	}
+	var left []map[string]any
+	json.Unmarshal(s.must(http.StatusOK, "GET", "/openai/creds/shop", shop.Token, nil).Body, &left)
+	if len(left) != 0 {
+		t.Errorf("credentials left: %v", left)
+	}
+	json.Unmarshal(s.must(http.StatusOK, "GET", "/openai/creds/other", other.Token, nil).Body, &left)
+	if len(left) != 1 {
+		t.Errorf("the other instance's credentials: %v", left)
 	}
 }

@@ -34,6 +34,8 @@ type BotOps interface {
 	SaveBotSettings(ctx context.Context, org *store.Organization, name string, body []byte) ([]byte, error)
 	Creds(ctx context.Context, org *store.Organization, name string) ([]byte, error)
 	CreateCreds(ctx context.Context, org *store.Organization, name string, body []byte) ([]byte, error)
+	// DeleteCreds is DELETE /openai/creds/{credsId}/{instance}.
+	DeleteCreds(ctx context.Context, org *store.Organization, name, id string) error
 }
 
 // Bot is a bot as /openai/fetch shows it.
@@ -65,6 +67,7 @@ func (cs *Console) botRoutes(e *echo.Echo) {
 	page(http.MethodGet, "/bot-settings", cs.botSettingsPage)
 	page(http.MethodPost, "/bot-settings", cs.saveBotSettings)
 	page(http.MethodPost, "/creds", cs.createCreds)
+	page(http.MethodPost, "/creds/:id/delete", cs.deleteCreds)
 }
 
 func decodeOp[T any](b []byte, err error) (T, error) {
@@ -534,5 +537,23 @@ func (cs *Console) createCreds(c echo.Context) error {
 		return cs.renderForm(c, formStatus(err), "bots", p, err)
 	}
 	cs.flash(c, "Credentials stored.")
+	return c.Redirect(http.StatusSeeOther, instancePath(c.Param("name"))+"/bots#creds")
+}
+
+// deleteCreds deletes credentials; those a bot or the settings still use
+// stay, and the page says who uses them.
+func (cs *Console) deleteCreds(c echo.Context) error {
+	err := cs.ops.DeleteCreds(c.Request().Context(), &SessionOf(c).Org, c.Param("name"), c.Param("id"))
+	if err != nil {
+		if formStatus(err) == 0 {
+			return err
+		}
+		p, perr := cs.botsView(c, url.Values{})
+		if perr != nil {
+			return perr
+		}
+		return cs.renderForm(c, formStatus(err), "bots", p, err)
+	}
+	cs.flash(c, "Credentials deleted.")
 	return c.Redirect(http.StatusSeeOther, instancePath(c.Param("name"))+"/bots#creds")
 }
