@@ -62,16 +62,12 @@ func (cs *Console) teamPage(c echo.Context) error {
 func (cs *Console) teamInvite(c echo.Context) error {
 	p := SessionOf(c)
 	in, err := cs.auth.Invite(c.Request().Context(), p.Org.ID, c.FormValue("email"), c.FormValue("role"), p.User.ID)
-	v, verr := cs.team(c)
-	if verr != nil {
-		return verr
-	}
 	if err != nil {
-		if formStatus(err) == 0 {
-			return err
-		}
-		v.Email, v.Role = c.FormValue("email"), c.FormValue("role")
-		return cs.renderForm(c, formStatus(err), "team", v, err)
+		return cs.teamFailed(c, err, func(v *teamView) { v.Email, v.Role = c.FormValue("email"), c.FormValue("role") })
+	}
+	v, err := cs.team(c)
+	if err != nil {
+		return err
 	}
 	cs.log.Info("console invite created", "organization", p.Org.ID, "invite", in.Invite.ID, "role", in.Invite.Role, "by", p.User.ID)
 	v.Invited, v.Link = in.Invite.Email, cs.ops.InviteURL(in.Token)
@@ -119,15 +115,18 @@ func (cs *Console) teamRemove(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, teamPath)
 }
 
-// teamFailed shows the team page again with err's problems (the last
-// owner cannot be demoted or removed), or answers err.
-func (cs *Console) teamFailed(c echo.Context, err error) error {
+// teamFailed shows the team page again with err's problems (a bad
+// invite, the last owner kept), keeping what the form had; or answers err.
+func (cs *Console) teamFailed(c echo.Context, err error, keep ...func(*teamView)) error {
 	if formStatus(err) == 0 {
 		return err
 	}
 	v, verr := cs.team(c)
 	if verr != nil {
 		return verr
+	}
+	for _, k := range keep {
+		k(v)
 	}
 	return cs.renderForm(c, formStatus(err), "team", v, err)
 }
