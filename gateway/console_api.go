@@ -105,9 +105,6 @@ func (g *Gateway) updateUser(c echo.Context) error {
 	if err := api.Decode(c, &req, true); err != nil {
 		return err
 	}
-	if !store.ValidRole(req.Role) {
-		return wagate.Invalid("role", `must be "owner", "admin" or "agent"`)
-	}
 	ctx, org := c.Request().Context(), api.OrgOf(c)
 	if err := g.store.SetMemberRole(ctx, org.ID, c.Param("userId"), req.Role); err != nil {
 		return err

@@ -109,4 +109,23 @@ func TestConsoleTeamPage(t *testing.T) {
 	if page := owner.getHTML("/console/team"); strings.Contains(page.Body, "ad@example.com") {
 		t.Error("the removed member is still listed")
 	}
+
+	// An owner who demotes or removes themselves leaves the team page.
+	cy := s.createConsoleUser(o.ID, "cy@example.com", "owner")
+	second := s.signInAPI(cy.Email, testPassword)
+	if got := second.postHTML("/console/team/members/"+cy.ID, url.Values{"role": {"admin"}}, true); got.Status != http.StatusSeeOther || got.Location != "/console" {
+		t.Errorf("demoting oneself: %d %s, want a redirect to the overview", got.Status, got.Location)
+	}
+	if got := owner.postHTML("/console/team/members/"+ana.ID+"/remove", nil, true); got.Status != http.StatusConflict {
+		t.Errorf("removing the last owner: %d", got.Status)
+	}
+	if got := owner.postHTML("/console/team/members/"+cy.ID, url.Values{"role": {"owner"}}, true); got.Status != http.StatusSeeOther {
+		t.Fatalf("promoting cy again: %d %s", got.Status, got.Body)
+	}
+	if got := owner.postHTML("/console/team/members/"+ana.ID+"/remove", nil, true); got.Status != http.StatusSeeOther || got.Location != "/console/signin" {
+		t.Errorf("removing oneself: %d %s, want a redirect to the sign-in page", got.Status, got.Location)
+	}
+	if got := owner.call("GET", "/api/v1/sessions/current", nil); got.Status != http.StatusUnauthorized {
+		t.Errorf("the session of an owner who removed themselves: %d", got.Status)
+	}
 }

@@ -333,6 +333,11 @@ func TestConsoleUsersAndInvites(t *testing.T) {
 		t.Fatalf("users = %v", users)
 	}
 	bo := users[1]["id"].(string)
+	if r := s.call("PATCH", "/api/v1/users/"+bo, orgKey, map[string]any{"role": "boss"}); r.Status != http.StatusBadRequest {
+		t.Errorf("a role that is none of the three: %d %s", r.Status, r.Body)
+	} else if _, f := apiErr(t, r); f["role"] == nil {
+		t.Errorf("a bad role's problem is not under role: %s", r.Body)
+	}
 	if m := s.must(http.StatusOK, "PATCH", "/api/v1/users/"+bo, orgKey, map[string]any{"role": "agent"}).json(t); m["role"] != "agent" {
 		t.Fatalf("role change by the org key: %v", m)
 	}

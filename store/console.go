@@ -185,8 +185,12 @@ func (s *Store) GetMember(ctx context.Context, orgID, userID string) (*Member, e
 // the only one who can add users.
 var errLastOwner = wagate.FieldError(wagate.ECONFLICT, "role", "the organization's last owner cannot be removed or demoted")
 
-// SetMemberRole changes a user's role in the organization.
+// SetMemberRole changes a user's role in the organization; a role that
+// is none of the three is a problem of the field role.
 func (s *Store) SetMemberRole(ctx context.Context, orgID, userID, role string) error {
+	if !ValidRole(role) {
+		return wagate.Invalid("role", `must be "owner", "admin" or "agent"`)
+	}
 	return s.DoTxn(ctx, func(ctx context.Context) error {
 		m, err := s.GetMember(ctx, orgID, userID)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/store"
 )
 
@@ -86,11 +85,7 @@ func (cs *Console) teamRevoke(c echo.Context) error {
 
 func (cs *Console) teamSetRole(c echo.Context) error {
 	p, role := SessionOf(c), c.FormValue("role")
-	var err error = wagate.Invalid("role", `must be "owner", "admin" or "agent"`)
-	if store.ValidRole(role) {
-		err = cs.st.SetMemberRole(c.Request().Context(), p.Org.ID, c.Param("user"), role)
-	}
-	if err != nil {
+	if err := cs.st.SetMemberRole(c.Request().Context(), p.Org.ID, c.Param("user"), role); err != nil {
 		return cs.teamFailed(c, err)
 	}
 	cs.log.Info("console member role changed", "organization", p.Org.ID, "user", c.Param("user"), "role", role, "by", p.User.ID)
