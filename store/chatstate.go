@@ -70,12 +70,13 @@ func (s *Store) ChatState(ctx context.Context, instanceID, chatKey string, histo
 	if err != nil {
 		return nil, err
 	}
-	st.History = history.turns()
 	if more && st.Session != nil {
 		// A long session: the rest of its history within the budget.
 		if st.History, err = s.olderTurns(ctx, st.Session.ID, &history, history.oldest(), 2*turnsPage); err != nil {
 			return nil, err
 		}
+		return &st, nil
 	}
+	st.History = history.turns()
 	return &st, nil
 }

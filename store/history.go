@@ -91,8 +91,11 @@ func (s *Store) olderTurns(ctx context.Context, sessionID string, r *turnReader,
 		}
 		more, err := r.read(rows, limit)
 		rows.Close()
-		if err != nil || !more {
-			return r.turns(), err
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			return r.turns(), nil
 		}
 		before, limit = r.oldest(), 2*limit
 	}
@@ -103,7 +106,6 @@ func (s *Store) olderTurns(ctx context.Context, sessionID string, r *turnReader,
 type turnReader struct {
 	budget, used int
 	newest       []*Turn
-	spent        bool // a turn did not fit: older ones are not wanted
 }
 
 // read reads a page of at most limit turns and reports whether the next
@@ -121,14 +123,15 @@ func (r *turnReader) read(rows dbutil.Rows, limit int) (more bool, err error) {
 			return false, err
 		}
 		if r.used+t.Tokens > r.budget {
-			r.spent = true
-			break // closing the rows discards the rest of the page
+			// Older turns are not wanted; closing the rows discards the
+			// rest of the page.
+			return false, nil
 		}
 		r.used += t.Tokens
 		t.Message, t.CreatedAt = json.RawMessage(msg), fromMillis(created)
 		r.newest = append(r.newest, &t)
 	}
-	return !r.spent && n == limit, rows.Err()
+	return n == limit, rows.Err()
 }
 
 // oldest is the seq of the oldest turn read.
