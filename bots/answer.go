@@ -92,11 +92,13 @@ func (c *chat) reply(ctx context.Context, b *bot, turn []*store.Message, reply s
 	// out, even if the engine is stopping meanwhile: from here on the
 	// answer is owed, and a restart sends what is left of it instead of
 	// asking the model again.
+	var k kept
 	err := c.e.outbox.Tx(context.WithoutCancel(ctx), func(ctx context.Context) error {
 		if err := c.fence(ctx); err != nil {
 			return err
 		}
-		if err := c.e.store.InsertReplyParts(ctx, parts...); err != nil {
+		var err error
+		if k, err = c.keep(ctx, parts); err != nil {
 			return err
 		}
 		if len(turns) > 0 {
@@ -124,7 +126,46 @@ func (c *chat) reply(ctx context.Context, b *bot, turn []*store.Message, reply s
 	if err != nil {
 		return err
 	}
-	c.parts = parts
+	return c.sendKept(ctx, k)
+}
+
+// kept is what keep did with a reply's parts.
+type kept struct {
+	left      []*store.ReplyPart // stored, for deliver
+	committed []func()           // to run once the recorded parts commit
+}
+
+// keep stores a reply's parts in the caller's transaction, which is
+// fenced. When the channel sends a message by recording it (Recorder), the
+// parts from the first on until one that waits for a typing delay are
+// recorded as sent right there: they need no store of their own, and are
+// out when the turn commits. The rest are stored for deliver.
+func (c *chat) keep(ctx context.Context, parts []*store.ReplyPart) (kept, error) {
+	var k kept
+	// Parts still to deliver go out first.
+	if r, ok := c.e.replier.(Recorder); ok && len(c.parts) == 0 {
+		for len(parts) > 0 {
+			committed, ok, err := r.Record(ctx, c.inst, c.outbound(parts[0]))
+			if err != nil {
+				return kept{}, err
+			}
+			if !ok {
+				break
+			}
+			k.committed = append(k.committed, committed)
+			parts = parts[1:]
+		}
+	}
+	k.left = parts
+	return k, c.e.store.InsertReplyParts(ctx, parts...)
+}
+
+// sendKept finishes what keep began once its transaction has committed.
+func (c *chat) sendKept(ctx context.Context, k kept) error {
+	for _, f := range k.committed {
+		f()
+	}
+	c.parts = append(c.parts, k.left...)
 	return c.deliver(ctx)
 }
 
@@ -197,17 +238,9 @@ func (c *chat) deliver(ctx context.Context) error {
 			c.parts = c.parts[1:]
 			continue
 		}
-		out := Outbound{
-			ChatJID: p.RemoteJID, ChatKey: p.ChatKey, Text: p.Text, Delay: p.Delay, BotID: p.BotID, SessionID: p.SessionID,
-			Usage: Usage{
-				PromptTokens: p.PromptTokens, CompletionTokens: p.CompletionTokens,
-				Latency: time.Duration(p.LatencyMS) * time.Millisecond,
-			},
-			Sources:   p.Sources,
-			ToolCalls: p.ToolCalls, ToolResults: p.ToolResults,
-			BeforeSend: func(ctx context.Context) error { return c.e.store.SetReplyPartSending(ctx, c.inst.ID, p.Seq) },
-			Recorded:   func(ctx context.Context) error { return c.e.store.DeleteReplyPart(ctx, c.inst.ID, p.Seq) },
-		}
+		out := c.outbound(p)
+		out.BeforeSend = func(ctx context.Context) error { return c.e.store.SetReplyPartSending(ctx, c.inst.ID, p.Seq) }
+		out.Recorded = func(ctx context.Context) error { return c.e.store.DeleteReplyPart(ctx, c.inst.ID, p.Seq) }
 		if err := c.e.replier.Reply(ctx, c.inst, out); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err() // shutting down: the rest goes out after the restart
@@ -224,6 +257,19 @@ func (c *chat) deliver(ctx context.Context) error {
 		c.parts = c.parts[1:]
 	}
 	return nil
+}
+
+// outbound is the message that sends p.
+func (c *chat) outbound(p *store.ReplyPart) Outbound {
+	return Outbound{
+		ChatJID: p.RemoteJID, ChatKey: p.ChatKey, Text: p.Text, Delay: p.Delay, BotID: p.BotID, SessionID: p.SessionID,
+		Usage: Usage{
+			PromptTokens: p.PromptTokens, CompletionTokens: p.CompletionTokens,
+			Latency: time.Duration(p.LatencyMS) * time.Millisecond,
+		},
+		Sources:   p.Sources,
+		ToolCalls: p.ToolCalls, ToolResults: p.ToolResults,
+	}
 }
 
 // fence returns store.ErrNotOwner when this process no longer owns the
@@ -246,6 +292,7 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 	if msg := *b.eff.UnknownMessage; msg != "" {
 		parts = c.plan(b, []string{msg}, turn, Usage{}, time.Now())
 	}
+	var k kept
 	err := c.e.outbox.Tx(ctx, func(ctx context.Context) error {
 		if err := c.fence(ctx); err != nil {
 			return err
@@ -262,7 +309,7 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 			}
 			c.sessionDirty = false
 		}
-		if err := c.e.store.InsertReplyParts(ctx, parts...); err != nil {
+		if k, err = c.keep(ctx, parts); err != nil {
 			return err
 		}
 		return c.mark(ctx, turn, store.MessageFailed, reason, b.ID)
@@ -270,8 +317,7 @@ func (c *chat) fail(ctx context.Context, b *bot, turn []*store.Message, cause er
 	if err != nil {
 		return err
 	}
-	c.parts = parts
-	return c.deliver(ctx)
+	return c.sendKept(ctx, k)
 }
 
 // userMessage is the turn as one user message, each inbound message its

@@ -537,8 +537,13 @@ func (c *chat) tellTranscriptionFailed(ctx context.Context, m *store.Message, b 
 			part.SessionID = c.session.ID
 		}
 	}
+	var k kept
 	err := c.e.outbox.Tx(ctx, func(ctx context.Context) error {
-		if err := c.e.store.InsertReplyParts(ctx, part); err != nil {
+		if err := c.fence(ctx); err != nil {
+			return err
+		}
+		var err error
+		if k, err = c.keep(ctx, []*store.ReplyPart{part}); err != nil {
 			return err
 		}
 		return c.mark(ctx, []*store.Message{m}, store.MessageIgnored, reason, botID)
@@ -546,6 +551,5 @@ func (c *chat) tellTranscriptionFailed(ctx context.Context, m *store.Message, b 
 	if err != nil {
 		return err
 	}
-	c.parts = append(c.parts, part)
-	return c.deliver(ctx)
+	return c.sendKept(ctx, k)
 }

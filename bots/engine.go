@@ -57,6 +57,19 @@ type Replier interface {
 	Reply(ctx context.Context, inst *store.Instance, out Outbound) error
 }
 
+// Recorder is implemented by a Replier whose channels may send a message
+// by recording it (EVOLUTION, the web chat): a reply is then recorded as
+// sent in the transaction that records its turn, instead of being stored
+// to send after it.
+type Recorder interface {
+	// Record records out as sent in the caller's transaction, which checks
+	// the lease, when inst's channel sends a message by recording it and
+	// out waits for no typing delay; it returns what to run once the
+	// transaction has committed. Otherwise it returns ok false having done
+	// nothing, and out goes through Reply.
+	Record(ctx context.Context, inst *store.Instance, out Outbound) (committed func(), ok bool, err error)
+}
+
 // MediaFetcher returns the bytes of a message's media (audio to
 // transcribe), size-capped, from wherever its channel keeps them.
 type MediaFetcher func(ctx context.Context, inst *store.Instance, m *store.Message) (data []byte, filename string, err error)

@@ -114,6 +114,25 @@ func (g *Gateway) Reply(ctx context.Context, inst *store.Instance, out bots.Outb
 	return err
 }
 
+// Record records a bot's reply as sent in the caller's transaction when
+// sending it is only that (bots.Recorder).
+func (g *Gateway) Record(ctx context.Context, inst *store.Instance, out bots.Outbound) (func(), bool, error) {
+	if r, ok := g.channelOf(inst).(channel.Recording); !ok || !r.RecordsAtOnce(out) {
+		return nil, false, nil
+	}
+	m, rec, err := g.deliver(ctx, inst, out)
+	if err == nil {
+		err = rec(ctx)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return func() {
+		g.recorded(inst, m)
+		g.metrics.reply(inst, out.Usage)
+	}, true, nil
+}
+
 // Post sends out on inst's channel, records it (send.message) and returns
 // the stored message: operators' replies and the web chat's own messages.
 func (g *Gateway) Post(ctx context.Context, inst *store.Instance, out bots.Outbound) (*store.Message, error) {

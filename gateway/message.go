@@ -145,11 +145,17 @@ func (g *Gateway) send(ctx context.Context, inst *store.Instance, out bots.Outbo
 	if err := g.outbox.Tx(context.WithoutCancel(ctx), rec); err != nil {
 		return m, err
 	}
+	g.recorded(inst, m)
+	return m, nil
+}
+
+// recorded tells the channel and the console that m, sent on inst, is
+// stored.
+func (g *Gateway) recorded(inst *store.Instance, m *store.Message) {
 	if r, ok := g.channelOf(inst).(channel.Recorder); ok {
 		r.Recorded(inst, m)
 	}
 	g.console.Changed()
-	return m, nil
 }
 
 // deliver sends out through the instance's channel and returns the message

@@ -190,3 +190,66 @@ func TestEngineReplyPartLeftSendingIsNotResent(t *testing.T) {
 		t.Fatalf("send.message events = %q, want %q", got, want)
 	}
 }
+
+// TestEngineReplyRecordedWithItsTurn checks where a reply on the EVOLUTION
+// channel waits to go out. Sending it is recording it, so a reply without
+// typing delay is recorded as sent in the transaction that records its
+// turn and is never stored to send later; one with a delay is stored
+// first, part by part, and each part recorded after its wait. A trigger
+// in the database logs every part stored.
+func TestEngineReplyRecordedWithItsTurn(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		delay  int
+		stored []string
+	}{
+		{"no delay", 0, nil},
+		{"delay", 20, []string{"one", "two"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newBotEnv(t)
+			e.bot(func(b map[string]any) { b["splitMessages"], b["delayMessage"] = true, tc.delay })
+			if storetest.SuiteBackend() == storetest.SQLite {
+				e.exec(`CREATE TABLE parts_stored (text TEXT NOT NULL)`)
+				e.exec(`CREATE TRIGGER log_parts AFTER INSERT ON reply_parts BEGIN INSERT INTO parts_stored VALUES (NEW.text); END`)
+			} else {
+				e.exec(`CREATE TABLE parts_stored (text TEXT NOT NULL)`)
+				e.exec(`CREATE FUNCTION log_parts() RETURNS trigger LANGUAGE plpgsql AS
+					$$ BEGIN INSERT INTO parts_stored VALUES (NEW.text); RETURN NEW; END $$`)
+				e.exec(`CREATE TRIGGER log_parts AFTER INSERT ON reply_parts FOR EACH ROW EXECUTE FUNCTION log_parts()`)
+			}
+			e.ai.Enqueue(fakeai.Reply("one\n\ntwo"))
+			const chat = "5511@s.whatsapp.net"
+			e.say("m1", chat, "hi", nil)
+			want := []string{"one", "two"}
+			if got := e.replies(2); !slices.Equal(got, want) {
+				t.Fatalf("replies = %q, want %q", got, want)
+			}
+			if got := e.outbound(chat); !slices.Equal(got, want) {
+				t.Fatalf("stored replies = %q, want %q", got, want)
+			}
+			if state, _ := e.messageState(chat, "m1"); state != "answered" {
+				t.Fatalf("m1 is %s, want answered", state)
+			}
+			var stored []string
+			rows, err := storetest.RawDB(t, e.s.dbURL).Query(`SELECT text FROM parts_stored`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var text string
+				if err := rows.Scan(&text); err != nil {
+					t.Fatal(err)
+				}
+				stored = append(stored, text)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(stored, tc.stored) {
+				t.Fatalf("parts stored to send later = %q, want %q", stored, tc.stored)
+			}
+		})
+	}
+}

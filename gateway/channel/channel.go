@@ -97,6 +97,15 @@ type MediaSource interface {
 	Media(ctx context.Context, inst *store.Instance, m *store.Message) (data []byte, filename string, err error)
 }
 
+// Recording is implemented by channels for which sending some messages is
+// nothing but the gateway's record of them, done at once (EVOLUTION
+// reports the record as send.message; the web chat hands it to the
+// visitor). A bot's reply that RecordsAtOnce is recorded as sent in the
+// transaction that records its turn.
+type Recording interface {
+	RecordsAtOnce(msg bots.Outbound) bool
+}
+
 // Recorder is implemented by channels that act once a message sent on them
 // is stored (the web chat hands it to the visitor waiting for it, with its
 // stored id), rather than when it is sent.

@@ -39,6 +39,10 @@ func (Channel) Send(ctx context.Context, _ string, msg bots.Outbound) (bots.Sent
 	return bots.Sent{ID: msg.ID, Status: "SERVER_ACK", Timestamp: time.Now()}, nil
 }
 
+// RecordsAtOnce is true when msg waits for no typing delay: sending it is
+// recording it.
+func (Channel) RecordsAtOnce(msg bots.Outbound) bool { return msg.Delay <= 0 }
+
 // State is always open.
 func (Channel) State(context.Context, *store.Instance) channel.State {
 	return channel.State{State: channel.Open}

@@ -129,6 +129,10 @@ func (ch *Channel) Send(_ context.Context, _ string, msg bots.Outbound) (bots.Se
 	return bots.Sent{ID: msg.ID, Status: "DELIVERY_ACK", Timestamp: time.Now().UTC().Truncate(time.Millisecond)}, nil
 }
 
+// RecordsAtOnce is always true: a visitor sees no typing delay, and
+// receives the message once recorded.
+func (ch *Channel) RecordsAtOnce(bots.Outbound) bool { return true }
+
 // State is always open.
 func (ch *Channel) State(context.Context, *store.Instance) channel.State {
 	return channel.State{State: channel.Open}
