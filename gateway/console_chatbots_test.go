@@ -1,8 +1,10 @@
 package gateway_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -196,5 +198,130 @@ func TestConsoleChatbotPagesHTTP(t *testing.T) {
 	}
 	if r := s.call("GET", "/api/external/chatbot/"+id, o.Key, nil); r.Status != http.StatusNotFound {
 		t.Errorf("after delete: %d", r.Status)
+	}
+}
+
+// TestConsoleKnowledgeSourceEdit: a text or Q&A source is edited on a page
+// of its own (a plain form, the API's problems by field), and is read
+// again: the chatbot then finds what it says now. A file has no such page
+// (it is uploaded again); an agent, a post without the CSRF token and
+// another chatbot's source get nowhere.
+func TestConsoleKnowledgeSourceEdit(t *testing.T) {
+	e := newKBEnv(t, "")
+	e.s.createConsoleUser(e.org.ID, "owner@example.com", "owner")
+	e.s.createConsoleUser(e.org.ID, "agent@example.com", "agent")
+	owner := e.s.signInAPI("owner@example.com", testPassword)
+	text := e.add(map[string]any{"type": "text", "title": "Hours", "body": "The shop opens at nine."})
+	qa := e.add(map[string]any{"type": "qa", "question": "Open on Sunday?", "answer": "No."})
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		days := map[string]string{"/old": "five", "/new": "two"}[r.URL.Path]
+		fmt.Fprintf(w, "<html><head><title>Delivery</title></head><body><h1>Delivery</h1><p>Parcels take %s days to arrive, door to door, anywhere in the country.</p></body></html>", days)
+	}))
+	t.Cleanup(site.Close)
+	web := e.add(map[string]any{"type": "url", "url": site.URL + "/old"})
+	if r := e.upload(upload{"notes.txt", []byte("Parking is behind the shop.")}); r.Status != http.StatusAccepted {
+		t.Fatalf("upload: %d %s", r.Status, r.Body)
+	}
+	var file string
+	for id, src := range e.settle() {
+		if src["type"] == "file" {
+			file = id
+		}
+	}
+	kbPath := "/console/chatbots/" + e.id + "/knowledge"
+
+	list := owner.getHTML(kbPath)
+	if !strings.Contains(list.Body, `href="`+kbPath+"/"+text+`" aria-label="Edit Hours"`) ||
+		!strings.Contains(list.Body, `aria-label="Edit Open on Sunday?"`) || strings.Contains(list.Body, `aria-label="Edit notes.txt"`) {
+		t.Errorf("the list's edit links: %s", list.Body)
+	}
+	page := owner.getHTML(kbPath + "/" + text)
+	if page.Status != http.StatusOK || !strings.Contains(page.Body, `value="Hours"`) ||
+		!strings.Contains(page.Body, `>The shop opens at nine.</textarea>`) {
+		t.Fatalf("edit page: %d %s", page.Status, page.Body)
+	}
+
+	// A problem comes back on the form, by its field, with what was typed.
+	bad := owner.postHTML(kbPath+"/"+text, url.Values{"title": {"Opening hours"}, "body": {" "}}, true)
+	if bad.Status != http.StatusBadRequest || !strings.Contains(bad.Body, `id="body-error">required`) ||
+		!strings.Contains(bad.Body, `value="Opening hours"`) {
+		t.Errorf("empty body: %d %s", bad.Status, bad.Body)
+	}
+	if got := owner.postHTML(kbPath+"/"+text, url.Values{"title": {"T"}, "body": {"B"}}, false); got.Status != http.StatusForbidden {
+		t.Errorf("edit without CSRF: %d", got.Status)
+	}
+	if src := e.sources()[text]; src["title"] != "Hours" || src["body"] != "The shop opens at nine." {
+		t.Fatalf("a refused edit changed the source: %v", src)
+	}
+
+	saved := owner.postHTML(kbPath+"/"+text, url.Values{"title": {"Opening hours"}, "body": {"The shop opens at eight sharp."}}, true)
+	if saved.Status != http.StatusSeeOther || saved.Location != kbPath {
+		t.Fatalf("save: %d %q %s", saved.Status, saved.Location, saved.Body)
+	}
+	if got := owner.postHTML(kbPath+"/"+qa, url.Values{"question": {"Open on Sundays?"}, "answer": {"Yes, from ten."}}, true); got.Status != http.StatusSeeOther {
+		t.Fatalf("save Q&A: %d %s", got.Status, got.Body)
+	}
+	if got := owner.getHTML(kbPath + "/" + web); !strings.Contains(got.Body, `value="`+site.URL+`/old"`) || !strings.Contains(got.Body, "Save and fetch again") {
+		t.Errorf("a web page's edit page: %d %s", got.Status, got.Body)
+	}
+	if got := owner.postHTML(kbPath+"/"+web, url.Values{"url": {"ftp://x"}, "title": {""}}, true); got.Status != http.StatusBadRequest ||
+		!strings.Contains(got.Body, `id="url-error">must be an absolute http or https URL`) {
+		t.Errorf("a bad URL: %d %s", got.Status, got.Body)
+	}
+	if got := owner.postHTML(kbPath+"/"+web, url.Values{"url": {site.URL + "/new"}, "title": {""}}, true); got.Status != http.StatusSeeOther {
+		t.Fatalf("save the web page: %d %s", got.Status, got.Body)
+	}
+	srcs := e.settle()
+	if src := srcs[web]; src["url"] != site.URL+"/new" || src["status"] != "ready" {
+		t.Errorf("web page after the edit: %v", src)
+	}
+	if results, _ := e.query("How many days does a parcel take?"); len(results) == 0 || !strings.Contains(results[0].Content, "two days") {
+		t.Errorf("the chatbot finds %v, not the page fetched again", results)
+	}
+	if src := srcs[text]; src["title"] != "Opening hours" || src["body"] != "The shop opens at eight sharp." || src["status"] != "ready" {
+		t.Errorf("text source after the edit: %v", src)
+	}
+	if src := srcs[qa]; src["question"] != "Open on Sundays?" || src["answer"] != "Yes, from ten." || src["status"] != "ready" {
+		t.Errorf("Q&A source after the edit: %v", src)
+	}
+	results, _ := e.query("When does the shop open?")
+	found := false
+	for _, r := range results {
+		if r.SourceID == text {
+			found = true
+			if !strings.Contains(r.Content, "eight sharp") || strings.Contains(r.Content, "nine") {
+				t.Errorf("the chatbot finds %q, not the edited text", r.Content)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the edited source is not found: %v", results)
+	}
+
+	// A file is replaced, not edited; agents and other chatbots get nowhere.
+	if got := owner.getHTML(kbPath + "/" + file); got.Status != http.StatusNotFound || !strings.Contains(got.Body, "upload the new version") {
+		t.Errorf("a file's edit page: %d %s", got.Status, got.Body)
+	}
+	if got := owner.postHTML(kbPath+"/"+file, url.Values{"title": {"x"}}, true); got.Status != http.StatusNotFound {
+		t.Errorf("editing a file: %d", got.Status)
+	}
+	agent := e.s.signInAPI("agent@example.com", testPassword)
+	if got := agent.getHTML(kbPath + "/" + text); got.Status != http.StatusForbidden {
+		t.Errorf("agent: %d", got.Status)
+	}
+	own := e.id
+	e.chatbot("Sales")
+	if got := owner.getHTML("/console/chatbots/" + e.id + "/knowledge/" + text); got.Status != http.StatusNotFound {
+		t.Errorf("another chatbot's source: %d", got.Status)
+	}
+	if got := owner.postHTML("/console/chatbots/"+e.id+"/knowledge/"+text, url.Values{"title": {"x"}, "body": {"y"}}, true); got.Status != http.StatusNotFound {
+		t.Errorf("editing another chatbot's source: %d", got.Status)
+	}
+	other := e.s.createOrg("Other")
+	e.s.createConsoleUser(other.ID, "them@example.com", "owner")
+	them := e.s.signInAPI("them@example.com", testPassword)
+	if got := them.getHTML("/console/chatbots/" + own + "/knowledge/" + text); got.Status != http.StatusNotFound {
+		t.Errorf("another organization: %d", got.Status)
 	}
 }

@@ -26,8 +26,8 @@ func consoleShowcase(t *testing.T) (*server, []consolePage) {
 	e.say("shot-1", "5511999990001@s.whatsapp.net", "Do you deliver on Saturdays?", nil)
 	e.replies(1)
 	cb := s.createChatbot("Support", testAPIKey)
-	s.apiMust(http.StatusAccepted, "POST", "/api/external/chatbot/"+cb.ID+"/knowledge-base", cb.Key,
-		map[string]any{"type": "text", "title": "Delivery", "body": "We deliver Monday to Saturday, 9 to 18."})
+	src := s.apiMust(http.StatusAccepted, "POST", "/api/external/chatbot/"+cb.ID+"/knowledge-base", cb.Key,
+		map[string]any{"type": "text", "title": "Delivery", "body": "We deliver Monday to Saturday, 9 to 18."}).json(t)["data"].([]any)[0].(map[string]any)["id"].(string)
 	return s, []consolePage{
 		{"overview", "/console", "main"},
 		{"instances", "/console/instances", "main"},
@@ -39,6 +39,7 @@ func consoleShowcase(t *testing.T) (*server, []consolePage) {
 		{"chatbots", "/console/chatbots", "main"},
 		{"chatbot", "/console/chatbots/" + cb.ID, "main form"},
 		{"knowledge", "/console/chatbots/" + cb.ID + "/knowledge", "main"},
+		{"knowledge-source", "/console/chatbots/" + cb.ID + "/knowledge/" + src, "main form"},
 		{"team", "/console/team", "main form"},
 		{"inbox", "/console/inbox", ".inbox-item a"}, // last: the conversation is opened from it
 	}

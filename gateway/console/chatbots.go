@@ -53,6 +53,8 @@ func (cs *Console) chatbotRoutes(e *echo.Echo) {
 	page(http.MethodGet, chatbotsPath+"/:id/knowledge/sources", cs.knowledgeSources)
 	page(http.MethodPost, chatbotsPath+"/:id/knowledge", cs.knowledgeAdd)
 	page(http.MethodPost, chatbotsPath+"/:id/knowledge/files", cs.knowledgeFiles)
+	page(http.MethodGet, chatbotsPath+"/:id/knowledge/:source", cs.sourcePage)
+	page(http.MethodPost, chatbotsPath+"/:id/knowledge/:source", cs.sourceSave)
 	page(http.MethodPost, chatbotsPath+"/:id/knowledge/:source/delete", cs.knowledgeDelete)
 	page(http.MethodPost, chatbotsPath+"/:id/knowledge/query", cs.knowledgeQuery)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/wagate/wagate"
 	"github.com/wagate/wagate/gateway/okchat"
 	"github.com/wagate/wagate/store"
 )
@@ -158,6 +159,88 @@ func (cs *Console) knowledgeFiles(c echo.Context) error {
 		return cs.renderForm(c, status, "knowledge", p, err)
 	}
 	return err
+}
+
+// sourcePage is the data of the page that edits a knowledge source.
+type sourcePage struct {
+	Chatbot *store.Chatbot
+	Source  *store.KnowledgeSource
+	Values  map[string]string // what the form holds
+}
+
+// sourceOf returns the chatbot's source of the path that can be edited: a
+// file cannot be (it is replaced by uploading it again).
+func (cs *Console) sourceOf(c echo.Context) (*store.Chatbot, *store.KnowledgeSource, error) {
+	cb, err := cs.chatbotOf(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := cs.st.KnowledgeSource(c.Request().Context(), cb.ID, c.Param("source"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if k.Type == store.SourceFile {
+		return nil, nil, wagate.Errorf(wagate.ENOTFOUND, "a %s source cannot be edited: delete it and upload the new version", k.Type)
+	}
+	return cb, k, nil
+}
+
+// sourcePage shows the form that edits a url, text or Q&A source.
+func (cs *Console) sourcePage(c echo.Context) error {
+	cb, k, err := cs.sourceOf(c)
+	if err != nil {
+		return err
+	}
+	v := map[string]string{}
+	switch k.Type {
+	case store.SourceURL:
+		v["url"], v["title"] = k.URL, k.Title
+		if k.Title == k.URL {
+			v["title"] = "" // the URL's own
+		}
+	case store.SourceText:
+		v["title"], v["body"] = k.Title, k.Body
+	case store.SourceQA:
+		v["question"], v["answer"] = k.Title, k.Body
+	}
+	return cs.render(c, http.StatusOK, "knowledge_source", &sourcePage{Chatbot: cb, Source: k, Values: v})
+}
+
+// sourceSave saves the edit form and has the source read again (a page
+// fetched again).
+func (cs *Console) sourceSave(c echo.Context) error {
+	cb, k, err := cs.sourceOf(c)
+	if err != nil {
+		return err
+	}
+	if err := c.Request().ParseForm(); err != nil {
+		return err
+	}
+	v := map[string]string{}
+	field := func(name string) *string {
+		s := c.FormValue(name)
+		v[name] = s
+		return &s
+	}
+	var b okchat.SourceBody
+	switch k.Type {
+	case store.SourceURL:
+		b.URL, b.Title = field("url"), field("title")
+		if strings.TrimSpace(*b.Title) == "" {
+			b.Title = nil // an empty title is the URL's
+		}
+	case store.SourceText:
+		b.Title, b.Body = field("title"), field("body")
+	case store.SourceQA:
+		b.Question, b.Answer = field("question"), field("answer")
+	}
+	if _, err := cs.chatbots.UpdateSource(c.Request().Context(), cb, k.ID, &b); err != nil {
+		if formStatus(err) == 0 {
+			return err
+		}
+		return cs.renderForm(c, formStatus(err), "knowledge_source", &sourcePage{Chatbot: cb, Source: k, Values: v}, err)
+	}
+	return cs.knowledgeBack(c, cb, "The source is saved; it is being read again.")
 }
 
 func (cs *Console) knowledgeDelete(c echo.Context) error {

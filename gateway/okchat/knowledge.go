@@ -330,12 +330,6 @@ func (h *Handlers) UpdateKnowledge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cb := api.ChatbotOf(c)
-	ctx := c.Request().Context()
-	k, err := h.store.KnowledgeSource(ctx, cb.ID, id)
-	if err != nil {
-		return err
-	}
 	var b SourceBody
 	raw, err := io.ReadAll(c.Request().Body)
 	if err != nil {
@@ -347,13 +341,28 @@ func (h *Handlers) UpdateKnowledge(c echo.Context) error {
 			return err
 		}
 	}
+	k, err := h.UpdateSource(c.Request().Context(), api.ChatbotOf(c), id, &b)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"data": []map[string]any{sourceView(k)}})
+}
+
+// UpdateSource edits cb's text or Q&A source id, or changes or re-fetches
+// its URL source (a body without fields re-fetches it), with b, and queues
+// it to be read again.
+func (h *Handlers) UpdateSource(ctx context.Context, cb *store.Chatbot, id string, b *SourceBody) (*store.KnowledgeSource, error) {
+	k, err := h.store.KnowledgeSource(ctx, cb.ID, id)
+	if err != nil {
+		return nil, err
+	}
 	var p wagate.Problems
 	if b.Type != nil && *b.Type != k.Type {
 		p.Add("type", "cannot change; delete the source and add a new one")
 	}
 	switch k.Type {
 	case store.SourceFile:
-		return wagate.Invalid("id", "a file cannot be edited; delete it and upload the new version")
+		return nil, wagate.Invalid("id", "a file cannot be edited; delete it and upload the new version")
 	case store.SourceURL:
 		if b.Body != nil || b.Question != nil || b.Answer != nil {
 			p.Add("body", "a url source takes url and title only")
@@ -367,16 +376,16 @@ func (h *Handlers) UpdateKnowledge(c echo.Context) error {
 			p.Add("body", "a qa source takes question and answer only")
 		}
 	}
-	applySource(k, &b, &p)
+	applySource(k, b, &p)
 	if err := p.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	k.Status, k.Error, k.Note, k.Chunks, k.Characters, k.UpdatedAt = store.SourcePending, "", "", 0, 0, stamp()
 	if err := h.store.RestartKnowledgeSource(ctx, k); err != nil {
-		return err
+		return nil, err
 	}
 	h.kb.Kick()
-	return c.JSON(http.StatusAccepted, map[string]any{"data": []map[string]any{sourceView(k)}})
+	return k, nil
 }
 
 // DeleteKnowledge is DELETE
