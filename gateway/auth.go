@@ -187,6 +187,7 @@ var agentRoutes = map[string]bool{
 	"POST /api/v1/inbox/:conversationId/handback":                             true,
 	"GET /api/v1/sessions/current":                                            true,
 	"DELETE /api/v1/sessions/current":                                         true,
+	"POST /api/v1/sessions/current/organization":                              true,
 	"DELETE /api/v1/sessions":                                                 true,
 }
 

@@ -30,6 +30,7 @@ func (g *Gateway) consoleRoutes(e *echo.Echo, auth func(method, path string, h e
 	auth(http.MethodDelete, "/api/v1/invites/:inviteId", g.revokeInvite, g.orgScoped, ownerOnly)
 	auth(http.MethodGet, "/api/v1/sessions/current", g.currentSession, sessionOnly)
 	auth(http.MethodDelete, "/api/v1/sessions/current", g.signOut, sessionOnly)
+	auth(http.MethodPost, "/api/v1/sessions/current/organization", g.switchOrganization, sessionOnly)
 	auth(http.MethodDelete, "/api/v1/sessions", g.signOutEverywhere, sessionOnly)
 	auth(http.MethodGet, "/api/v1/overview", g.getOverview, g.orgScoped)
 	// Signing in and accepting an invite are what authenticates.
@@ -276,6 +277,22 @@ func (g *Gateway) currentSession(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, v)
+}
+
+// switchOrganization moves the signed-in user to another of their
+// organizations: a new session (cookie and CSRF token) replaces this one.
+func (g *Gateway) switchOrganization(c echo.Context) error {
+	var req struct {
+		Organization string `json:"organization"`
+	}
+	if err := api.Decode(c, &req, true); err != nil {
+		return err
+	}
+	s, err := g.auth.SwitchOrganization(c.Request().Context(), api.PrincipalOf(c).Session, req.Organization)
+	if err != nil {
+		return err
+	}
+	return g.signedIn(c, s)
 }
 
 func (g *Gateway) signOut(c echo.Context) error {

@@ -15,6 +15,7 @@ type htmlAnswer struct {
 	Status   int
 	Location string
 	Body     string
+	Cookies  []*http.Cookie
 }
 
 // postHTML posts values to a console page in the session (the CSRF token in
@@ -49,7 +50,7 @@ func (se *session) sendHTML(req *http.Request) htmlAnswer {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return htmlAnswer{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(b)}
+	return htmlAnswer{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(b), Cookies: resp.Cookies()}
 }
 
 // TestConsoleChatbotPagesHTTP: the forms work without JavaScript and give

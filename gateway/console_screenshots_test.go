@@ -16,13 +16,20 @@ type consolePage struct{ name, path, ready string }
 
 // consoleShowcase starts a gateway with an EVOLUTION instance, its bot and
 // a conversation, a chatbot with a knowledge source, and an owner
-// olga@example.com, and returns every page an owner sees.
+// olga@example.com (an admin of a second organization too), and returns
+// every page an owner sees.
 func consoleShowcase(t *testing.T) (*server, []consolePage) {
 	t.Helper()
 	e := newBotEnv(t)
 	botID := e.bot(nil)
 	s := e.s
 	s.createConsoleUser(s.defaultOrgID(), "olga@example.com", "owner")
+	// A second organization of hers puts the organization picker in the header.
+	second := s.createOrg("Second Shop")
+	inv := s.apiMust(http.StatusCreated, "POST", "/api/v1/invites", second.Key, map[string]any{"email": "olga@example.com", "role": "admin"}).json(t)
+	if r, _ := s.raw("POST", "/api/v1/invites/accept", nil, "", map[string]any{"token": inv["token"], "password": testPassword}); r.Status != http.StatusCreated {
+		t.Fatalf("accept: %d %s", r.Status, r.Body)
+	}
 	e.say("shot-1", "5511999990001@s.whatsapp.net", "Do you deliver on Saturdays?", nil)
 	e.replies(1)
 	cb := s.createChatbot("Support", testAPIKey)

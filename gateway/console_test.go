@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -679,5 +680,112 @@ func TestInviteListAndRevoke(t *testing.T) {
 	r := owner.call("DELETE", "/api/v1/invites/"+bo["id"].(string), nil)
 	if _, fields := apiErr(t, r); r.Status != http.StatusNotFound || fields["inviteId"] == nil {
 		t.Errorf("revoking a used invite: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestSwitchOrganization: a user of two organizations moves between them,
+// over REST and with the console header's picker. Each move is a new
+// session in the other organization, with its role there, ending when the
+// old one would have; the old session stops working. Only organizations
+// the user belongs to can be chosen, and a user of one sees no picker.
+func TestSwitchOrganization(t *testing.T) {
+	s := startServer(t, "")
+	acme, beta := s.createOrg("Acme"), s.createOrg("Beta")
+	s.createConsoleUser(acme.ID, "ana@example.com", "owner")
+	s.createConsoleUser(beta.ID, "bo@example.com", "owner")
+	bo := s.signInAPI("bo@example.com", testPassword)
+	inv := bo.call("POST", "/api/v1/invites", map[string]any{"email": "ana@example.com", "role": "agent"}).json(t)
+	if r, _ := s.raw("POST", "/api/v1/invites/accept", nil, "", map[string]any{"token": inv["token"], "password": testPassword}); r.Status != http.StatusCreated {
+		t.Fatalf("accept: %d %s", r.Status, r.Body)
+	}
+
+	ana := s.signInAPI("ana@example.com", testPassword)
+	cur := ana.call("GET", "/api/v1/sessions/current", nil).json(t)
+	if cur["organization"].(map[string]any)["id"] != acme.ID || len(cur["organizations"].([]any)) != 2 {
+		t.Fatalf("session = %v", cur)
+	}
+	if r := ana.call("GET", "/api/v1/users", nil); r.Status != http.StatusOK {
+		t.Fatalf("an owner of Acme lists its users: %d", r.Status)
+	}
+
+	// Bad choices name the field; nothing changes.
+	for _, tc := range []struct {
+		body   map[string]any
+		status int
+	}{
+		{map[string]any{}, http.StatusBadRequest},
+		{map[string]any{"organization": "nope"}, http.StatusForbidden},
+		{map[string]any{"organization": s.createOrg("Gamma").ID}, http.StatusForbidden},
+		{map[string]any{"organisation": beta.ID}, http.StatusBadRequest},
+	} {
+		r := ana.call("POST", "/api/v1/sessions/current/organization", tc.body)
+		if _, f := apiErr(t, r); r.Status != tc.status || (f["organization"] == nil && f["organisation"] == nil) {
+			t.Errorf("switch with %v: %d %s", tc.body, r.Status, r.Body)
+		}
+	}
+	if r, _ := s.raw("POST", "/api/v1/sessions/current/organization", ana.Cookie, "", map[string]any{"organization": beta.ID}); r.Status != http.StatusForbidden {
+		t.Errorf("switch without the CSRF token: %d", r.Status)
+	}
+	if r := s.call("POST", "/api/v1/sessions/current/organization", acme.Key, map[string]any{"organization": beta.ID}); r.Status != http.StatusForbidden {
+		t.Errorf("switch with an organization key: %d", r.Status)
+	}
+
+	r, resp := s.raw("POST", "/api/v1/sessions/current/organization", ana.Cookie, ana.CSRF, map[string]any{"organization": beta.ID})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("switch: %d %s", r.Status, r.Body)
+	}
+	moved := r.json(t)
+	if moved["organization"].(map[string]any)["id"] != beta.ID || moved["role"] != "agent" || moved["expires_at"] != cur["expires_at"] {
+		t.Errorf("after the switch: %v (before: %v)", moved, cur)
+	}
+	if r, _ := s.raw("GET", "/api/v1/sessions/current", ana.Cookie, "", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("the old session after the switch: %d", r.Status)
+	}
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == ana.Cookie.Name {
+			ck = c
+		}
+	}
+	if ck == nil || ck.Value == ana.Cookie.Value {
+		t.Fatalf("no new cookie: %v", resp.Cookies())
+	}
+	inBeta := &session{s: s, Cookie: ck, CSRF: moved["csrfToken"].(string)}
+	if r := inBeta.call("GET", "/api/v1/users", nil); r.Status != http.StatusForbidden {
+		t.Errorf("an agent of Beta lists its users: %d", r.Status)
+	}
+
+	// The console's picker: every organization, the current one chosen.
+	page := inBeta.getHTML("/console/inbox")
+	if !strings.Contains(page.Body, `<select id="org-switch" name="organization">`) ||
+		!strings.Contains(page.Body, `<option value="`+beta.ID+`" selected>Beta (agent)</option>`) ||
+		!strings.Contains(page.Body, `<option value="`+acme.ID+`">Acme (owner)</option>`) {
+		t.Errorf("the picker: %s", page.Body)
+	}
+	if got := inBeta.postHTML("/console/organization", url.Values{"organization": {acme.ID}}, false); got.Status != http.StatusForbidden {
+		t.Errorf("picker without the CSRF token: %d", got.Status)
+	}
+	back := inBeta.postHTML("/console/organization", url.Values{"organization": {acme.ID}}, true)
+	if back.Status != http.StatusSeeOther || back.Location != "/console" {
+		t.Fatalf("picker: %d %q %s", back.Status, back.Location, back.Body)
+	}
+	flash := ""
+	for _, c := range back.Cookies {
+		if c.Name == ck.Name {
+			ck = c
+		} else if v, _ := url.QueryUnescape(c.Value); strings.Contains(v, "You are now in Acme.") {
+			flash = v
+		}
+	}
+	if flash == "" {
+		t.Errorf("no flash saying where the user is now: %v", back.Cookies)
+	}
+	inAcme := &session{s: s, Cookie: ck}
+	if got := inAcme.getHTML("/console"); got.Status != http.StatusOK ||
+		!strings.Contains(got.Body, `<option value="`+acme.ID+`" selected>Acme (owner)</option>`) {
+		t.Errorf("back in Acme: %d %s", got.Status, got.Body)
+	}
+	if got := bo.getHTML("/console"); strings.Contains(got.Body, "org-switch") || !strings.Contains(got.Body, `<span class="org" title="Organization">Beta</span>`) {
+		t.Errorf("a user of one organization: %s", got.Body)
 	}
 }

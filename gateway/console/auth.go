@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -206,7 +207,7 @@ func (a *Auth) SignIn(ctx context.Context, email, password, orgID, ip string) (*
 		return nil, err
 	}
 	a.sweep(ctx, now, since)
-	return a.openSession(ctx, u, orgID)
+	return a.openSession(ctx, u, orgID, time.Time{})
 }
 
 // sweep removes expired sessions and stale failure counts. Sign-ins are
@@ -221,7 +222,28 @@ func (a *Auth) sweep(ctx context.Context, now, since time.Time) {
 	}
 }
 
-func (a *Auth) openSession(ctx context.Context, u *store.User, orgID string) (*SignedIn, error) {
+// SwitchOrganization opens a session of p's user in the organization
+// orgID, which the user must be a member of, and ends p's: a session acts
+// in one organization. The new session ends when p's would have, so
+// switching does not extend a sign-in.
+func (a *Auth) SwitchOrganization(ctx context.Context, p *store.SessionPrincipal, orgID string) (*SignedIn, error) {
+	if strings.TrimSpace(orgID) == "" {
+		return nil, wagate.Invalid("organization", "required: the id of one of your organizations")
+	}
+	s, err := a.openSession(ctx, &p.User, orgID, p.Session.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.st.DeleteConsoleSession(ctx, p.Session.ID); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// openSession opens a session of u in orgID (the oldest of u's
+// organizations when ""), ending at expires (zero: the absolute timeout
+// from now).
+func (a *Auth) openSession(ctx context.Context, u *store.User, orgID string, expires time.Time) (*SignedIn, error) {
 	ms, err := a.st.UserMemberships(ctx, u.ID)
 	if err != nil {
 		return nil, err
@@ -243,7 +265,7 @@ func (a *Auth) openSession(ctx context.Context, u *store.User, orgID string) (*S
 	token := newSecret(sessionTokenPrefix)
 	cs := store.ConsoleSession{ID: store.NewID(), TokenHash: api.HashKey(token), UserID: u.ID,
 		OrganizationID: m.Organization.ID, CSRFToken: newSecret(""), CreatedAt: now, LastSeenAt: now,
-		ExpiresAt: now.Add(a.limits.AbsoluteTimeout)}
+		ExpiresAt: cmp.Or(expires, now.Add(a.limits.AbsoluteTimeout))}
 	cs.IdleExpiresAt = minTime(now.Add(a.limits.IdleTimeout), cs.ExpiresAt)
 	if err := a.st.CreateConsoleSession(ctx, &cs); err != nil {
 		return nil, err
@@ -362,7 +384,7 @@ func (a *Auth) AcceptInvite(ctx context.Context, token, name, password string) (
 	if err != nil {
 		return nil, err
 	}
-	return a.openSession(ctx, u, in.OrganizationID)
+	return a.openSession(ctx, u, in.OrganizationID, time.Time{})
 }
 
 // SetCookie sets the session cookie: HttpOnly, SameSite=Lax, Secure when

@@ -201,6 +201,7 @@ func (cs *Console) Routes(e *echo.Echo) {
 	e.GET(InvitePath+":token", cs.invitePage)
 	e.POST(InvitePath+":token", cs.inviteSubmit)
 	cs.page(e, http.MethodPost, Root+"/signout", cs.signOut)
+	cs.page(e, http.MethodPost, Root+"/organization", cs.switchOrganization)
 	cs.page(e, http.MethodGet, Root, cs.overview)
 	cs.page(e, http.MethodGet, Root+"/instances", cs.instances, store.RoleOwner, store.RoleAdmin)
 	cs.instanceRoutes(e)
@@ -333,6 +334,7 @@ type view struct {
 	CSRF      string
 	HXHeaders string
 	Nav       []navItem
+	Orgs      []*store.Membership // the user's organizations, to switch between
 	Flash     string
 	Errors    formErrors
 	Page      any
@@ -382,6 +384,11 @@ func (cs *Console) renderView(c echo.Context, status int, name string, v view) e
 		v.Session, v.CSRF, v.Nav = p, p.Session.CSRFToken, cs.nav(c, p)
 		h, _ := json.Marshal(map[string]string{CSRFHeader: p.Session.CSRFToken})
 		v.HXHeaders = string(h)
+		ms, err := cs.st.UserMemberships(c.Request().Context(), p.User.ID)
+		if err != nil {
+			return err
+		}
+		v.Orgs = ms
 	}
 	if ck, err := c.Cookie(flashName); err == nil {
 		v.Flash, _ = url.QueryUnescape(ck.Value)

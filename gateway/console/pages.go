@@ -50,6 +50,18 @@ func (cs *Console) signInSubmit(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, form.Next)
 }
 
+// switchOrganization moves the user to another of their organizations
+// (the header's picker): a new session replaces this one.
+func (cs *Console) switchOrganization(c echo.Context) error {
+	s, err := cs.auth.SwitchOrganization(c.Request().Context(), SessionOf(c), c.FormValue("organization"))
+	if err != nil {
+		return err
+	}
+	SetCookie(c, s)
+	cs.flash(c, "You are now in "+s.Principal.Org.Name+".")
+	return c.Redirect(http.StatusSeeOther, Root)
+}
+
 func (cs *Console) signOut(c echo.Context) error {
 	p := SessionOf(c)
 	ctx := c.Request().Context()
