@@ -690,7 +690,7 @@ func TestInviteListAndRevoke(t *testing.T) {
 // the user belongs to can be chosen, and a user of one sees no picker.
 func TestSwitchOrganization(t *testing.T) {
 	s := startServer(t, "")
-	acme, beta := s.createOrg("Acme"), s.createOrg("Beta")
+	acme, beta, gamma := s.createOrg("Acme"), s.createOrg("Beta"), s.createOrg("Gamma")
 	s.createConsoleUser(acme.ID, "ana@example.com", "owner")
 	s.createConsoleUser(beta.ID, "bo@example.com", "owner")
 	bo := s.signInAPI("bo@example.com", testPassword)
@@ -715,7 +715,7 @@ func TestSwitchOrganization(t *testing.T) {
 	}{
 		{map[string]any{}, http.StatusBadRequest},
 		{map[string]any{"organization": "nope"}, http.StatusForbidden},
-		{map[string]any{"organization": s.createOrg("Gamma").ID}, http.StatusForbidden},
+		{map[string]any{"organization": gamma.ID}, http.StatusForbidden},
 		{map[string]any{"organisation": beta.ID}, http.StatusBadRequest},
 	} {
 		r := ana.call("POST", "/api/v1/sessions/current/organization", tc.body)
@@ -764,6 +764,10 @@ func TestSwitchOrganization(t *testing.T) {
 	}
 	if got := inBeta.postHTML("/console/organization", url.Values{"organization": {acme.ID}}, false); got.Status != http.StatusForbidden {
 		t.Errorf("picker without the CSRF token: %d", got.Status)
+	}
+	if got := inBeta.postHTML("/console/organization", url.Values{"organization": {gamma.ID}}, true); got.Status != http.StatusForbidden ||
+		!strings.Contains(got.Body, "you are not a member of this organization") {
+		t.Errorf("picker with an organization the user is not in: %d %s", got.Status, got.Body)
 	}
 	back := inBeta.postHTML("/console/organization", url.Values{"organization": {acme.ID}}, true)
 	if back.Status != http.StatusSeeOther || back.Location != "/console" {

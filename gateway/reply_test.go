@@ -15,8 +15,13 @@ import (
 // outbound returns the texts of the chat's stored outbound messages, in order.
 func (e *botEnv) outbound(chat string) []string {
 	e.t.Helper()
-	rows, err := storetest.RawDB(e.t, e.s.dbURL).Query(`SELECT text FROM messages
-		WHERE remote_jid = $1 AND direction = 'out' ORDER BY seq`, chat)
+	return e.column(`SELECT text FROM messages WHERE remote_jid = $1 AND direction = 'out' ORDER BY seq`, chat)
+}
+
+// column returns the text column that query selects, row by row.
+func (e *botEnv) column(query string, args ...any) []string {
+	e.t.Helper()
+	rows, err := storetest.RawDB(e.t, e.s.dbURL).Query(query, args...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -209,11 +214,10 @@ func TestEngineReplyRecordedWithItsTurn(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newBotEnv(t)
 			e.bot(func(b map[string]any) { b["splitMessages"], b["delayMessage"] = true, tc.delay })
+			e.exec(`CREATE TABLE parts_stored (text TEXT NOT NULL)`)
 			if storetest.SuiteBackend() == storetest.SQLite {
-				e.exec(`CREATE TABLE parts_stored (text TEXT NOT NULL)`)
 				e.exec(`CREATE TRIGGER log_parts AFTER INSERT ON reply_parts BEGIN INSERT INTO parts_stored VALUES (NEW.text); END`)
 			} else {
-				e.exec(`CREATE TABLE parts_stored (text TEXT NOT NULL)`)
 				e.exec(`CREATE FUNCTION log_parts() RETURNS trigger LANGUAGE plpgsql AS
 					$$ BEGIN INSERT INTO parts_stored VALUES (NEW.text); RETURN NEW; END $$`)
 				e.exec(`CREATE TRIGGER log_parts AFTER INSERT ON reply_parts FOR EACH ROW EXECUTE FUNCTION log_parts()`)
@@ -231,22 +235,7 @@ func TestEngineReplyRecordedWithItsTurn(t *testing.T) {
 			if state, _ := e.messageState(chat, "m1"); state != "answered" {
 				t.Fatalf("m1 is %s, want answered", state)
 			}
-			var stored []string
-			rows, err := storetest.RawDB(t, e.s.dbURL).Query(`SELECT text FROM parts_stored`)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var text string
-				if err := rows.Scan(&text); err != nil {
-					t.Fatal(err)
-				}
-				stored = append(stored, text)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
+			stored := e.column(`SELECT text FROM parts_stored`)
 			if !slices.Equal(stored, tc.stored) {
 				t.Fatalf("parts stored to send later = %q, want %q", stored, tc.stored)
 			}
